@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+/// @file
+/// The low-level event every listener yields: a vCPU entering or leaving a system call.
+/// The original Nitro's NitroEvent, plus sequence numbers, pairing and captured arguments.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace nitro {
+
+/// The instruction the guest used to enter the kernel.
+enum class EventType : uint8_t { Syscall = 1, Sysenter = 2, Int80 = 3 };
+/// Entering or leaving the system call.
+enum class Direction : uint8_t { Enter = 0, Exit = 1 };
+/// The instruction that returned to user mode (exits only).
+enum class ExitInsn : uint8_t { None = 0, Sysret = 1, Sysexit = 2, Iret = 3 };
+
+std::string_view to_string(EventType t);
+std::string_view to_string(Direction d);
+std::string_view to_string(ExitInsn e);
+
+/// General-purpose registers at the event.
+struct Registers {
+    uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+    uint64_t rip, rflags;
+};
+
+/// Special registers at the event.
+struct SpecialRegisters {
+    uint64_t cr0, cr3, cr4, efer;
+    uint64_t fs_base, gs_base, kernel_gs_base;
+    uint64_t cs, ss;
+};
+
+/// What a listener copied from guest memory at the moment of the event (asynchronous mode).
+enum class CaptureKind : uint8_t {
+    CString = 1, BufFixed = 2, BufLenArg = 3, BufRet = 4, StrArray = 5, BufLenPtr = 6
+};
+enum class CaptureStatus : uint8_t { Ok = 0, Fault = 1, Truncated = 2, Partial = 3 };
+
+/// A captured argument buffer; data points into the Event's storage.
+struct Capture {
+    uint8_t arg;  ///< argument index 0..5
+    CaptureKind kind;
+    CaptureStatus status;
+    std::string_view data;
+};
+
+/// One system-call entry or exit on one vCPU.
+struct Event {
+    unsigned vcpu = 0;
+    EventType type = EventType::Syscall;
+    Direction direction = Direction::Enter;
+    bool compat = false;  ///< 32-bit ABI (i386 numbers)
+    uint64_t seq = 0;     ///< per-vCPU sequence number, from 1
+    /// Exits: the paired entry's vCPU and seq (0 = no known entry, see unpaired).
+    unsigned entry_vcpu = 0;
+    uint64_t entry_seq = 0;
+    ExitInsn exit_insn = ExitInsn::None;
+    bool unpaired = false;  ///< exit without a known entry (fork child, entered before attach)
+    bool fallback = false;  ///< paired by vCPU because the call changed the thread (execve)
+    uint64_t nr = 0;        ///< system call number (exits: of the paired entry)
+    std::array<uint64_t, 6> args{};  ///< arguments by ABI (exits: of the paired entry)
+    Registers regs{};
+    SpecialRegisters sregs{};
+    uint64_t host_time_ns = 0;  ///< host CLOCK_REALTIME when the event happened
+    std::vector<Capture> captures;
+    std::vector<char> capture_storage;  ///< backing bytes of captures (reused between events)
+
+    /// The return value on exits (sign-extended from 32 bits for the compat ABI).
+    int64_t ret() const {
+        return compat ? static_cast<int32_t>(regs.rax) : static_cast<int64_t>(regs.rax);
+    }
+    /// The capture of argument arg, or nullptr.
+    const Capture* capture(unsigned arg) const {
+        for (const auto& c : captures) {
+            if (c.arg == arg) return &c;
+        }
+        return nullptr;
+    }
+};
+
+}  // namespace nitro

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+/// @file
+/// Listeners subscribe to a VM's vCPUs and yield Events. Every event source (the TCG plugin,
+/// the gdb stub, a replay) implements this interface.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nitro/abi.h"
+#include "nitro/event.h"
+
+namespace nitro {
+
+/// Why a listener stopped producing events.
+enum class EndReason {
+    None,        ///< still running
+    Stopped,     ///< stop() was called
+    QemuExited,  ///< QEMU shut down (the guest powered off, or QEMU was asked to quit)
+    QemuDied,    ///< QEMU disappeared without shutting down (killed, crashed)
+};
+const char* to_string(EndReason r);
+
+/// How the listener and the guest synchronise.
+enum class Mode {
+    Async,      ///< the vCPU continues at once; lossless (waits when the ring is full)
+    AsyncDrop,  ///< the vCPU continues at once; events are dropped (and counted) when full
+    Sync,       ///< the vCPU waits until the consumer has processed the event
+};
+
+/// One bounded copy of guest memory the listener makes at event time (asynchronous mode).
+struct CaptureRule {
+    uint8_t arg;  ///< argument index 0..5 holding the address
+    CaptureKind kind;
+    uint8_t len_arg = 0;  ///< argument holding the length (BufLenArg, BufLenPtr)
+    uint32_t max = 4096;  ///< byte bound
+};
+
+struct ListenerStats {
+    uint64_t events = 0;   ///< events delivered
+    uint64_t dropped = 0;  ///< events lost (drop mode, or a consumer that fell behind)
+};
+
+class Listener {
+public:
+    enum class Status { Event, Timeout, End };
+
+    virtual ~Listener() = default;
+
+    /// Waits at most timeout for the next event and fills ev (its buffers are reused).
+    /// In Sync mode the previous event's vCPU is resumed when next() is called again.
+    virtual Status next(Event& ev, std::chrono::milliseconds timeout) = 0;
+    /// Ends the listening: resumes every waiting vCPU and detaches; next() returns End.
+    virtual void stop() = 0;
+    virtual void set_traps(bool enabled) = 0;
+    virtual void add_syscall_filter(Abi abi, uint64_t nr) = 0;
+    virtual void remove_syscall_filter(Abi abi, uint64_t nr) = 0;
+    /// Traces every syscall number again.
+    virtual void clear_syscall_filter() = 0;
+    /// Traces only these address spaces (cr3 values; PCID and KPTI bits ignored); empty = all.
+    virtual void set_cr3_filter(const std::vector<uint64_t>& cr3s) = 0;
+    /// Bytes to copy from guest memory at entry or exit of a syscall (asynchronous mode).
+    virtual void set_captures(Abi abi, uint64_t nr, Direction dir,
+                              const std::vector<CaptureRule>& rules) = 0;
+    virtual EndReason end_reason() const = 0;
+    virtual ListenerStats stats() const = 0;
+
+    /// A range over the events: `for (const Event& e : listener.listen()) ...` until the end.
+    class Range {
+    public:
+        struct Sentinel {};
+        class Iterator {
+        public:
+            using value_type = Event;
+            using difference_type = std::ptrdiff_t;
+            explicit Iterator(Listener* l) : l_(l) { advance(); }
+            const Event& operator*() const { return ev_; }
+            const Event* operator->() const { return &ev_; }
+            Iterator& operator++() {
+                advance();
+                return *this;
+            }
+            bool operator==(Sentinel) const { return done_; }
+
+        private:
+            void advance() {
+                for (;;) {
+                    auto s = l_->next(ev_, std::chrono::milliseconds(500));
+                    if (s == Status::Event) return;
+                    if (s == Status::End) {
+                        done_ = true;
+                        return;
+                    }
+                }
+            }
+            Listener* l_;
+            Event ev_;
+            bool done_ = false;
+        };
+        explicit Range(Listener* l) : l_(l) {}
+        Iterator begin() { return Iterator(l_); }
+        Sentinel end() { return {}; }
+
+    private:
+        Listener* l_;
+    };
+    Range listen() { return Range(this); }
+};
+
+}  // namespace nitro

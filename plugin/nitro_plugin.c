@@ -1,0 +1,820 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nitro's QEMU TCG plugin: the thin producer side of nitro's TCG listener.
+ *
+ * At translation time it instruments only the instructions that enter the kernel for a
+ * system call (syscall, sysenter, int 0x80) and that return to user mode (sysret, sysexit,
+ * iret). At execution it pairs each return with the entry of the same guest thread, applies
+ * the consumer's filters, copies registers (and the bounded argument bytes the consumer asked
+ * for) into a per-vCPU shared-memory ring, and, in synchronous mode, waits for the consumer.
+ * It knows nothing about operating systems beyond the x86 system-call conventions it is
+ * configured with. See src/listener/tcg/ring_abi.h for the shared layout and docs/listener.md.
+ *
+ * Plugin arguments: ctl=PATH (control file; default /dev/shm/nitro-qemu-PID), ring=BYTES
+ * (per-vCPU ring size).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef NITRO_SYSTEM_QEMU_PLUGIN_H
+#include <qemu-plugin.h>
+#else
+#include "nitro_qemu_plugin_api.h"
+#endif
+
+#include "listener/tcg/ring_abi.h"
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_version = 4;
+
+/* Plugin API versions this plugin was written against: 4 (QEMU 9.2, 10.x). */
+#define API_NEEDED 4
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+static const char *const reg_names[NITRO_NREGS] = {
+    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8",  "r9",
+    "r10", "r11", "r12", "r13", "r14", "r15", "rip", "eflags", "cs", "ss",
+    "fs_base", "gs_base", "k_gs_base", "cr0", "cr3", "cr4", "efer",
+};
+
+/* Guest-thread identity at kernel entry and at the return to user mode: the address space
+ * (cr3 without PCID and without the KPTI user/kernel bit) and the user TLS bases. At a
+ * syscall instruction and right before sysret/iret (after swapgs) the same values hold. */
+#define CR3_KEY_MASK (~0x1fffULL & ~(1ULL << 63))
+
+struct pending {
+    uint64_t cr3, fs, gs; /* key */
+    uint64_t seq;
+    uint64_t nr;
+    uint64_t args[6];
+    uint64_t stamp; /* insertion counter, for eviction */
+    uint32_t vcpu;
+    uint8_t type;
+    uint8_t compat;
+    uint8_t traced;
+    uint8_t used;
+};
+
+#define PENDING_BUCKETS 2048
+#define PENDING_WAYS 4
+static struct pending pending_tab[PENDING_BUCKETS][PENDING_WAYS];
+static atomic_flag pending_lock = ATOMIC_FLAG_INIT;
+static uint64_t pending_stamp;
+
+struct vcpu {
+    struct qemu_plugin_register *reg[NITRO_NREGS];
+    GByteArray *buf;
+    struct nitro_ring *ring;
+    uint8_t *data;
+    uint64_t seq;
+    /* fallback pairing for a return whose thread key changed (execve, arch_prctl) */
+    struct pending last;
+    bool last_valid;
+    uint32_t returns_since_entry;
+    uint8_t *scratch;
+};
+
+static struct nitro_ctl *ctl;
+static size_t ctl_size;
+static char ctl_path[PATH_MAX];
+static struct vcpu *vcpus;
+static unsigned n_vcpus;
+static uint32_t ring_bytes = NITRO_DEFAULT_RING_BYTES;
+static struct qemu_plugin_scoreboard *active_sb;
+static qemu_plugin_u64 active;
+static pthread_t watcher;
+static volatile int watcher_stop;
+static uint64_t registers_found;
+/* vCPUs whose init callback ran; the scoreboard only has entries for those. */
+static unsigned initialized_vcpus;
+
+/* Default argument sources (the x86 Linux system-call ABIs): register index, or
+ * 0x80|k = 32-bit word k at the user stack pointer. */
+#define ARG_STACK32(k) (0x80 | (k))
+static const uint8_t argsrc[4][6] = {
+    [0] = {NITRO_REG_RDI, NITRO_REG_RSI, NITRO_REG_RDX, NITRO_REG_R10, NITRO_REG_R8, NITRO_REG_R9},
+    /* 32-bit syscall (compat): ecx is clobbered, the vDSO passes arg 2 in ebp, arg 6 on stack */
+    [1] = {NITRO_REG_RBX, NITRO_REG_RBP, NITRO_REG_RDX, NITRO_REG_RSI, NITRO_REG_RDI,
+           ARG_STACK32(0)},
+    /* sysenter: arg 6 (ebp) was pushed by the vDSO */
+    [2] = {NITRO_REG_RBX, NITRO_REG_RCX, NITRO_REG_RDX, NITRO_REG_RSI, NITRO_REG_RDI,
+           ARG_STACK32(0)},
+    [3] = {NITRO_REG_RBX, NITRO_REG_RCX, NITRO_REG_RDX, NITRO_REG_RSI, NITRO_REG_RDI,
+           NITRO_REG_RBP},
+};
+
+static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
+    return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+static void futex_wake_all(uint32_t *addr) { futex(addr, FUTEX_WAKE, INT_MAX, NULL); }
+
+static void futex_wait_ms(uint32_t *addr, uint32_t expected, long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    futex(addr, FUTEX_WAIT, expected, &ts);
+}
+
+static uint64_t now_ns(clockid_t clk) {
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* The consumer is alive when it is attached and its heartbeat is fresh. */
+static bool consumer_alive(void) {
+    if (!LOAD(&ctl->attached)) return false;
+    uint64_t hb = LOAD(&ctl->consumer_heartbeat_ns);
+    uint64_t now = now_ns(CLOCK_MONOTONIC);
+    if (now > hb && now - hb > 500000000ULL) return false;
+    uint32_t pid = LOAD(&ctl->consumer_pid);
+    if (pid && kill((pid_t)pid, 0) != 0 && errno == ESRCH) return false;
+    return true;
+}
+
+static void detach_dead_consumer(void) {
+    if (LOAD(&ctl->attached) && !consumer_alive()) {
+        STORE(&ctl->attached, 0);
+        unsigned n = LOAD(&initialized_vcpus);
+        for (unsigned i = 0; i < n; i++) qemu_plugin_u64_set(active, i, 0);
+    }
+}
+
+static void update_active(void) {
+    uint64_t on = LOAD(&ctl->attached) && LOAD(&ctl->traps) && consumer_alive();
+    unsigned n = LOAD(&initialized_vcpus);
+    for (unsigned i = 0; i < n; i++) qemu_plugin_u64_set(active, i, on);
+}
+
+/* Watches the control block: applies set_traps/attach within milliseconds and detaches a
+ * consumer that died, so that no vCPU ever waits for it. */
+static void *watch(void *arg) {
+    (void)arg;
+    uint32_t gen = LOAD(&ctl->config_generation);
+    while (!watcher_stop) {
+        futex_wait_ms(&ctl->config_generation, gen, 100);
+        gen = LOAD(&ctl->config_generation);
+        detach_dead_consumer();
+        update_active();
+    }
+    return NULL;
+}
+
+static uint64_t read_reg(struct vcpu *v, int r) {
+    if (!v->reg[r]) return 0;
+    g_byte_array_set_size(v->buf, 0);
+    int n = qemu_plugin_read_register(v->reg[r], v->buf);
+    uint64_t val = 0;
+    if (n > 0) memcpy(&val, v->buf->data, n < 8 ? (size_t)n : 8);
+    return val;
+}
+
+static bool read_mem(struct vcpu *v, uint64_t addr, void *out, size_t len) {
+    g_byte_array_set_size(v->buf, 0);
+    if (!qemu_plugin_read_memory_vaddr(addr, v->buf, len) || v->buf->len < len) return false;
+    memcpy(out, v->buf->data, len);
+    return true;
+}
+
+static bool is_compat_cs(uint64_t cs) {
+    for (int i = 0; i < 4; i++) {
+        uint32_t c = LOAD_RELAXED(&ctl->compat_cs[i]);
+        if (c && c == (uint32_t)cs) return true;
+    }
+    return false;
+}
+
+static bool bit_set(const uint64_t *bitmap, uint64_t nr) {
+    return nr < NITRO_MAX_NR && ((LOAD_RELAXED(&bitmap[nr / 64]) >> (nr % 64)) & 1);
+}
+
+static bool nr_traced(bool compat, uint64_t nr) {
+    if (!LOAD_RELAXED(&ctl->filter_nr_enabled)) return true;
+    return bit_set(compat ? ctl->filter_nr32 : ctl->filter_nr64, nr);
+}
+
+static bool cr3_traced(uint64_t cr3) {
+    uint32_t n = LOAD_RELAXED(&ctl->filter_cr3_count);
+    if (n == 0) return true;
+    if (n > NITRO_MAX_CR3) n = NITRO_MAX_CR3;
+    for (uint32_t i = 0; i < n; i++) {
+        if ((LOAD_RELAXED(&ctl->filter_cr3[i]) & CR3_KEY_MASK) == (cr3 & CR3_KEY_MASK)) return true;
+    }
+    return false;
+}
+
+static void lock_pending(void) {
+    while (atomic_flag_test_and_set_explicit(&pending_lock, memory_order_acquire)) {
+    }
+}
+static void unlock_pending(void) { atomic_flag_clear_explicit(&pending_lock, memory_order_release); }
+
+static unsigned bucket_of(uint64_t cr3, uint64_t fs, uint64_t gs) {
+    uint64_t h = (cr3 >> 12) * 0x9e3779b97f4a7c15ULL ^ fs * 0xc2b2ae3d27d4eb4fULL ^ gs;
+    return (unsigned)((h ^ (h >> 29)) % PENDING_BUCKETS);
+}
+
+static void pending_put(const struct pending *p) {
+    unsigned b = bucket_of(p->cr3, p->fs, p->gs);
+    lock_pending();
+    struct pending *slot = NULL, *oldest = &pending_tab[b][0];
+    for (int w = 0; w < PENDING_WAYS; w++) {
+        struct pending *e = &pending_tab[b][w];
+        if (e->used && e->cr3 == p->cr3 && e->fs == p->fs && e->gs == p->gs) {
+            slot = e; /* the thread's previous call never returned (exit, execve): replace */
+            break;
+        }
+        if (!e->used && !slot) slot = e;
+        if (e->stamp < oldest->stamp) oldest = e;
+    }
+    if (!slot) slot = oldest;
+    *slot = *p;
+    slot->stamp = ++pending_stamp;
+    slot->used = 1;
+    unlock_pending();
+}
+
+/* Removes and returns the pending entry of the thread; false if it has none. */
+static bool pending_take(uint64_t cr3, uint64_t fs, uint64_t gs, struct pending *out) {
+    unsigned b = bucket_of(cr3, fs, gs);
+    bool found = false;
+    lock_pending();
+    for (int w = 0; w < PENDING_WAYS; w++) {
+        struct pending *e = &pending_tab[b][w];
+        if (e->used && e->cr3 == cr3 && e->fs == fs && e->gs == gs) {
+            *out = *e;
+            e->used = 0;
+            found = true;
+            break;
+        }
+    }
+    unlock_pending();
+    return found;
+}
+
+/* Removes a specific pending entry (by its vcpu and seq) wherever its key now is. */
+static bool pending_take_exact(const struct pending *want, struct pending *out) {
+    unsigned b = bucket_of(want->cr3, want->fs, want->gs);
+    bool found = false;
+    lock_pending();
+    for (int w = 0; w < PENDING_WAYS; w++) {
+        struct pending *e = &pending_tab[b][w];
+        if (e->used && e->seq == want->seq && e->vcpu == want->vcpu && e->cr3 == want->cr3) {
+            *out = *e;
+            e->used = 0;
+            found = true;
+            break;
+        }
+    }
+    unlock_pending();
+    return found;
+}
+
+static uint32_t round8(uint32_t n) { return (n + 7u) & ~7u; }
+
+/* Copies a NUL-terminated string, never crossing into an unreadable page in one read. */
+static uint32_t capture_cstring(struct vcpu *v, uint64_t addr, uint8_t *out, uint32_t max,
+                                uint8_t *status) {
+    uint32_t len = 0;
+    while (len < max) {
+        uint64_t a = addr + len;
+        uint32_t chunk = 64 - (uint32_t)(a & 63); /* stays inside one page */
+        if (chunk > max - len) chunk = max - len;
+        if (!read_mem(v, a, out + len, chunk)) {
+            *status = len ? NITRO_CAP_PARTIAL : NITRO_CAP_FAULT;
+            return len;
+        }
+        void *nul = memchr(out + len, 0, chunk);
+        if (nul) {
+            *status = NITRO_CAP_OK;
+            return (uint32_t)((uint8_t *)nul - out);
+        }
+        len += chunk;
+    }
+    *status = NITRO_CAP_TRUNCATED;
+    return len;
+}
+
+static uint32_t capture_buffer(struct vcpu *v, uint64_t addr, uint8_t *out, uint64_t want,
+                               uint32_t max, uint8_t *status) {
+    uint32_t n = want > max ? max : (uint32_t)want;
+    uint32_t len = 0;
+    while (len < n) {
+        uint64_t a = addr + len;
+        uint32_t chunk = 4096 - (uint32_t)(a & 4095);
+        if (chunk > n - len) chunk = n - len;
+        if (!read_mem(v, a, out + len, chunk)) {
+            *status = len ? NITRO_CAP_PARTIAL : NITRO_CAP_FAULT;
+            return len;
+        }
+        len += chunk;
+    }
+    *status = want > max ? NITRO_CAP_TRUNCATED : NITRO_CAP_OK;
+    return len;
+}
+
+static uint32_t capture_str_array(struct vcpu *v, uint64_t addr, bool compat, uint8_t *out,
+                                  uint32_t max, uint8_t *status) {
+    uint32_t len = 0;
+    size_t psize = compat ? 4 : 8;
+    *status = NITRO_CAP_OK;
+    for (int i = 0; i < 256; i++) {
+        uint64_t p = 0;
+        if (!read_mem(v, addr + (uint64_t)i * psize, &p, psize)) {
+            *status = i ? NITRO_CAP_PARTIAL : NITRO_CAP_FAULT;
+            return len;
+        }
+        if (p == 0) return len;
+        if (len >= max) {
+            *status = NITRO_CAP_TRUNCATED;
+            return len;
+        }
+        uint8_t st;
+        uint32_t n = capture_cstring(v, p, out + len, max - len, &st);
+        len += n;
+        if (st != NITRO_CAP_OK) {
+            *status = st == NITRO_CAP_FAULT ? NITRO_CAP_PARTIAL : st;
+            return len;
+        }
+        out[len++] = 0; /* separator; max - len >= 1 here since n < max - len */
+    }
+    *status = NITRO_CAP_TRUNCATED;
+    return len;
+}
+
+/* Appends the captures the consumer asked for at this event; returns bytes written. */
+static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint8_t *out,
+                             uint32_t room) {
+    if (!LOAD_RELAXED(&ctl->capture_enabled) || rec->nr >= NITRO_MAX_NR) return 0;
+    bool compat = rec->flags & NITRO_REC_F_COMPAT;
+    const struct nitro_capture_set *set = &ctl->capture[compat][rec->nr][rec->direction];
+    uint32_t count = LOAD_RELAXED(&set->count);
+    if (count > NITRO_MAX_CAPTURES) count = NITRO_MAX_CAPTURES;
+    uint32_t used = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        struct nitro_capture_rule r = set->rule[i];
+        if (r.arg > 5 || r.len_arg > 5) continue;
+        uint32_t max = r.max > NITRO_MAX_CAPTURE_BYTES ? NITRO_MAX_CAPTURE_BYTES : r.max;
+        if (room - used < sizeof(struct nitro_capture_hdr) + round8(max) + 8) break;
+        struct nitro_capture_hdr *h = (struct nitro_capture_hdr *)(out + used);
+        uint8_t *data = out + used + sizeof *h;
+        uint64_t addr = rec->args[r.arg];
+        if (compat) addr &= 0xffffffffULL;
+        uint8_t st = NITRO_CAP_OK;
+        uint32_t len = 0;
+        int64_t ret = (int64_t)rec->regs[NITRO_REG_RAX];
+        if (compat) ret = (int32_t)ret;
+        switch (r.kind) {
+            case NITRO_CAP_CSTRING: len = capture_cstring(v, addr, data, max, &st); break;
+            case NITRO_CAP_BUF_FIXED: len = capture_buffer(v, addr, data, max, max, &st); break;
+            case NITRO_CAP_BUF_LEN_ARG: {
+                uint64_t want = rec->args[r.len_arg];
+                if (compat) want &= 0xffffffffULL;
+                len = capture_buffer(v, addr, data, want, max, &st);
+                break;
+            }
+            case NITRO_CAP_BUF_RET:
+                if (rec->direction != NITRO_DIR_EXIT || ret <= 0) continue;
+                len = capture_buffer(v, addr, data, (uint64_t)ret, max, &st);
+                break;
+            case NITRO_CAP_STR_ARRAY: len = capture_str_array(v, addr, compat, data, max, &st); break;
+            case NITRO_CAP_BUF_LEN_PTR: {
+                uint32_t want = 0;
+                uint64_t lp = rec->args[r.len_arg];
+                if (compat) lp &= 0xffffffffULL;
+                if (!lp || !read_mem(v, lp, &want, 4)) continue;
+                len = capture_buffer(v, addr, data, want, max, &st);
+                break;
+            }
+            default: continue;
+        }
+        if (addr == 0) {
+            st = NITRO_CAP_FAULT;
+            len = 0;
+        }
+        h->arg = r.arg;
+        h->kind = r.kind;
+        h->status = st;
+        h->pad = 0;
+        h->len = len;
+        used += (uint32_t)sizeof *h + round8(len);
+        rec->ncaptures++;
+    }
+    return used;
+}
+
+/* Waits (bounded, consumer-liveness checked) until the ring has room for size bytes. */
+static bool ring_reserve(struct nitro_ring *ring, uint32_t size) {
+    for (;;) {
+        uint64_t head = ring->head;
+        uint64_t tail = LOAD(&ring->tail);
+        uint64_t pos = head % ring_bytes;
+        uint64_t need = size + ((pos + size > ring_bytes) ? ring_bytes - pos : 0);
+        if (head - tail + need <= ring_bytes) return true;
+        if (LOAD_RELAXED(&ctl->mode) == NITRO_MODE_ASYNC_DROP) return false;
+        uint32_t space = LOAD(&ring->space);
+        STORE(&ring->producer_waiting, 1);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (LOAD(&ring->tail) != tail) continue;
+        futex_wait_ms(&ring->space, space, 100);
+        STORE(&ring->producer_waiting, 0);
+        if (!consumer_alive()) {
+            detach_dead_consumer();
+            return false;
+        }
+    }
+}
+
+static void wake_consumer(void) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (LOAD(&ctl->consumer_sleeping)) {
+        __atomic_fetch_add(&ctl->doorbell, 1, __ATOMIC_SEQ_CST);
+        futex_wake_all(&ctl->doorbell);
+    }
+}
+
+static void publish(struct vcpu *v, struct nitro_record *rec, uint32_t size) {
+    struct nitro_ring *ring = v->ring;
+    rec->size = size;
+    if (!ring_reserve(ring, size)) {
+        __atomic_fetch_add(&ring->dropped, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    uint64_t head = ring->head;
+    uint64_t pos = head % ring_bytes;
+    if (pos + size > ring_bytes) {
+        struct nitro_record *wrap = (struct nitro_record *)(v->data + pos);
+        wrap->size = (uint32_t)(ring_bytes - pos);
+        wrap->kind = NITRO_REC_WRAP;
+        head += ring_bytes - pos;
+        pos = 0;
+    }
+    memcpy(v->data + pos, rec, size);
+    STORE(&ring->head, head + size);
+    __atomic_fetch_add(&ring->produced, 1, __ATOMIC_RELAXED);
+    wake_consumer();
+
+    if (LOAD_RELAXED(&ctl->mode) == NITRO_MODE_SYNC) {
+        /* The original Nitro's semantics: the vCPU waits until the consumer has handled the
+         * event; it resumes within a second if the consumer dies or detaches. */
+        while (LOAD(&ring->ack_seq) < rec->seq) {
+            uint32_t a = LOAD(&ring->ack);
+            if (LOAD(&ring->ack_seq) >= rec->seq) break;
+            futex_wait_ms(&ring->ack, a, 100);
+            if (!consumer_alive()) {
+                detach_dead_consumer();
+                break;
+            }
+        }
+    }
+}
+
+static void fill_regs(struct vcpu *v, struct nitro_record *rec, uint64_t have_mask) {
+    for (int r = 0; r < NITRO_NREGS; r++) {
+        if (!(have_mask & (1ULL << r))) rec->regs[r] = read_reg(v, r);
+    }
+}
+
+static void read_args(struct vcpu *v, struct nitro_record *rec, int conv) {
+    for (int i = 0; i < 6; i++) {
+        uint8_t src = argsrc[conv][i];
+        if (src & 0x80) {
+            uint32_t w = 0;
+            uint64_t sp = rec->regs[NITRO_REG_RSP] & 0xffffffffULL;
+            read_mem(v, sp + 4u * (src & 0x3f), &w, 4);
+            rec->args[i] = w;
+        } else {
+            rec->args[i] = rec->regs[src];
+            if (conv) rec->args[i] &= 0xffffffffULL;
+        }
+    }
+}
+
+static void on_entry(unsigned vcpu_index, void *udata) {
+    if (vcpu_index >= n_vcpus) return;
+    struct vcpu *v = &vcpus[vcpu_index];
+    uint8_t type = (uint8_t)(uintptr_t)udata;
+    struct nitro_record *rec = (struct nitro_record *)v->scratch;
+    memset(rec, 0, sizeof *rec);
+    rec->regs[NITRO_REG_RAX] = read_reg(v, NITRO_REG_RAX);
+    rec->regs[NITRO_REG_CS] = read_reg(v, NITRO_REG_CS);
+    rec->regs[NITRO_REG_CR3] = read_reg(v, NITRO_REG_CR3);
+    rec->regs[NITRO_REG_FS_BASE] = read_reg(v, NITRO_REG_FS_BASE);
+    rec->regs[NITRO_REG_GS_BASE] = read_reg(v, NITRO_REG_GS_BASE);
+    uint64_t have = 1ULL << NITRO_REG_RAX | 1ULL << NITRO_REG_CS | 1ULL << NITRO_REG_CR3 |
+                    1ULL << NITRO_REG_FS_BASE | 1ULL << NITRO_REG_GS_BASE;
+    bool compat = type != NITRO_TYPE_SYSCALL || is_compat_cs(rec->regs[NITRO_REG_CS]);
+    uint64_t nr = compat ? (rec->regs[NITRO_REG_RAX] & 0xffffffffULL) : rec->regs[NITRO_REG_RAX];
+    bool traced = nr_traced(compat, nr) && cr3_traced(rec->regs[NITRO_REG_CR3]);
+
+    struct pending p = {0};
+    p.cr3 = rec->regs[NITRO_REG_CR3] & CR3_KEY_MASK;
+    p.fs = rec->regs[NITRO_REG_FS_BASE];
+    p.gs = rec->regs[NITRO_REG_GS_BASE];
+    p.seq = ++v->seq;
+    p.nr = nr;
+    p.vcpu = vcpu_index;
+    p.type = type;
+    p.compat = compat;
+    p.traced = traced;
+    if (traced) {
+        fill_regs(v, rec, have);
+        int conv = !compat ? 0 : type == NITRO_TYPE_SYSCALL ? 1 : type == NITRO_TYPE_SYSENTER ? 2 : 3;
+        read_args(v, rec, conv);
+        memcpy(p.args, rec->args, sizeof p.args);
+    }
+    pending_put(&p);
+    v->last = p;
+    v->last_valid = true;
+    v->returns_since_entry = 0;
+    if (!traced) return;
+
+    rec->kind = NITRO_REC_EVENT;
+    rec->type = type;
+    rec->direction = NITRO_DIR_ENTER;
+    rec->vcpu = vcpu_index;
+    rec->flags = compat ? NITRO_REC_F_COMPAT : 0;
+    rec->seq = p.seq;
+    rec->nr = nr;
+    rec->host_ns = now_ns(CLOCK_REALTIME);
+    uint32_t room = (uint32_t)(sizeof(struct nitro_record) +
+                               NITRO_MAX_CAPTURES * (sizeof(struct nitro_capture_hdr) +
+                                                     NITRO_MAX_CAPTURE_BYTES + 8));
+    uint32_t extra = add_captures(v, rec, v->scratch + sizeof *rec, room - sizeof *rec);
+    publish(v, rec, (uint32_t)sizeof *rec + extra);
+}
+
+static void on_exit_insn(unsigned vcpu_index, void *udata) {
+    if (vcpu_index >= n_vcpus) return;
+    struct vcpu *v = &vcpus[vcpu_index];
+    uint8_t insn = (uint8_t)(uintptr_t)udata;
+    struct nitro_record *rec = (struct nitro_record *)v->scratch;
+    memset(rec, 0, sizeof *rec);
+    uint64_t have = 0;
+    if (insn == NITRO_EXIT_IRET) {
+        /* Only an iret to user mode (RPL 3 in the CS of the frame) can end a system call. */
+        uint64_t rsp = read_reg(v, NITRO_REG_RSP);
+        uint64_t frame[2];
+        if (!read_mem(v, rsp, frame, sizeof frame) || (frame[1] & 3) != 3) return;
+        rec->regs[NITRO_REG_RSP] = rsp;
+        have |= 1ULL << NITRO_REG_RSP;
+    }
+    rec->regs[NITRO_REG_CR3] = read_reg(v, NITRO_REG_CR3);
+    rec->regs[NITRO_REG_FS_BASE] = read_reg(v, NITRO_REG_FS_BASE);
+    rec->regs[NITRO_REG_GS_BASE] = read_reg(v, NITRO_REG_GS_BASE);
+    have |= 1ULL << NITRO_REG_CR3 | 1ULL << NITRO_REG_FS_BASE | 1ULL << NITRO_REG_GS_BASE;
+    uint64_t cr3 = rec->regs[NITRO_REG_CR3] & CR3_KEY_MASK;
+    struct pending p;
+    bool found = pending_take(cr3, rec->regs[NITRO_REG_FS_BASE], rec->regs[NITRO_REG_GS_BASE], &p);
+    uint32_t flags = 0;
+    if (!found && v->last_valid && v->returns_since_entry == 0) {
+        /* The first return to user mode on this vCPU since an entry whose thread key no longer
+         * matches: a call that changes the key (execve: new address space; arch_prctl: new TLS
+         * base). Taken only while that entry is still pending, and for an iret (which may also
+         * end an interrupt of another thread) only after a call the consumer marked as such. */
+        bool rekey = bit_set(v->last.compat ? ctl->rekey_nr32 : ctl->rekey_nr64, v->last.nr);
+        if (rekey || (insn != NITRO_EXIT_IRET && v->last.cr3 == cr3)) {
+            found = pending_take_exact(&v->last, &p);
+            if (found) flags |= NITRO_REC_F_FALLBACK;
+        }
+    }
+    v->returns_since_entry++;
+    if (!found) {
+        /* No entry: an interrupt or exception return (iret), or a call that entered before
+         * tracing began or in a fork child; only sysret/sysexit are certainly syscall returns.*/
+        if (insn == NITRO_EXIT_IRET) return;
+        flags |= NITRO_REC_F_UNPAIRED;
+        memset(&p, 0, sizeof p);
+        p.traced = cr3_traced(rec->regs[NITRO_REG_CR3]) && !LOAD_RELAXED(&ctl->filter_nr_enabled);
+        p.type = insn == NITRO_EXIT_SYSEXIT ? NITRO_TYPE_SYSENTER : NITRO_TYPE_SYSCALL;
+        p.nr = UINT64_MAX;
+    }
+    if (!p.traced) return;
+
+    fill_regs(v, rec, have);
+    rec->kind = NITRO_REC_EVENT;
+    rec->type = p.type;
+    rec->direction = NITRO_DIR_EXIT;
+    rec->vcpu = vcpu_index;
+    rec->flags = flags | (p.compat ? NITRO_REC_F_COMPAT : 0);
+    rec->seq = ++v->seq;
+    rec->entry_seq = p.seq;
+    rec->entry_vcpu = p.vcpu;
+    rec->exit_insn = insn;
+    rec->nr = p.nr;
+    memcpy(rec->args, p.args, sizeof rec->args);
+    rec->host_ns = now_ns(CLOCK_REALTIME);
+    uint32_t room = (uint32_t)(sizeof(struct nitro_record) +
+                               NITRO_MAX_CAPTURES * (sizeof(struct nitro_capture_hdr) +
+                                                     NITRO_MAX_CAPTURE_BYTES + 8));
+    uint32_t extra = (flags & NITRO_REC_F_UNPAIRED)
+                         ? 0
+                         : add_captures(v, rec, v->scratch + sizeof *rec, room - sizeof *rec);
+    publish(v, rec, (uint32_t)sizeof *rec + extra);
+}
+
+/* Strips legacy and REX prefixes; returns the opcode offset or -1. */
+static int opcode_offset(const uint8_t *b, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = b[i];
+        bool legacy = c == 0x66 || c == 0x67 || c == 0xf2 || c == 0xf3 || c == 0xf0 ||
+                      c == 0x2e || c == 0x36 || c == 0x3e || c == 0x26 || c == 0x64 || c == 0x65;
+        bool rex = (c & 0xf0) == 0x40 && i + 1 < n;
+        if (!legacy && !rex) return (int)i;
+        i++;
+    }
+    return -1;
+}
+
+static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
+    (void)id;
+    size_t n = qemu_plugin_tb_n_insns(tb);
+    for (size_t i = 0; i < n; i++) {
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+        uint8_t b[16];
+        size_t len = qemu_plugin_insn_data(insn, b, sizeof b);
+        int o = opcode_offset(b, len);
+        if (o < 0) continue;
+        const uint8_t *op = b + o;
+        size_t rem = len - (size_t)o;
+        uintptr_t entry = 0, exit = 0;
+        if (rem == 2 && op[0] == 0x0f && op[1] == 0x05) entry = NITRO_TYPE_SYSCALL;
+        else if (rem == 2 && op[0] == 0x0f && op[1] == 0x34) entry = NITRO_TYPE_SYSENTER;
+        else if (rem == 2 && op[0] == 0xcd && op[1] == 0x80) entry = NITRO_TYPE_INT80;
+        else if (rem == 2 && op[0] == 0x0f && op[1] == 0x07) exit = NITRO_EXIT_SYSRET;
+        else if (rem == 2 && op[0] == 0x0f && op[1] == 0x35) exit = NITRO_EXIT_SYSEXIT;
+        else if (rem == 1 && op[0] == 0xcf) exit = NITRO_EXIT_IRET;
+        if (entry) {
+            qemu_plugin_register_vcpu_insn_exec_cond_cb(insn, on_entry, QEMU_PLUGIN_CB_R_REGS,
+                                                        QEMU_PLUGIN_COND_NE, active, 0,
+                                                        (void *)entry);
+        } else if (exit) {
+            qemu_plugin_register_vcpu_insn_exec_cond_cb(insn, on_exit_insn, QEMU_PLUGIN_CB_R_REGS,
+                                                        QEMU_PLUGIN_COND_NE, active, 0,
+                                                        (void *)exit);
+        }
+    }
+}
+
+static void on_vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index) {
+    (void)id;
+    if (vcpu_index >= n_vcpus) {
+        fprintf(stderr, "nitro plugin: vCPU %u beyond the %u announced; not traced\n", vcpu_index,
+                n_vcpus);
+        return;
+    }
+    struct vcpu *v = &vcpus[vcpu_index];
+    GArray *regs = qemu_plugin_get_registers();
+    uint64_t found = 0;
+    for (guint i = 0; i < regs->len; i++) {
+        qemu_plugin_reg_descriptor *d = &g_array_index(regs, qemu_plugin_reg_descriptor, i);
+        for (int r = 0; r < NITRO_NREGS; r++) {
+            if (strcmp(d->name, reg_names[r]) == 0) {
+                v->reg[r] = d->handle;
+                found |= 1ULL << r;
+            }
+        }
+    }
+    g_array_free(regs, TRUE);
+    v->buf = g_byte_array_sized_new(4096);
+    v->ring = (struct nitro_ring *)((uint8_t *)ctl + ctl->ring_offset +
+                                    (uint64_t)vcpu_index * ctl->ring_stride);
+    v->data = (uint8_t *)v->ring + sizeof(struct nitro_ring);
+    v->scratch = malloc(sizeof(struct nitro_record) +
+                        NITRO_MAX_CAPTURES * (sizeof(struct nitro_capture_hdr) +
+                                              NITRO_MAX_CAPTURE_BYTES + 8));
+    if (!v->scratch) abort();
+    if (vcpu_index == 0) {
+        registers_found = found;
+        STORE(&ctl->registers_found, found);
+    }
+    /* vCPUs initialise in index order; count this one before setting its flag. */
+    if (vcpu_index + 1 > LOAD(&initialized_vcpus)) STORE(&initialized_vcpus, vcpu_index + 1);
+    update_active();
+}
+
+static void on_exit_qemu(qemu_plugin_id_t id, void *p) {
+    (void)id;
+    (void)p;
+    watcher_stop = 1;
+    STORE(&ctl->plugin_state, 2);
+    __atomic_fetch_add(&ctl->doorbell, 1, __ATOMIC_SEQ_CST);
+    futex_wake_all(&ctl->doorbell);
+    __atomic_fetch_add(&ctl->config_generation, 1, __ATOMIC_SEQ_CST);
+    futex_wake_all(&ctl->config_generation);
+    pthread_join(watcher, NULL);
+    unlink(ctl_path);
+}
+
+static int setup_ctl(void) {
+    uint64_t stride = sizeof(struct nitro_ring) + ring_bytes;
+    stride = (stride + 4095) & ~4095ULL;
+    uint64_t ring_offset = (sizeof(struct nitro_ctl) + 4095) & ~4095ULL;
+    ctl_size = ring_offset + stride * n_vcpus;
+    unlink(ctl_path); /* a stale file from a QEMU that died */
+    int fd = open(ctl_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "nitro plugin: cannot create %s: %s\n", ctl_path, strerror(errno));
+        return -1;
+    }
+    if (ftruncate(fd, (off_t)ctl_size) != 0) {
+        fprintf(stderr, "nitro plugin: cannot size %s: %s\n", ctl_path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    void *m = mmap(NULL, ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        fprintf(stderr, "nitro plugin: cannot map %s: %s\n", ctl_path, strerror(errno));
+        return -1;
+    }
+    ctl = m;
+    ctl->version = NITRO_ABI_VERSION;
+    ctl->header_size = sizeof(struct nitro_ctl);
+    ctl->n_vcpus = n_vcpus;
+    ctl->ring_bytes = ring_bytes;
+    ctl->ring_offset = ring_offset;
+    ctl->ring_stride = stride;
+    ctl->total_size = ctl_size;
+    ctl->plugin_pid = (uint32_t)getpid();
+    ctl->plugin_state = 1;
+    ctl->traps = 1;
+    ctl->compat_cs[0] = 0x23; /* Linux __USER32_CS; the consumer may change it */
+    STORE(&ctl->magic, NITRO_ABI_MAGIC); /* last: the file is ready */
+    return 0;
+}
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc,
+                                           char **argv) {
+    if (info->version.cur < API_NEEDED || info->version.min > API_NEEDED) {
+        fprintf(stderr,
+                "nitro plugin: QEMU plugin API %d..%d does not include version %d; nitro needs "
+                "QEMU 10 or newer\n",
+                info->version.min, info->version.cur, API_NEEDED);
+        return -1;
+    }
+    if (strcmp(info->target_name, "x86_64") != 0 || !info->system_emulation) {
+        fprintf(stderr, "nitro plugin: needs qemu-system-x86_64 (got %s%s)\n", info->target_name,
+                info->system_emulation ? "" : ", user mode");
+        return -1;
+    }
+    snprintf(ctl_path, sizeof ctl_path, "/dev/shm/nitro-qemu-%d", (int)getpid());
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "ctl=", 4) == 0) {
+            if (strlen(a + 4) >= sizeof ctl_path || a[4] == 0) {
+                fprintf(stderr, "nitro plugin: bad ctl path\n");
+                return -1;
+            }
+            snprintf(ctl_path, sizeof ctl_path, "%s", a + 4);
+        } else if (strncmp(a, "ring=", 5) == 0) {
+            char *end;
+            unsigned long v = strtoul(a + 5, &end, 0);
+            if (*end || v < 65536 || v > (1UL << 30) || v % 8) {
+                fprintf(stderr, "nitro plugin: ring= must be 64 KiB..1 GiB, multiple of 8\n");
+                return -1;
+            }
+            ring_bytes = (uint32_t)v;
+        } else {
+            fprintf(stderr, "nitro plugin: unknown argument '%s' (expected ctl=PATH, ring=BYTES)\n",
+                    a);
+            return -1;
+        }
+    }
+    n_vcpus = (unsigned)info->system.max_vcpus;
+    if (n_vcpus == 0 || n_vcpus > NITRO_MAX_VCPUS) {
+        fprintf(stderr, "nitro plugin: %u vCPUs; nitro supports 1..%u\n", n_vcpus,
+                NITRO_MAX_VCPUS);
+        return -1;
+    }
+    vcpus = calloc(n_vcpus, sizeof *vcpus);
+    if (!vcpus || setup_ctl() != 0) return -1;
+    ctl->qemu_api_version = info->version.cur;
+    active_sb = qemu_plugin_scoreboard_new(sizeof(uint64_t));
+    active.score = active_sb;
+    active.offset = 0;
+    if (pthread_create(&watcher, NULL, watch, NULL) != 0) return -1;
+    qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init);
+    qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
+    qemu_plugin_register_atexit_cb(id, on_exit_qemu, NULL);
+    return 0;
+}

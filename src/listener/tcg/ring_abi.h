@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared-memory contract between nitro's QEMU plugin (producer) and nitro (consumer).
+ * Plain C so that both sides include it. One file, mapped by both processes:
+ *
+ *   [nitro_ctl][ring vCPU 0][ring vCPU 1]...
+ *
+ * Each ring is single-producer (the vCPU thread) / single-consumer (nitro). Records are
+ * 8-byte aligned and never straddle the end of the data area (a WRAP record fills the gap).
+ * Wake-ups use futexes on 32-bit words of the shared mapping, so neither side spins.
+ * Every field the consumer writes is re-validated by the plugin before use and vice versa:
+ * the consumer treats record contents as untrusted (they come from the guest).
+ */
+#ifndef NITRO_RING_ABI_H
+#define NITRO_RING_ABI_H
+
+#include <stdint.h>
+
+#define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
+#define NITRO_ABI_VERSION 1u
+#define NITRO_MAX_VCPUS 64u
+#define NITRO_MAX_NR 1024u /* syscall numbers traced per ABI: 0..1023 */
+#define NITRO_MAX_CR3 16u
+#define NITRO_MAX_CAPTURES 4u
+#define NITRO_MAX_CAPTURE_BYTES 65536u
+#define NITRO_DEFAULT_RING_BYTES (4u << 20)
+
+/* Register slots in an event record, in this order. */
+enum nitro_reg {
+    NITRO_REG_RAX, NITRO_REG_RBX, NITRO_REG_RCX, NITRO_REG_RDX,
+    NITRO_REG_RSI, NITRO_REG_RDI, NITRO_REG_RBP, NITRO_REG_RSP,
+    NITRO_REG_R8, NITRO_REG_R9, NITRO_REG_R10, NITRO_REG_R11,
+    NITRO_REG_R12, NITRO_REG_R13, NITRO_REG_R14, NITRO_REG_R15,
+    NITRO_REG_RIP, NITRO_REG_RFLAGS, NITRO_REG_CS, NITRO_REG_SS,
+    NITRO_REG_FS_BASE, NITRO_REG_GS_BASE, NITRO_REG_K_GS_BASE,
+    NITRO_REG_CR0, NITRO_REG_CR3, NITRO_REG_CR4, NITRO_REG_EFER,
+    NITRO_NREGS
+};
+
+/* Event types: the instruction that entered or left the kernel. */
+enum nitro_event_type {
+    NITRO_TYPE_SYSCALL = 1,  /* syscall (64-bit, or 32-bit compat on AMD-style CPUs) */
+    NITRO_TYPE_SYSENTER = 2, /* sysenter (32-bit) */
+    NITRO_TYPE_INT80 = 3,    /* int 0x80 (32-bit ABI) */
+};
+/* Exit mechanisms (record field exit_insn). */
+enum nitro_exit_insn { NITRO_EXIT_SYSRET = 1, NITRO_EXIT_SYSEXIT = 2, NITRO_EXIT_IRET = 3 };
+
+enum nitro_direction { NITRO_DIR_ENTER = 0, NITRO_DIR_EXIT = 1 };
+
+/* Record flags. */
+#define NITRO_REC_F_COMPAT 0x1u   /* 32-bit ABI (i386 numbers) */
+#define NITRO_REC_F_UNPAIRED 0x2u /* exit without a known entry (e.g. a fork child's return) */
+#define NITRO_REC_F_FALLBACK 0x4u /* paired by the per-vCPU fallback (thread key changed) */
+
+enum nitro_rec_kind { NITRO_REC_EVENT = 1, NITRO_REC_WRAP = 2 };
+
+/* Capture kinds: what the plugin copies from guest memory at event time (async mode). */
+enum nitro_capture_kind {
+    NITRO_CAP_NONE = 0,
+    NITRO_CAP_CSTRING = 1,    /* NUL-terminated string at arg, up to max bytes */
+    NITRO_CAP_BUF_FIXED = 2,  /* max bytes at arg */
+    NITRO_CAP_BUF_LEN_ARG = 3,/* min(arg[len_arg], max) bytes at arg */
+    NITRO_CAP_BUF_RET = 4,    /* exit only: min(return value, max) bytes at arg */
+    NITRO_CAP_STR_ARRAY = 5,  /* NULL-terminated pointer array of strings (argv); NUL-separated */
+    NITRO_CAP_BUF_LEN_PTR = 6,/* min(*(uint32_t *)arg[len_arg], max) bytes at arg (socklen_t *) */
+};
+enum nitro_capture_status {
+    NITRO_CAP_OK = 0,
+    NITRO_CAP_FAULT = 1,     /* nothing readable at the address */
+    NITRO_CAP_TRUNCATED = 2, /* stopped at the size bound */
+    NITRO_CAP_PARTIAL = 3,   /* an unreadable page part-way */
+};
+
+struct nitro_capture_rule {
+    uint8_t arg;     /* 0..5 */
+    uint8_t kind;    /* enum nitro_capture_kind */
+    uint8_t len_arg; /* for BUF_LEN_ARG / BUF_LEN_PTR */
+    uint8_t pad;
+    uint32_t max;    /* byte bound, <= NITRO_MAX_CAPTURE_BYTES */
+};
+
+struct nitro_capture_set {
+    uint32_t count; /* <= NITRO_MAX_CAPTURES */
+    uint32_t pad;
+    struct nitro_capture_rule rule[NITRO_MAX_CAPTURES];
+};
+
+/* Header of one captured buffer inside a record; data follows, padded to 8 bytes. */
+struct nitro_capture_hdr {
+    uint8_t arg;
+    uint8_t kind;
+    uint8_t status;
+    uint8_t pad;
+    uint32_t len;
+};
+
+struct nitro_record {
+    uint32_t size; /* whole record incl. captures, multiple of 8 */
+    uint16_t kind; /* enum nitro_rec_kind */
+    uint8_t type;  /* enum nitro_event_type (of the entry, also on exits) */
+    uint8_t direction;
+    uint32_t vcpu;
+    uint32_t flags;
+    uint64_t seq;        /* per-vCPU sequence number, from 1 */
+    uint64_t entry_seq;  /* exits: the paired entry's seq (0 if unpaired) */
+    uint32_t entry_vcpu; /* exits: vCPU of the paired entry */
+    uint8_t exit_insn;   /* exits: enum nitro_exit_insn */
+    uint8_t ncaptures;
+    uint16_t pad;
+    uint64_t host_ns; /* CLOCK_REALTIME at the event */
+    uint64_t nr;      /* syscall number (exits: of the paired entry) */
+    uint64_t args[6]; /* arguments by ABI (exits: of the paired entry) */
+    uint64_t regs[NITRO_NREGS];
+    /* followed by ncaptures x (nitro_capture_hdr + data) */
+};
+
+enum nitro_mode { NITRO_MODE_ASYNC = 0, NITRO_MODE_ASYNC_DROP = 1, NITRO_MODE_SYNC = 2 };
+
+struct nitro_ring {
+    /* producer-owned line */
+    uint64_t head; /* bytes written (monotonic) */
+    uint64_t produced;
+    uint64_t dropped; /* events lost in drop mode (or while the consumer was gone) */
+    uint32_t producer_waiting;
+    uint32_t pad0;
+    uint8_t pad_p[64 - 32];
+    /* consumer-owned line */
+    uint64_t tail;    /* bytes consumed (monotonic) */
+    uint32_t space;   /* futex: bumped by the consumer after freeing space */
+    uint32_t ack;     /* futex: low 32 bits of the last seq the consumer processed (sync) */
+    uint64_t ack_seq; /* full seq acknowledged */
+    uint8_t pad_c[64 - 24];
+    /* data follows at offset 128, ring_bytes long */
+};
+
+struct nitro_ctl {
+    /* written once by the plugin */
+    uint64_t magic;
+    uint32_t version;
+    uint32_t header_size;
+    uint32_t n_vcpus;
+    uint32_t ring_bytes;
+    uint64_t ring_offset;
+    uint64_t ring_stride;
+    uint64_t total_size;
+    uint32_t plugin_pid;
+    int32_t qemu_api_version;
+    uint32_t plugin_state; /* 1 running, 2 QEMU exiting */
+    uint32_t doorbell;     /* futex: bumped by producers when the consumer sleeps */
+    uint32_t consumer_sleeping;
+    uint32_t pad0;
+    uint64_t registers_found; /* bit per nitro_reg the plugin can read */
+    /* written by the consumer */
+    uint32_t attached;
+    uint32_t consumer_pid;
+    uint64_t consumer_heartbeat_ns; /* CLOCK_MONOTONIC; stale > 500 ms = consumer gone */
+    uint32_t traps;
+    uint32_t mode;
+    uint32_t filter_nr_enabled;
+    uint32_t filter_cr3_count;
+    uint64_t filter_cr3[NITRO_MAX_CR3];
+    uint64_t filter_nr64[NITRO_MAX_NR / 64];
+    uint64_t filter_nr32[NITRO_MAX_NR / 64];
+    /* calls that may change the caller's thread key (execve: new address space; arch_prctl,
+     * set_thread_area: new TLS base); their return is paired by vCPU when the key misses */
+    uint64_t rekey_nr64[NITRO_MAX_NR / 64];
+    uint64_t rekey_nr32[NITRO_MAX_NR / 64];
+    uint32_t compat_cs[4]; /* CS selectors of 32-bit user code (Linux: 0x23); 0 = unused */
+    uint32_t capture_enabled;
+    uint32_t config_generation;
+    struct nitro_capture_set capture[2][NITRO_MAX_NR][2]; /* [abi 0=64,1=32][nr][direction] */
+};
+
+#endif

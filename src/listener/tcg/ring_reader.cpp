@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+#include "listener/tcg/ring_reader.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+
+namespace nitro::tcg {
+
+namespace {
+template <typename T>
+T load_acquire(const T* p) {
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+}  // namespace
+
+const nitro_record* RingReader::front() {
+    for (;;) {
+        uint64_t tail = ring_->tail;
+        uint64_t head = load_acquire(&ring_->head);
+        if (head == tail) return nullptr;
+        uint64_t avail = head - tail;
+        uint32_t pos = static_cast<uint32_t>(tail % bytes_);
+        if (avail > bytes_ || bytes_ - pos < 8) {
+            // The producer's counters are impossible: resynchronise rather than read garbage.
+            errors_++;
+            __atomic_store_n(&ring_->tail, head, __ATOMIC_RELEASE);
+            return nullptr;
+        }
+        const auto* rec = reinterpret_cast<const nitro_record*>(data_ + pos);
+        uint32_t size = rec->size;
+        if (size < 8 || size % 8 || size > bytes_ - pos || size > avail) {
+            errors_++;
+            __atomic_store_n(&ring_->tail, head, __ATOMIC_RELEASE);
+            return nullptr;
+        }
+        if (rec->kind == NITRO_REC_WRAP) {
+            consume(size);
+            continue;
+        }
+        return rec;
+    }
+}
+
+void RingReader::consume(uint32_t size) {
+    __atomic_store_n(&ring_->tail, ring_->tail + size, __ATOMIC_RELEASE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (load_acquire(&ring_->producer_waiting)) {
+        __atomic_fetch_add(&ring_->space, 1, __ATOMIC_SEQ_CST);
+        syscall(SYS_futex, &ring_->space, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+    }
+}
+
+std::optional<uint64_t> RingReader::peek_time() {
+    const nitro_record* rec = front();
+    if (!rec) return std::nullopt;
+    if (rec->size < sizeof(nitro_record)) return 0;  // pop() reports it
+    return rec->host_ns;
+}
+
+bool RingReader::pop(Event& ev) {
+    for (;;) {
+        const nitro_record* rec = front();
+        if (!rec) return false;
+        uint32_t size = rec->size;
+        bool ok = rec->kind == NITRO_REC_EVENT && decode_record(rec, size, ev);
+        consume(size);
+        if (ok) return true;
+        errors_++;
+    }
+}
+
+bool decode_record(const nitro_record* rec, uint32_t size, Event& ev) {
+    if (size < sizeof(nitro_record)) return false;
+    if (rec->type < NITRO_TYPE_SYSCALL || rec->type > NITRO_TYPE_INT80) return false;
+    if (rec->direction > NITRO_DIR_EXIT) return false;
+    ev.vcpu = rec->vcpu;
+    ev.type = static_cast<EventType>(rec->type);
+    ev.direction = static_cast<Direction>(rec->direction);
+    ev.compat = rec->flags & NITRO_REC_F_COMPAT;
+    ev.unpaired = rec->flags & NITRO_REC_F_UNPAIRED;
+    ev.fallback = rec->flags & NITRO_REC_F_FALLBACK;
+    ev.seq = rec->seq;
+    ev.entry_seq = rec->entry_seq;
+    ev.entry_vcpu = rec->entry_vcpu;
+    ev.exit_insn = rec->exit_insn <= NITRO_EXIT_IRET ? static_cast<ExitInsn>(rec->exit_insn)
+                                                     : ExitInsn::None;
+    ev.nr = rec->nr;
+    std::memcpy(ev.args.data(), rec->args, sizeof rec->args);
+    const uint64_t* r = rec->regs;
+    ev.regs = Registers{r[NITRO_REG_RAX], r[NITRO_REG_RBX], r[NITRO_REG_RCX], r[NITRO_REG_RDX],
+                        r[NITRO_REG_RSI], r[NITRO_REG_RDI], r[NITRO_REG_RBP], r[NITRO_REG_RSP],
+                        r[NITRO_REG_R8],  r[NITRO_REG_R9],  r[NITRO_REG_R10], r[NITRO_REG_R11],
+                        r[NITRO_REG_R12], r[NITRO_REG_R13], r[NITRO_REG_R14], r[NITRO_REG_R15],
+                        r[NITRO_REG_RIP], r[NITRO_REG_RFLAGS]};
+    ev.sregs = SpecialRegisters{r[NITRO_REG_CR0],     r[NITRO_REG_CR3],     r[NITRO_REG_CR4],
+                                r[NITRO_REG_EFER],    r[NITRO_REG_FS_BASE], r[NITRO_REG_GS_BASE],
+                                r[NITRO_REG_K_GS_BASE], r[NITRO_REG_CS],    r[NITRO_REG_SS]};
+    ev.host_time_ns = rec->host_ns;
+
+    // Captures: bounded by the record; each header and its data must fit.
+    ev.captures.clear();
+    ev.capture_storage.clear();
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(rec) + sizeof(nitro_record);
+    const uint8_t* end = reinterpret_cast<const uint8_t*>(rec) + size;
+    unsigned n = rec->ncaptures > NITRO_MAX_CAPTURES ? NITRO_MAX_CAPTURES : rec->ncaptures;
+    struct Span {
+        nitro_capture_hdr h;
+        size_t off;
+    };
+    Span spans[NITRO_MAX_CAPTURES];
+    unsigned got = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (end - p < static_cast<ptrdiff_t>(sizeof(nitro_capture_hdr))) return false;
+        nitro_capture_hdr h;
+        std::memcpy(&h, p, sizeof h);
+        p += sizeof h;
+        size_t padded = (static_cast<size_t>(h.len) + 7) & ~size_t{7};
+        if (h.len > NITRO_MAX_CAPTURE_BYTES || static_cast<size_t>(end - p) < padded) return false;
+        if (h.arg > 5 || h.kind < NITRO_CAP_CSTRING || h.kind > NITRO_CAP_BUF_LEN_PTR ||
+            h.status > NITRO_CAP_PARTIAL) {
+            return false;
+        }
+        spans[got++] = {h, ev.capture_storage.size()};
+        ev.capture_storage.insert(ev.capture_storage.end(), p, p + h.len);
+        p += padded;
+    }
+    for (unsigned i = 0; i < got; i++) {
+        const auto& s = spans[i];
+        ev.captures.push_back(Capture{s.h.arg, static_cast<CaptureKind>(s.h.kind),
+                                      static_cast<CaptureStatus>(s.h.status),
+                                      std::string_view(ev.capture_storage.data() + s.off, s.h.len)});
+    }
+    return true;
+}
+
+}  // namespace nitro::tcg

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+#include "listener/tcg/tcg_listener.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "nitro/error.h"
+#include "nitro/log.h"
+
+namespace nitro::tcg {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+template <typename T>
+T load(const T* p) {
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+template <typename T>
+void store(T* p, T v) {
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+uint64_t monotonic_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void futex_wake(uint32_t* addr) {
+    syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+void futex_wait(uint32_t* addr, uint32_t expected, std::chrono::milliseconds timeout) {
+    timespec ts{static_cast<time_t>(timeout.count() / 1000),
+                static_cast<long>((timeout.count() % 1000) * 1000000)};
+    syscall(SYS_futex, addr, FUTEX_WAIT, expected, &ts, nullptr, 0);
+}
+}  // namespace
+
+TcgListener::TcgListener(const std::string& ctl_path, TcgOptions options)
+    : path_(ctl_path), options_(options) {
+    auto deadline = Clock::now() + options_.attach_timeout;
+    int fd = -1;
+    for (;;) {
+        fd = open(path_.c_str(), O_RDWR | O_CLOEXEC);
+        if (fd >= 0) {
+            struct stat st {};
+            if (fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) >= sizeof(nitro_ctl)) {
+                size_ = static_cast<size_t>(st.st_size);
+                void* m = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                if (m == MAP_FAILED) {
+                    close(fd);
+                    fail_errno("cannot map nitro plugin control file " + path_);
+                }
+                ctl_ = static_cast<nitro_ctl*>(m);
+                if (load(&ctl_->magic) == NITRO_ABI_MAGIC) break;
+                munmap(m, size_);
+                ctl_ = nullptr;
+            }
+            close(fd);
+            fd = -1;
+        } else if (errno == EACCES) {
+            fail("cannot open {}: permission denied (run nitro as the user that runs QEMU, or root)",
+                 path_);
+        }
+        if (Clock::now() >= deadline) {
+            fail("nitro's plugin is not running in this QEMU (no control file {}); start QEMU "
+                 "with -plugin libnitro-tcg.so,ctl={}",
+                 path_, path_);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    close(fd);
+    if (ctl_->version != NITRO_ABI_VERSION || ctl_->header_size != sizeof(nitro_ctl)) {
+        munmap(ctl_, size_);
+        fail("nitro plugin ABI {} does not match this nitro (ABI {}); use the plugin built with it",
+             ctl_->version, NITRO_ABI_VERSION);
+    }
+    n_vcpus_ = ctl_->n_vcpus;
+    uint64_t stride = ctl_->ring_stride;
+    uint32_t bytes = ctl_->ring_bytes;
+    if (n_vcpus_ == 0 || n_vcpus_ > NITRO_MAX_VCPUS || bytes % 8 ||
+        stride < sizeof(nitro_ring) + bytes || ctl_->ring_offset < sizeof(nitro_ctl) ||
+        ctl_->ring_offset + stride * n_vcpus_ > size_) {
+        munmap(ctl_, size_);
+        fail("nitro plugin control file {} is inconsistent", path_);
+    }
+    if (load(&ctl_->attached) && load(&ctl_->consumer_pid) != 0 &&
+        kill(static_cast<pid_t>(ctl_->consumer_pid), 0) == 0 &&
+        ctl_->consumer_pid != static_cast<uint32_t>(getpid())) {
+        munmap(ctl_, size_);
+        fail("another nitro (pid {}) is already attached to this QEMU", ctl_->consumer_pid);
+    }
+    for (unsigned i = 0; i < n_vcpus_; i++) {
+        auto* base = reinterpret_cast<uint8_t*>(ctl_) + ctl_->ring_offset + stride * i;
+        auto* ring = reinterpret_cast<nitro_ring*>(base);
+        // Events left from an earlier consumer are not ours.
+        store(&ring->tail, load(&ring->head));
+        readers_.emplace_back(ring, base + sizeof(nitro_ring), bytes);
+    }
+    store(&ctl_->mode, static_cast<uint32_t>(options_.mode == Mode::Sync        ? NITRO_MODE_SYNC
+                                             : options_.mode == Mode::AsyncDrop ? NITRO_MODE_ASYNC_DROP
+                                                                                : NITRO_MODE_ASYNC));
+    store(&ctl_->traps, options_.traps ? 1u : 0u);
+    store(&ctl_->consumer_pid, static_cast<uint32_t>(getpid()));
+    store(&ctl_->consumer_heartbeat_ns, monotonic_ns());
+    store(&ctl_->attached, 1u);
+    bump_config();
+    heartbeat_ = std::thread([this] {
+        while (!stop_heartbeat_.load()) {
+            store(&ctl_->consumer_heartbeat_ns, monotonic_ns());
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    });
+    log::info("attached to nitro plugin {} ({} vCPUs, QEMU plugin API {})", path_, n_vcpus_,
+              ctl_->qemu_api_version);
+}
+
+TcgListener::~TcgListener() {
+    detach();
+    if (ctl_) munmap(ctl_, size_);
+}
+
+void TcgListener::detach() {
+    if (!ctl_) return;
+    if (heartbeat_.joinable()) {
+        store(&ctl_->attached, 0u);
+        // Release every vCPU waiting for us, in sync mode or on a full ring.
+        for (auto& r : readers_) {
+            store(&r.ring()->ack_seq, UINT64_MAX);
+            __atomic_fetch_add(&r.ring()->ack, 1u, __ATOMIC_SEQ_CST);
+            futex_wake(&r.ring()->ack);
+            __atomic_fetch_add(&r.ring()->space, 1u, __ATOMIC_SEQ_CST);
+            futex_wake(&r.ring()->space);
+        }
+        bump_config();
+        stop_heartbeat_ = true;
+        heartbeat_.join();
+    }
+}
+
+void TcgListener::bump_config() {
+    __atomic_fetch_add(&ctl_->config_generation, 1u, __ATOMIC_SEQ_CST);
+    futex_wake(&ctl_->config_generation);
+}
+
+bool TcgListener::plugin_alive() const {
+    if (load(&ctl_->plugin_state) == 2) return false;
+    pid_t pid = static_cast<pid_t>(ctl_->plugin_pid);
+    return !(kill(pid, 0) != 0 && errno == ESRCH);
+}
+
+void TcgListener::ack_previous() {
+    if (pending_ack_ring_ < 0) return;
+    nitro_ring* ring = readers_[static_cast<size_t>(pending_ack_ring_)].ring();
+    store(&ring->ack_seq, pending_ack_seq_);
+    __atomic_fetch_add(&ring->ack, 1u, __ATOMIC_SEQ_CST);
+    futex_wake(&ring->ack);
+    pending_ack_ring_ = -1;
+}
+
+Listener::Status TcgListener::next(Event& ev, std::chrono::milliseconds timeout) {
+    if (end_ != EndReason::None) return Status::End;
+    ack_previous();
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+        // Merge the per-vCPU rings in host-time order.
+        int best = -1;
+        uint64_t best_time = 0;
+        for (size_t i = 0; i < readers_.size(); i++) {
+            auto t = readers_[i].peek_time();
+            if (t && (best < 0 || *t < best_time)) {
+                best = static_cast<int>(i);
+                best_time = *t;
+            }
+        }
+        if (best >= 0 && readers_[static_cast<size_t>(best)].pop(ev)) {
+            delivered_++;
+            if (options_.mode == Mode::Sync) {
+                pending_ack_ring_ = best;
+                pending_ack_seq_ = ev.seq;
+            }
+            return Status::Event;
+        }
+        if (best >= 0) continue;  // a malformed record was skipped
+
+        // Nothing buffered: has QEMU gone? (checked after draining, so nothing is lost)
+        if (!plugin_alive()) {
+            end_ = load(&ctl_->plugin_state) == 2 ? EndReason::QemuExited : EndReason::QemuDied;
+            return Status::End;
+        }
+        auto now = Clock::now();
+        if (now >= deadline) return Status::Timeout;
+        uint32_t bell = load(&ctl_->doorbell);
+        store(&ctl_->consumer_sleeping, 1u);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        bool empty = true;
+        for (auto& r : readers_) {
+            if (load(&r.ring()->head) != load(&r.ring()->tail)) empty = false;
+        }
+        if (empty) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+            futex_wait(&ctl_->doorbell, bell, std::min(left, std::chrono::milliseconds(100)));
+        }
+        store(&ctl_->consumer_sleeping, 0u);
+    }
+}
+
+void TcgListener::stop() {
+    if (end_ == EndReason::None) end_ = EndReason::Stopped;
+    ack_previous();
+    detach();
+}
+
+void TcgListener::set_traps(bool enabled) {
+    store(&ctl_->traps, enabled ? 1u : 0u);
+    bump_config();
+}
+
+void TcgListener::add_syscall_filter(Abi abi, uint64_t nr) {
+    if (nr >= NITRO_MAX_NR) fail("syscall number {} is beyond the filter range", nr);
+    uint64_t* bm = abi == Abi::I386 ? ctl_->filter_nr32 : ctl_->filter_nr64;
+    __atomic_fetch_or(&bm[nr / 64], 1ULL << (nr % 64), __ATOMIC_SEQ_CST);
+    store(&ctl_->filter_nr_enabled, 1u);
+    bump_config();
+}
+
+void TcgListener::remove_syscall_filter(Abi abi, uint64_t nr) {
+    if (nr >= NITRO_MAX_NR) return;
+    uint64_t* bm = abi == Abi::I386 ? ctl_->filter_nr32 : ctl_->filter_nr64;
+    __atomic_fetch_and(&bm[nr / 64], ~(1ULL << (nr % 64)), __ATOMIC_SEQ_CST);
+    bump_config();
+}
+
+void TcgListener::clear_syscall_filter() {
+    store(&ctl_->filter_nr_enabled, 0u);
+    for (auto& w : ctl_->filter_nr64) store(&w, uint64_t{0});
+    for (auto& w : ctl_->filter_nr32) store(&w, uint64_t{0});
+    bump_config();
+}
+
+void TcgListener::set_cr3_filter(const std::vector<uint64_t>& cr3s) {
+    if (cr3s.size() > NITRO_MAX_CR3) fail("at most {} address-space filters", NITRO_MAX_CR3);
+    store(&ctl_->filter_cr3_count, 0u);
+    for (size_t i = 0; i < cr3s.size(); i++) store(&ctl_->filter_cr3[i], cr3s[i]);
+    store(&ctl_->filter_cr3_count, static_cast<uint32_t>(cr3s.size()));
+    bump_config();
+}
+
+void TcgListener::set_captures(Abi abi, uint64_t nr, Direction dir,
+                               const std::vector<CaptureRule>& rules) {
+    if (nr >= NITRO_MAX_NR) return;
+    if (rules.size() > NITRO_MAX_CAPTURES) fail("at most {} captures per syscall", NITRO_MAX_CAPTURES);
+    auto& set = ctl_->capture[abi == Abi::I386][nr][static_cast<int>(dir)];
+    store(&set.count, 0u);
+    for (size_t i = 0; i < rules.size(); i++) {
+        const auto& r = rules[i];
+        if (r.arg > 5 || r.len_arg > 5) fail("capture argument index out of range");
+        set.rule[i] = nitro_capture_rule{r.arg, static_cast<uint8_t>(r.kind), r.len_arg, 0,
+                                         std::min<uint32_t>(r.max, NITRO_MAX_CAPTURE_BYTES)};
+    }
+    store(&set.count, static_cast<uint32_t>(rules.size()));
+    store(&ctl_->capture_enabled, 1u);
+}
+
+void TcgListener::set_rekey_syscalls(Abi abi, const std::vector<uint64_t>& nrs) {
+    uint64_t* bm = abi == Abi::I386 ? ctl_->rekey_nr32 : ctl_->rekey_nr64;
+    for (uint64_t nr : nrs) {
+        if (nr < NITRO_MAX_NR) __atomic_fetch_or(&bm[nr / 64], 1ULL << (nr % 64), __ATOMIC_SEQ_CST);
+    }
+}
+
+ListenerStats TcgListener::stats() const {
+    ListenerStats s;
+    s.events = delivered_;
+    for (const auto& r : readers_) s.dropped += load(&r.ring()->dropped);
+    return s;
+}
+
+uint64_t TcgListener::record_errors() const {
+    uint64_t n = 0;
+    for (const auto& r : readers_) n += r.errors();
+    return n;
+}
+
+}  // namespace nitro::tcg

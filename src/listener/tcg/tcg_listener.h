@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+// The consumer side of nitro's TCG plugin: attaches to the plugin's control file (created by
+// a QEMU started with -plugin libnitro-tcg.so,ctl=PATH) and yields its events.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "listener/tcg/ring_abi.h"
+#include "listener/tcg/ring_reader.h"
+#include "nitro/listener.h"
+
+namespace nitro::tcg {
+
+struct TcgOptions {
+    Mode mode = Mode::Async;
+    /// How long to wait for the plugin's control file to appear.
+    std::chrono::milliseconds attach_timeout{10000};
+    /// Start with traps on.
+    bool traps = true;
+};
+
+class TcgListener final : public Listener {
+public:
+    /// Attaches to the plugin of a running QEMU. Throws nitro::Error with what to do.
+    TcgListener(const std::string& ctl_path, TcgOptions options);
+    ~TcgListener() override;
+    TcgListener(const TcgListener&) = delete;
+    TcgListener& operator=(const TcgListener&) = delete;
+
+    Status next(Event& ev, std::chrono::milliseconds timeout) override;
+    void stop() override;
+    void set_traps(bool enabled) override;
+    void add_syscall_filter(Abi abi, uint64_t nr) override;
+    void remove_syscall_filter(Abi abi, uint64_t nr) override;
+    void clear_syscall_filter() override;
+    void set_cr3_filter(const std::vector<uint64_t>& cr3s) override;
+    void set_captures(Abi abi, uint64_t nr, Direction dir,
+                      const std::vector<CaptureRule>& rules) override;
+    EndReason end_reason() const override { return end_; }
+    ListenerStats stats() const override;
+
+    /// Calls that may change the calling thread's identity (execve, arch_prctl), so that the
+    /// plugin can pair their return by vCPU.
+    void set_rekey_syscalls(Abi abi, const std::vector<uint64_t>& nrs);
+    unsigned vcpu_count() const { return n_vcpus_; }
+    /// Malformed records seen (a broken or hostile producer).
+    uint64_t record_errors() const;
+
+private:
+    void bump_config();
+    void ack_previous();
+    bool plugin_alive() const;
+    void detach();
+
+    std::string path_;
+    TcgOptions options_;
+    nitro_ctl* ctl_ = nullptr;
+    size_t size_ = 0;
+    unsigned n_vcpus_ = 0;
+    std::vector<RingReader> readers_;
+    std::thread heartbeat_;
+    std::atomic<bool> stop_heartbeat_{false};
+    EndReason end_ = EndReason::None;
+    uint64_t delivered_ = 0;
+    // Sync mode: the event handed out last, acknowledged on the next call.
+    int pending_ack_ring_ = -1;
+    uint64_t pending_ack_seq_ = 0;
+};
+
+}  // namespace nitro::tcg

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: MIT
+// Events as JSON, with the original Nitro's keys and nesting
+// (event.{vcpu,type,direction,cr3,rax,time}) and nitro's additions alongside.
+#pragma once
+
+#include <string>
+
+#include "nitro/event.h"
+
+namespace nitro::output {
+
+/// Appends {"vcpu":..,"type":..,...} (the value of the "event" key) to out.
+void append_event_object(std::string& out, const Event& ev);
+/// Appends {"event": {...}} — one raw event record — to out (no newline).
+void append_raw_event(std::string& out, const Event& ev);
+/// ISO 8601 UTC with microseconds, like Python's datetime.isoformat().
+void append_iso_time(std::string& out, uint64_t unix_ns);
+/// Appends s as a JSON string (quotes, escapes; invalid UTF-8 bytes as \u00XX).
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace nitro::output
