@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+// Virtual-address reads and writes through a cached page walk.
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "nitro/memory.h"
+
+namespace nitro {
+
+namespace {
+
+constexpr std::uint64_t kPage = 4096;
+
+MemFault page_fault(MemStatus status, GuestVirt va, GuestPhys pa) {
+    MemFault f;
+    f.status = status;
+    f.level = kLevelPage;
+    f.virt = va;
+    f.phys = pa;
+    return f;
+}
+
+// The virtual address `done` bytes after `va`, or nothing when that wraps past 2^64 (the
+// hardware would fault there too; silently continuing at 0 would read unrelated memory).
+std::optional<GuestVirt> advance(GuestVirt va, std::uint64_t done) {
+    const std::uint64_t a = va.value() + done;
+    if (a < va.value()) return std::nullopt;
+    return GuestVirt(a);
+}
+
+MemFault wrap_fault(GuestVirt va, std::uint64_t done) {
+    return page_fault(MemStatus::NonCanonical, va + done, GuestPhys{});
+}
+
+}  // namespace
+
+AddressSpace::AddressSpace(PhysicalMemory& mem, const PagingConfig& config)
+    : mem_(&mem), config_(config) {}
+
+AddressSpace::AddressSpace(PhysicalMemory& mem, std::uint64_t cr3, std::uint64_t cr4)
+    : AddressSpace(mem, PagingConfig::from_registers(cr3, cr4)) {}
+
+void AddressSpace::set_config(const PagingConfig& config) {
+    config_ = config;
+    invalidate();
+}
+
+Result<Translation, MemFault> AddressSpace::translate(GuestVirt va) {
+    const std::uint64_t vpn = va.value() >> 12;
+    CacheEntry& e = cache_[vpn % kCacheEntries];
+    if (e.generation == generation_ && e.vpn == vpn) {
+        ++stats_.hits;
+        Translation t;
+        t.phys = e.page + va.page_offset();
+        t.page_size = e.page_size;
+        t.perms = e.perms;
+        t.leaf_level = e.leaf_level;
+        return t;
+    }
+    ++stats_.misses;
+    auto r = nitro::translate(*mem_, config_, va);
+    // Faults are not cached: they are rare on the paths that matter, and a fault the guest
+    // is about to fix (demand paging) should not stick.
+    if (r.ok()) {
+        e.vpn = vpn;
+        e.generation = generation_;
+        e.page = r->phys.page_base();
+        e.page_size = r->page_size;
+        e.perms = r->perms;
+        e.leaf_level = r->leaf_level;
+    }
+    return r;
+}
+
+Transfer AddressSpace::read(GuestVirt va, std::span<std::byte> out) {
+    Transfer t;
+    while (t.done < out.size()) {
+        const auto cur = advance(va, t.done);
+        if (!cur) {
+            t.fault = wrap_fault(va, t.done);
+            return t;
+        }
+        auto tr = translate(*cur);
+        if (!tr) {
+            t.fault = tr.error();
+            return t;
+        }
+        const std::size_t chunk =
+            std::min<std::uint64_t>(out.size() - t.done, kPage - cur->page_offset());
+        const MemStatus s = mem_->read(tr->phys, out.subspan(t.done, chunk));
+        if (s != MemStatus::Ok) {
+            t.fault = page_fault(s, *cur, tr->phys);
+            return t;
+        }
+        t.done += chunk;
+    }
+    return t;
+}
+
+Transfer AddressSpace::write(GuestVirt va, std::span<const std::byte> data) {
+    Transfer t;
+    while (t.done < data.size()) {
+        const auto cur = advance(va, t.done);
+        if (!cur) {
+            t.fault = wrap_fault(va, t.done);
+            return t;
+        }
+        auto tr = translate(*cur);
+        if (!tr) {
+            t.fault = tr.error();
+            return t;
+        }
+        const std::size_t chunk =
+            std::min<std::uint64_t>(data.size() - t.done, kPage - cur->page_offset());
+        const MemStatus s = mem_->write(tr->phys, data.subspan(t.done, chunk));
+        if (s != MemStatus::Ok) {
+            t.fault = page_fault(s, *cur, tr->phys);
+            return t;
+        }
+        t.done += chunk;
+    }
+    return t;
+}
+
+Result<GuestVirt, MemFault> AddressSpace::read_ptr(GuestVirt va) {
+    auto r = read_u64(va);
+    if (!r) return Result<GuestVirt, MemFault>::error(r.error());
+    return GuestVirt(*r);
+}
+
+Result<std::vector<std::byte>, MemFault> AddressSpace::read_bytes(GuestVirt va, std::size_t len) {
+    using R = Result<std::vector<std::byte>, MemFault>;
+    // Checked before allocating: len comes from guest-controlled values (a syscall's count).
+    if (len > kMaxReadLen) return R::error(page_fault(MemStatus::TooLong, va, GuestPhys{}));
+    std::vector<std::byte> out(len);
+    auto t = read(va, out);
+    if (!t.ok()) return R::error(t.fault);
+    return out;
+}
+
+CString AddressSpace::read_cstring(GuestVirt va, std::size_t max_len) {
+    const std::size_t limit = std::min(max_len, kMaxStringLen);
+    CString s;
+    // Scan one byte beyond the limit: a string of exactly `limit` bytes is then reported as
+    // terminated rather than truncated.
+    const std::size_t budget = limit + 1;
+    std::array<char, kPage> buf;
+    std::size_t scanned = 0;
+    while (scanned < budget) {
+        const auto cur = advance(va, scanned);
+        MemFault fault;
+        std::size_t chunk = 0;
+        if (!cur) {
+            fault = wrap_fault(va, scanned);
+        } else {
+            chunk = std::min<std::uint64_t>(budget - scanned, kPage - cur->page_offset());
+            auto tr = translate(*cur);
+            if (!tr) {
+                fault = tr.error();
+            } else if (MemStatus st = mem_->read(
+                           tr->phys, std::as_writable_bytes(std::span(buf.data(), chunk)));
+                       st != MemStatus::Ok) {
+                fault = page_fault(st, *cur, tr->phys);
+            }
+        }
+        if (!fault.ok()) {
+            if (s.text.size() >= limit) {
+                s.end = StringEnd::Truncated;
+            } else {
+                s.end = StringEnd::Faulted;
+                s.fault = fault;
+            }
+            return s;
+        }
+        const void* nul = std::memchr(buf.data(), 0, chunk);
+        const std::size_t len =
+            nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - buf.data()) : chunk;
+        s.text.append(buf.data(), std::min(len, limit - s.text.size()));
+        if (nul) {
+            s.end = StringEnd::Terminated;
+            return s;
+        }
+        scanned += chunk;
+    }
+    s.end = StringEnd::Truncated;
+    return s;
+}
+
+}  // namespace nitro
