@@ -72,6 +72,7 @@ struct pending {
     uint8_t compat;
     uint8_t traced;
     uint8_t used;
+    uint8_t rekey; /* a call that may change the thread key (see ctl->rekey_nr*) */
 };
 
 #define PENDING_BUCKETS 2048
@@ -79,6 +80,7 @@ struct pending {
 static struct pending pending_tab[PENDING_BUCKETS][PENDING_WAYS];
 static atomic_flag pending_lock = ATOMIC_FLAG_INIT;
 static uint64_t pending_stamp;
+static uint32_t rekey_pending; /* used entries with rekey set; read without the lock as a hint */
 
 struct vcpu {
     struct qemu_plugin_register *reg[NITRO_NREGS];
@@ -246,6 +248,8 @@ static void pending_put(const struct pending *p) {
         if (e->stamp < oldest->stamp) oldest = e;
     }
     if (!slot) slot = oldest;
+    if (slot->used && slot->rekey) rekey_pending--;
+    if (p->rekey) rekey_pending++;
     *slot = *p;
     slot->stamp = ++pending_stamp;
     slot->used = 1;
@@ -262,6 +266,7 @@ static bool pending_take(uint64_t cr3, uint64_t fs, uint64_t gs, struct pending 
         if (e->used && e->cr3 == cr3 && e->fs == fs && e->gs == gs) {
             *out = *e;
             e->used = 0;
+            if (e->rekey) rekey_pending--;
             found = true;
             break;
         }
@@ -280,12 +285,41 @@ static bool pending_take_exact(const struct pending *want, struct pending *out) 
         if (e->used && e->seq == want->seq && e->vcpu == want->vcpu && e->cr3 == want->cr3) {
             *out = *e;
             e->used = 0;
+            if (e->rekey) rekey_pending--;
             found = true;
             break;
         }
     }
     unlock_pending();
     return found;
+}
+
+/* Removes and returns the pending identity-changing call (execve...) that a return whose key
+ * matches no pending entry most likely ends: one in the same address space (arch_prctl) or,
+ * for a fresh image (TLS bases still zero after execve), preferably one that entered on this
+ * vCPU, else the oldest. Rare (once per execve), so a scan of the table is fine. */
+static bool pending_take_rekey(uint64_t cr3, bool fresh, unsigned vcpu, struct pending *out) {
+    struct pending *best = NULL;
+    int best_rank = 0;
+    lock_pending();
+    for (unsigned b = 0; b < PENDING_BUCKETS; b++) {
+        for (int w = 0; w < PENDING_WAYS; w++) {
+            struct pending *e = &pending_tab[b][w];
+            if (!e->used || !e->rekey) continue;
+            int rank = e->cr3 == cr3 ? 3 : !fresh ? 0 : e->vcpu == vcpu ? 2 : 1;
+            if (rank > best_rank || (rank == best_rank && rank && e->stamp < best->stamp)) {
+                best = e;
+                best_rank = rank;
+            }
+        }
+    }
+    if (best) {
+        *out = *best;
+        best->used = 0;
+        rekey_pending--;
+    }
+    unlock_pending();
+    return best != NULL;
 }
 
 static uint32_t round8(uint32_t n) { return (n + 7u) & ~7u; }
@@ -535,6 +569,7 @@ static void on_entry(unsigned vcpu_index, void *udata) {
     p.type = type;
     p.compat = compat;
     p.traced = traced;
+    p.rekey = bit_set(compat ? ctl->rekey_nr32 : ctl->rekey_nr64, nr);
     if (traced) {
         fill_regs(v, rec, have);
         int conv = !compat ? 0 : type == NITRO_TYPE_SYSCALL ? 1 : type == NITRO_TYPE_SYSENTER ? 2 : 3;
@@ -585,16 +620,22 @@ static void on_exit_insn(unsigned vcpu_index, void *udata) {
     struct pending p;
     bool found = pending_take(cr3, rec->regs[NITRO_REG_FS_BASE], rec->regs[NITRO_REG_GS_BASE], &p);
     uint32_t flags = 0;
-    if (!found && v->last_valid && v->returns_since_entry == 0) {
-        /* The first return to user mode on this vCPU since an entry whose thread key no longer
-         * matches: a call that changes the key (execve: new address space; arch_prctl: new TLS
-         * base). Taken only while that entry is still pending, and for an iret (which may also
-         * end an interrupt of another thread) only after a call the consumer marked as such. */
-        bool rekey = bit_set(v->last.compat ? ctl->rekey_nr32 : ctl->rekey_nr64, v->last.nr);
-        if (rekey || (insn != NITRO_EXIT_IRET && v->last.cr3 == cr3)) {
+    if (!found) {
+        /* The return's thread key matches no pending entry: the call may have changed it.
+         * 1. arch_prctl/set_thread_area: the vCPU's last entry, same address space, first
+         *    return to user mode since (not an iret, which may end another thread's interrupt).
+         * 2. execve: a new address space with TLS bases still zero, or any pending
+         *    identity-changing call in the same address space. */
+        uint64_t fs = rec->regs[NITRO_REG_FS_BASE], gs = rec->regs[NITRO_REG_GS_BASE];
+        if (v->last_valid && v->returns_since_entry == 0 && v->last.cr3 == cr3 &&
+            insn != NITRO_EXIT_IRET) {
             found = pending_take_exact(&v->last, &p);
-            if (found) flags |= NITRO_REC_F_FALLBACK;
         }
+        bool fresh = fs == 0 && gs == 0;
+        if (!found && (fresh || insn != NITRO_EXIT_IRET) && LOAD_RELAXED(&rekey_pending)) {
+            found = pending_take_rekey(cr3, fresh, vcpu_index, &p);
+        }
+        if (found) flags |= NITRO_REC_F_FALLBACK;
     }
     v->returns_since_entry++;
     if (!found) {

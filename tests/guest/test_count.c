@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Makes exactly N system calls of one kind, so a tracer's count can be checked:
 //   test_count SYSCALL N [THREADS]
-// SYSCALL is getppid, getpid, gettid or uname. With THREADS > 1 the N calls are split
+// SYSCALL is getppid, getpid, gettid, uname or sched_yield. With THREADS > 1 the N calls are split
 // over that many threads (clone), which the scheduler spreads over the vCPUs.
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -30,7 +30,7 @@ static void* worker(void* arg) {
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: test_count getppid|getpid|gettid|uname N [THREADS]\n");
+        fprintf(stderr, "usage: test_count getppid|getpid|gettid|uname|sched_yield N [THREADS]\n");
         return 2;
     }
     if (strcmp(argv[1], "getppid") == 0) {
@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
         nr = SYS_gettid;
     } else if (strcmp(argv[1], "uname") == 0) {
         nr = SYS_uname;
+    } else if (strcmp(argv[1], "sched_yield") == 0) {
+        nr = SYS_sched_yield;
     } else {
         fprintf(stderr, "test_count: unknown syscall %s\n", argv[1]);
         return 2;
