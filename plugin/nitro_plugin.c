@@ -93,6 +93,8 @@ struct vcpu {
     bool last_valid;
     uint32_t returns_since_entry;
     uint8_t *scratch;
+    uint64_t cached[NITRO_NREGS]; /* last value read of each register */
+    uint64_t since_refresh;
 };
 
 static struct nitro_ctl *ctl;
@@ -477,9 +479,18 @@ static bool ring_reserve(struct nitro_ring *ring, uint32_t size) {
     }
 }
 
-static void wake_consumer(void) {
+/* A futex wake is a host system call, as costly as a guest system call under TCG: wake the
+ * consumer only when it sleeps deeply, when the ring is a quarter full, or in sync mode. A
+ * dozing consumer polls the rings every few milliseconds by itself. */
+static void wake_consumer(struct nitro_ring *ring) {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (LOAD(&ctl->consumer_sleeping)) {
+    uint32_t sleeping = LOAD(&ctl->consumer_sleeping);
+    if (sleeping == NITRO_SLEEP_AWAKE) return;
+    if (sleeping == NITRO_SLEEP_DOZE && LOAD_RELAXED(&ctl->mode) != NITRO_MODE_SYNC &&
+        ring->head - LOAD(&ring->tail) < ring_bytes / 4) {
+        return;
+    }
+    {
         __atomic_fetch_add(&ctl->doorbell, 1, __ATOMIC_SEQ_CST);
         futex_wake_all(&ctl->doorbell);
     }
@@ -504,7 +515,7 @@ static void publish(struct vcpu *v, struct nitro_record *rec, uint32_t size) {
     memcpy(v->data + pos, rec, size);
     STORE(&ring->head, head + size);
     __atomic_fetch_add(&ring->produced, 1, __ATOMIC_RELAXED);
-    wake_consumer();
+    wake_consumer(ring);
 
     if (LOAD_RELAXED(&ctl->mode) == NITRO_MODE_SYNC) {
         /* The original Nitro's semantics: the vCPU waits until the consumer has handled the
@@ -521,9 +532,31 @@ static void publish(struct vcpu *v, struct nitro_record *rec, uint32_t size) {
     }
 }
 
-static void fill_regs(struct vcpu *v, struct nitro_record *rec, uint64_t have_mask) {
+#define R(x) (1ULL << NITRO_REG_##x)
+/* Registers that change from call to call; the rest (cr0, cr4, efer, the kernel's gs base, ss,
+ * and the callee-saved registers) are read every kSpecialRefresh events per vCPU unless the
+ * consumer asks for all registers at every event. */
+static const uint64_t lean_enter64 = R(RAX) | R(RDI) | R(RSI) | R(RDX) | R(R10) | R(R8) | R(R9) |
+                                     R(RSP) | R(RIP) | R(RCX) | R(R11) | R(RFLAGS);
+static const uint64_t lean_enter32 = R(RAX) | R(RBX) | R(RCX) | R(RDX) | R(RSI) | R(RDI) |
+                                     R(RBP) | R(RSP) | R(RIP) | R(RFLAGS);
+static const uint64_t lean_exit = R(RAX) | R(RSP) | R(RIP) | R(RCX) | R(R11);
+#undef R
+#define SPECIAL_REFRESH 256
+
+static void fill_regs(struct vcpu *v, struct nitro_record *rec, uint64_t have_mask,
+                      uint64_t lean_mask) {
+    bool all = LOAD_RELAXED(&ctl->all_registers) || v->since_refresh++ % SPECIAL_REFRESH == 0;
+    uint64_t want = all ? ~0ULL : lean_mask;
     for (int r = 0; r < NITRO_NREGS; r++) {
-        if (!(have_mask & (1ULL << r))) rec->regs[r] = read_reg(v, r);
+        uint64_t bit = 1ULL << r;
+        if (have_mask & bit) continue;
+        if (want & bit) {
+            rec->regs[r] = read_reg(v, r);
+            v->cached[r] = rec->regs[r];
+        } else {
+            rec->regs[r] = v->cached[r];
+        }
     }
 }
 
@@ -571,7 +604,7 @@ static void on_entry(unsigned vcpu_index, void *udata) {
     p.traced = traced;
     p.rekey = bit_set(compat ? ctl->rekey_nr32 : ctl->rekey_nr64, nr);
     if (traced) {
-        fill_regs(v, rec, have);
+        fill_regs(v, rec, have, compat ? lean_enter32 : lean_enter64);
         int conv = !compat ? 0 : type == NITRO_TYPE_SYSCALL ? 1 : type == NITRO_TYPE_SYSENTER ? 2 : 3;
         read_args(v, rec, conv);
         memcpy(p.args, rec->args, sizeof p.args);
@@ -650,7 +683,7 @@ static void on_exit_insn(unsigned vcpu_index, void *udata) {
     }
     if (!p.traced) return;
 
-    fill_regs(v, rec, have);
+    fill_regs(v, rec, have, lean_exit);
     rec->kind = NITRO_REC_EVENT;
     rec->type = p.type;
     rec->direction = NITRO_DIR_EXIT;

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
-#define NITRO_ABI_VERSION 1u
+#define NITRO_ABI_VERSION 2u
 #define NITRO_MAX_VCPUS 64u
 #define NITRO_MAX_NR 1024u /* syscall numbers traced per ABI: 0..1023 */
 #define NITRO_MAX_CR3 16u
@@ -54,6 +54,9 @@ enum nitro_direction { NITRO_DIR_ENTER = 0, NITRO_DIR_EXIT = 1 };
 #define NITRO_REC_F_FALLBACK 0x4u /* paired by the per-vCPU fallback (thread key changed) */
 
 enum nitro_rec_kind { NITRO_REC_EVENT = 1, NITRO_REC_WRAP = 2 };
+#define NITRO_SLEEP_AWAKE 0u
+#define NITRO_SLEEP_DEEP 1u
+#define NITRO_SLEEP_DOZE 2u
 
 /* Capture kinds: what the plugin copies from guest memory at event time (async mode). */
 enum nitro_capture_kind {
@@ -148,8 +151,10 @@ struct nitro_ctl {
     int32_t qemu_api_version;
     uint32_t plugin_state; /* 1 running, 2 QEMU exiting */
     uint32_t doorbell;     /* futex: bumped by producers when the consumer sleeps */
-    uint32_t consumer_sleeping;
-    uint32_t pad0;
+    uint32_t consumer_sleeping; /* 0 awake, 1 asleep (wake on any event), 2 dozing (polls every
+                                   few ms; wake only when a ring fills up or in sync mode) */
+    uint32_t all_registers;     /* 1: read every register at every event; 0: the registers that
+                                   define the call, special registers refreshed per vCPU */
     uint64_t registers_found; /* bit per nitro_reg the plugin can read */
     /* written by the consumer */
     uint32_t attached;

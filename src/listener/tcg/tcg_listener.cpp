@@ -112,6 +112,7 @@ TcgListener::TcgListener(const std::string& ctl_path, TcgOptions options)
                                              : options_.mode == Mode::AsyncDrop ? NITRO_MODE_ASYNC_DROP
                                                                                 : NITRO_MODE_ASYNC));
     store(&ctl_->traps, options_.traps ? 1u : 0u);
+    store(&ctl_->all_registers, options_.all_registers ? 1u : 0u);
     store(&ctl_->consumer_pid, static_cast<uint32_t>(getpid()));
     store(&ctl_->consumer_heartbeat_ns, monotonic_ns());
     store(&ctl_->attached, 1u);
@@ -186,6 +187,7 @@ Listener::Status TcgListener::next(Event& ev, std::chrono::milliseconds timeout)
         }
         if (best >= 0 && readers_[static_cast<size_t>(best)].pop(ev)) {
             delivered_++;
+            last_event_ = Clock::now();
             if (options_.mode == Mode::Sync) {
                 pending_ack_ring_ = best;
                 pending_ack_seq_ = ev.seq;
@@ -201,8 +203,11 @@ Listener::Status TcgListener::next(Event& ev, std::chrono::milliseconds timeout)
         }
         auto now = Clock::now();
         if (now >= deadline) return Status::Timeout;
+        // Doze (poll every 2 ms, woken only by a filling ring) while events flow; sleep until
+        // woken once the guest has been quiet for a while.
+        bool busy = now - last_event_ < std::chrono::milliseconds(50);
         uint32_t bell = load(&ctl_->doorbell);
-        store(&ctl_->consumer_sleeping, 1u);
+        store(&ctl_->consumer_sleeping, busy ? NITRO_SLEEP_DOZE : NITRO_SLEEP_DEEP);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         bool empty = true;
         for (auto& r : readers_) {
@@ -210,9 +215,10 @@ Listener::Status TcgListener::next(Event& ev, std::chrono::milliseconds timeout)
         }
         if (empty) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-            futex_wait(&ctl_->doorbell, bell, std::min(left, std::chrono::milliseconds(100)));
+            futex_wait(&ctl_->doorbell, bell,
+                       std::min(left, std::chrono::milliseconds(busy ? 2 : 100)));
         }
-        store(&ctl_->consumer_sleeping, 0u);
+        store(&ctl_->consumer_sleeping, NITRO_SLEEP_AWAKE);
     }
 }
 

@@ -21,6 +21,10 @@ struct TcgOptions {
     std::chrono::milliseconds attach_timeout{10000};
     /// Start with traps on.
     bool traps = true;
+    /// Read every register at every event (slower). By default the registers that define a
+    /// call are read at each event and the others (cr0, cr4, efer, kernel_gs_base, ss and the
+    /// callee-saved registers) every 256 events per vCPU.
+    bool all_registers = false;
 };
 
 class TcgListener final : public Listener {
@@ -66,6 +70,7 @@ private:
     std::atomic<bool> stop_heartbeat_{false};
     EndReason end_ = EndReason::None;
     uint64_t delivered_ = 0;
+    std::chrono::steady_clock::time_point last_event_{};
     // Sync mode: the event handed out last, acknowledged on the next call.
     int pending_ack_ring_ = -1;
     uint64_t pending_ack_seq_ = 0;

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+// nitro-bench: boots the test guest once per (mode, repetition) and runs guest-timed workloads
+// (bench_loop null: getppid loop; bench_loop file: open/read/close on tmpfs). The guest measures
+// its own time per operation; the table shows each mode's ratio to the untraced guest.
+//
+// Modes: untraced (no plugin) | plugin loaded, traps off | raw tracing of every syscall to a
+// jsonl file | strace -f inside the guest (what a Linux user would otherwise pick).
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <thread>
+
+#include "listener/tcg/tcg_listener.h"
+#include "nitro/error.h"
+#include "output/event_json.h"
+#include "output/sink.h"
+#include "vm/qemu_launcher.h"
+
+namespace {
+
+using namespace nitro;
+
+struct Workload {
+    std::string name;
+    long n;         // iterations normally
+    long n_strace;  // iterations under strace (each op is ~100x slower)
+};
+
+enum class BenchMode { Untraced, TrapsOff, Consume, RawTrace, Strace };
+const char* mode_name(BenchMode m) {
+    switch (m) {
+        case BenchMode::Untraced: return "untraced";
+        case BenchMode::TrapsOff: return "plugin, traps off";
+        case BenchMode::Consume: return "events consumed, no output";
+        case BenchMode::RawTrace: return "raw trace, all syscalls";
+        case BenchMode::Strace: return "strace -f in guest";
+    }
+    return "?";
+}
+
+struct Options {
+    std::string guest_dir = std::string(NITRO_SOURCE_DIR) + "/build/guest";
+    std::string plugin;
+    int reps = 3;
+    int smp = 1;
+    double scale = 1.0;
+    std::string out_dir = "/tmp";
+};
+
+// Boots the guest once, runs every workload, returns ns/op by workload name.
+std::map<std::string, double> run_once(const Options& o, BenchMode mode,
+                                       const std::vector<Workload>& loads, uint64_t* events) {
+    std::string cmds;
+    for (const auto& w : loads) {
+        long n = static_cast<long>((mode == BenchMode::Strace ? w.n_strace : w.n) * o.scale);
+        if (mode == BenchMode::Strace) {
+            cmds += "strace -f -o /tmp/strace.out bench_loop " + w.name + " " + std::to_string(n) + "; ";
+        } else {
+            cmds += "bench_loop " + w.name + " " + std::to_string(n) + "; ";
+        }
+    }
+    std::map<std::string, double> result;
+    std::mutex mu;
+    vm::LaunchConfig cfg;
+    cfg.kernel = o.guest_dir + "/vmlinuz";
+    cfg.initrd = o.guest_dir + "/initrd.img";
+    cfg.smp = o.smp;
+    cfg.append = "quiet nitro.run=\"" + cmds + "\"";
+    cfg.console = [&](const std::string& line) {
+        static const std::regex re("^BENCH (\\w+) (\\d+) ([0-9.]+)");
+        std::smatch m;
+        if (std::regex_search(line, m, re)) {
+            std::lock_guard lock(mu);
+            result[m[1]] = std::stod(m[3]);
+        }
+    };
+    bool with_plugin = mode == BenchMode::TrapsOff || mode == BenchMode::Consume ||
+                       mode == BenchMode::RawTrace;
+    if (with_plugin) {
+        cfg.plugin = o.plugin;
+        cfg.start_paused = true;
+    }
+    vm::QemuLauncher vm(cfg);
+    vm.start();
+    if (!with_plugin) {
+        vm.wait();
+        return result;
+    }
+    tcg::TcgListener listener(vm.plugin_ctl_path(), tcg::TcgOptions{});
+    listener.set_traps(mode != BenchMode::TrapsOff);
+    vm.resume();
+    output::Sink sink(o.out_dir + "/nitro-bench-events.jsonl", output::Sink::Framing::Lines);
+    Event ev;
+    std::string line;
+    for (;;) {
+        auto s = listener.next(ev, std::chrono::milliseconds(200));
+        if (s == Listener::Status::End) break;
+        if (s != Listener::Status::Event || mode == BenchMode::Consume) continue;
+        line.clear();
+        output::append_raw_event(line, ev);
+        sink.write(line);
+    }
+    sink.close();
+    *events += listener.stats().events;
+    vm.wait();
+    return result;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"nitro-bench: guest-timed workloads under nitro's tracing modes"};
+    Options o;
+    app.add_option("--guest", o.guest_dir, "Directory of the test guest (scripts/build-guest)");
+    app.add_option("--reps", o.reps, "Boots per mode (the median is reported)");
+    app.add_option("--smp", o.smp, "vCPUs");
+    app.add_option("--scale", o.scale, "Multiply the iteration counts");
+    app.add_option("--out-dir", o.out_dir, "Where the traced modes write their event files");
+    std::vector<std::string> modes = {"untraced", "trapsoff", "raw", "strace"};
+    app.add_option("--modes", modes, "Modes to run: untraced trapsoff consume raw strace");
+    CLI11_PARSE(app, argc, argv);
+    std::string self = std::filesystem::canonical("/proc/self/exe").parent_path();
+    o.plugin = self + "/../libnitro-tcg.so";
+    if (!std::filesystem::exists(o.plugin)) o.plugin = self + "/libnitro-tcg.so";
+
+    std::vector<Workload> loads = {{"null", 200000, 4000}, {"file", 20000, 1000}};
+    std::vector<BenchMode> run_modes;
+    for (const auto& m : modes) {
+        if (m == "untraced") run_modes.push_back(BenchMode::Untraced);
+        else if (m == "trapsoff") run_modes.push_back(BenchMode::TrapsOff);
+        else if (m == "consume") run_modes.push_back(BenchMode::Consume);
+        else if (m == "raw") run_modes.push_back(BenchMode::RawTrace);
+        else if (m == "strace") run_modes.push_back(BenchMode::Strace);
+        else {
+            std::fprintf(stderr, "unknown mode %s\n", m.c_str());
+            return 2;
+        }
+    }
+    if (std::find(run_modes.begin(), run_modes.end(), BenchMode::Untraced) == run_modes.end()) {
+        run_modes.insert(run_modes.begin(), BenchMode::Untraced);  // the reference
+    }
+    try {
+        std::map<BenchMode, std::map<std::string, std::vector<double>>> samples;
+        std::map<BenchMode, uint64_t> events;
+        // Interleave the modes repetition by repetition so drift hits all of them alike.
+        for (int rep = 0; rep < o.reps; rep++) {
+            for (BenchMode m : run_modes) {
+                auto r = run_once(o, m, loads, &events[m]);
+                for (const auto& w : loads) {
+                    if (!r.count(w.name)) nitro::fail("workload {} printed no result in mode {}", w.name, mode_name(m));
+                    samples[m][w.name].push_back(r[w.name]);
+                }
+                std::fprintf(stderr, "rep %d %-24s null %8.1f ns  file %8.1f ns\n", rep + 1,
+                             mode_name(m), r["null"], r["file"]);
+            }
+        }
+        std::printf("\nguest-timed, median of %d boots, smp %d (ratio to untraced)\n", o.reps, o.smp);
+        std::printf("%-26s %14s %8s %14s %8s %12s\n", "mode", "null ns/op", "ratio", "file ns/op",
+                    "ratio", "events/boot");
+        double base_null = median(samples[BenchMode::Untraced]["null"]);
+        double base_file = median(samples[BenchMode::Untraced]["file"]);
+        for (BenchMode m : run_modes) {
+            double n = median(samples[m]["null"]), f = median(samples[m]["file"]);
+            std::printf("%-26s %14.1f %8.2f %14.1f %8.2f %12llu\n", mode_name(m), n, n / base_null, f,
+                        f / base_file, static_cast<unsigned long long>(events[m] / o.reps));
+        }
+    } catch (const nitro::Error& e) {
+        std::fprintf(stderr, "nitro-bench: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
