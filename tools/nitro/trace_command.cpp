@@ -7,6 +7,7 @@
 #include <map>
 
 #include "commands.h"
+#include "decoded_trace.h"
 #include "listener/tcg/tcg_listener.h"
 #include "nitro/error.h"
 #include "nitro/log.h"
@@ -63,10 +64,7 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
 }
 
 int trace_command(const TraceOptions& o) {
-    if (!o.nobackend) {
-        fail("decoded tracing needs the Linux backend, which this build does not have yet; "
-             "use --nobackend for raw events");
-    }
+    if (!o.nobackend) return decoded_trace(o);
     output::Sink sink(o.out, o.format == "json" ? output::Sink::Framing::JsonArray
                                                 : output::Sink::Framing::Lines);
     vm::LaunchConfig cfg = launch_config(o.guest);

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+#include "os/linux/process.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstring>
+
+namespace nitro::linux_os {
+
+namespace {
+
+// Enough for every live task of a test or desktop guest; beyond it the cache restarts rather
+// than grow with whatever a guest that forks endlessly makes us see.
+constexpr std::size_t kMaxCachedTasks = 8192;
+
+}  // namespace
+
+std::optional<std::uint64_t> percpu_base(const SpecialRegisters& sregs) {
+    if (is_kernel_address(sregs.gs_base)) return sregs.gs_base;
+    if (is_kernel_address(sregs.kernel_gs_base)) return sregs.kernel_gs_base;
+    return std::nullopt;
+}
+
+ProcessReader::ProcessReader(PhysicalMemory& mem, const KernelProfile& profile)
+    : mem_(&mem), profile_(&profile), kernel_(mem, PagingConfig{}) {}
+
+template <typename T>
+std::optional<T> ProcessReader::read(std::uint64_t va) {
+    auto r = kernel_.read_value<T>(GuestVirt(va));
+    if (!r.ok()) return std::nullopt;
+    return r.value();
+}
+
+std::optional<std::uint64_t> ProcessReader::select_root(const Event& ev, std::string& error) {
+    auto base = percpu_base(ev.sregs);
+    if (!base) {
+        error = "no per-CPU base in GS";
+        return std::nullopt;
+    }
+    const std::uint64_t where = *base + profile_->current_task_percpu;
+    const PagingConfig own =
+        PagingConfig::from_registers(ev.sregs.cr3, ev.sregs.cr4, ev.sregs.efer);
+    PagingConfig kpti = own;
+    kpti.root = x86::kpti_kernel_pgd(ev.sregs.cr3);
+    // Without KPTI the event's own tables map the kernel; with it, user-mode CR3 is the user
+    // half of the pair, which does not map the per-CPU data, and the kernel half does.
+    for (const PagingConfig* cfg : std::array<const PagingConfig*, 2>{&own, &kpti}) {
+        kernel_.set_config(*cfg);
+        auto task = read<std::uint64_t>(where);
+        if (task && is_kernel_address(*task)) return task;
+        if (cfg->root == kpti.root) break;
+    }
+    error = fmt::format("current task unreadable at {:#x}", where);
+    return std::nullopt;
+}
+
+std::uint64_t ProcessReader::current_task(const Event& ev) {
+    std::string error;
+    return select_root(ev, error).value_or(0);
+}
+
+Process ProcessReader::current(const Event& ev) {
+    std::string error;
+    auto task = select_root(ev, error);
+    if (!task) {
+        Process p;
+        p.error = error;
+        return p;
+    }
+    return read_task(*task);
+}
+
+Process ProcessReader::read_task(std::uint64_t task) {
+    const auto& ts = profile_->task_struct;
+    Process p;
+    p.descriptor = task;
+    auto pid = read<std::int32_t>(task + ts.pid.offset);
+    auto tgid = read<std::int32_t>(task + ts.tgid.offset);
+    auto comm = read<std::array<char, 16>>(task + ts.comm.offset);
+    if (!pid || !tgid || !comm) {
+        p.error = fmt::format("task_struct {:#x} unreadable", task);
+        return p;
+    }
+    p.tid = *pid;
+    p.pid = *tgid;
+    p.name.assign(comm->data(), strnlen(comm->data(), comm->size()));
+    p.valid = true;
+
+    // The parent is one more pointer chase; a task keeps it unless reparented, so it is
+    // cached for as long as the task keeps its identity.
+    auto it = cache_.find(task);
+    if (it != cache_.end() && it->second.pid == p.pid && it->second.tid == p.tid &&
+        it->second.name == p.name) {
+        p.ppid = it->second.ppid;
+        return p;
+    }
+    auto parent = read<std::uint64_t>(task + ts.real_parent.offset);
+    if (parent && is_kernel_address(*parent)) {
+        if (auto ptgid = read<std::int32_t>(*parent + ts.tgid.offset)) p.ppid = *ptgid;
+    }
+    if (cache_.size() >= kMaxCachedTasks) cache_.clear();
+    cache_[task] = Cached{p.pid, p.tid, p.ppid, p.name};
+    return p;
+}
+
+}  // namespace nitro::linux_os

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+// The Linux backend against synthetic guest memory: hand-built page tables, a per-CPU area and
+// task_structs at made-up offsets, with and without KPTI, and garbage.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "os/linux/backend.h"
+#include "page_table_builder.h"
+
+namespace nitro::linux_os {
+namespace {
+
+using test::PageTableBuilder;
+
+constexpr std::uint64_t kPercpu = 0xffff888000010000ULL;
+constexpr std::uint64_t kTask = 0xffff888000020000ULL;
+constexpr std::uint64_t kParent = 0xffff888000030000ULL;
+constexpr std::uint64_t kUserString = 0x400000ULL;
+constexpr std::uint64_t kCurrentTask = 0x80;
+// The kernel's tables are the even page of an 8 KiB-aligned pair, as with KPTI.
+constexpr std::uint64_t kKernelRoot = 0x200000;
+
+KernelProfile fake_profile() {
+    KernelProfile p;
+    auto field = [](std::uint32_t off, std::uint32_t size) { return Field{off, size, true}; };
+    p.task_struct.pid = field(0x10, 4);
+    p.task_struct.tgid = field(0x14, 4);
+    p.task_struct.real_parent = field(0x20, 8);
+    p.task_struct.comm = field(0x100, 16);
+    p.current_task_percpu = kCurrentTask;
+    return p;
+}
+
+class LinuxBackendTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        mem_ = std::make_shared<BufferPhysicalMemory>(4 << 20);
+        PageTableBuilder pt(*mem_, GuestPhys(kKernelRoot), GuestPhys(0x300000));
+        pt.map(GuestVirt(kPercpu), GuestPhys(0x10000));
+        pt.map(GuestVirt(kTask), GuestPhys(0x20000));
+        pt.map(GuestVirt(kParent), GuestPhys(0x30000));
+        pt.map(GuestVirt(kUserString), GuestPhys(0x40000));
+        poke(0x10000 + kCurrentTask, kTask);
+        write_task(0x20000, 231, 231, "cat", kParent);
+        write_task(0x30000, 1, 1, "init", kParent);
+        backend_ = std::make_unique<LinuxBackend>(fake_profile(), mem_);
+    }
+
+    void poke(std::uint64_t pa, std::uint64_t v) {
+        ASSERT_EQ(mem_->write(GuestPhys(pa), std::as_bytes(std::span(&v, 1))), MemStatus::Ok);
+    }
+    void poke_bytes(std::uint64_t pa, std::string_view s) {
+        ASSERT_EQ(mem_->write(GuestPhys(pa), std::as_bytes(std::span(s.data(), s.size()))),
+                  MemStatus::Ok);
+    }
+    void write_task(std::uint64_t pa, std::int32_t pid, std::int32_t tgid, const char* comm,
+                    std::uint64_t parent) {
+        std::uint64_t ids = static_cast<std::uint32_t>(pid) |
+                            static_cast<std::uint64_t>(static_cast<std::uint32_t>(tgid)) << 32;
+        poke(pa + 0x10, ids);
+        poke(pa + 0x20, parent);
+        char name[16] = {};
+        std::strncpy(name, comm, sizeof name);
+        poke_bytes(pa + 0x100, std::string_view(name, sizeof name));
+    }
+
+    // An event in user mode: GS holds the user value, KERNEL_GS_BASE the per-CPU base.
+    Event event(Direction dir, std::uint64_t nr, std::uint64_t cr3 = kKernelRoot) {
+        Event e;
+        e.direction = dir;
+        e.nr = nr;
+        e.seq = ++seq_;
+        e.sregs.cr3 = cr3;
+        e.sregs.efer = x86::kEferNxe;
+        e.sregs.gs_base = 0;
+        e.sregs.kernel_gs_base = kPercpu;
+        return e;
+    }
+    Event exit_of(const Event& entry, std::uint64_t rax) {
+        Event e = event(Direction::Exit, entry.nr, entry.sregs.cr3);
+        e.entry_vcpu = entry.vcpu;
+        e.entry_seq = entry.seq;
+        e.args = entry.args;
+        e.regs.rax = rax;
+        return e;
+    }
+
+    std::shared_ptr<BufferPhysicalMemory> mem_;
+    std::unique_ptr<LinuxBackend> backend_;
+    std::uint64_t seq_ = 0;
+};
+
+TEST_F(LinuxBackendTest, ReadsTheCurrentProcess) {
+    Syscall sc = backend_->process_event(event(Direction::Enter, 39 /* getpid */));
+    EXPECT_EQ(sc.name, "getpid");
+    EXPECT_EQ(sc.full_name, "__x64_sys_getpid");
+    ASSERT_TRUE(sc.process.valid) << sc.process.error;
+    EXPECT_EQ(sc.process.pid, 231);
+    EXPECT_EQ(sc.process.tid, 231);
+    EXPECT_EQ(sc.process.name, "cat");
+    EXPECT_EQ(sc.process.ppid, 1);
+    EXPECT_EQ(sc.process.descriptor, kTask);
+}
+
+TEST_F(LinuxBackendTest, KernelModeGsBaseAlsoWorks) {
+    Event e = event(Direction::Enter, 39);
+    std::swap(e.sregs.gs_base, e.sregs.kernel_gs_base);
+    EXPECT_EQ(backend_->process_event(e).process.name, "cat");
+}
+
+TEST_F(LinuxBackendTest, KptiUserCr3FallsBackToKernelTables) {
+    // The user half (bit 12 set) is an empty table: nothing of the kernel is mapped there.
+    Syscall sc = backend_->process_event(event(Direction::Enter, 39, kKernelRoot | 0x1000));
+    ASSERT_TRUE(sc.process.valid) << sc.process.error;
+    EXPECT_EQ(sc.process.pid, 231);
+}
+
+TEST_F(LinuxBackendTest, ExecRenamesTheCachedProcess) {
+    EXPECT_EQ(backend_->process_event(event(Direction::Enter, 39)).process.name, "cat");
+    write_task(0x20000, 231, 231, "ls", kParent);
+    EXPECT_EQ(backend_->process_event(event(Direction::Enter, 39)).process.name, "ls");
+}
+
+TEST_F(LinuxBackendTest, GarbageGivesAnInvalidProcessNotACrash) {
+    Event e = event(Direction::Enter, 39);
+    e.sregs.kernel_gs_base = 0x1234;  // no kernel address in either GS register
+    Syscall sc = backend_->process_event(e);
+    EXPECT_FALSE(sc.process.valid);
+    EXPECT_FALSE(sc.process.error.empty());
+
+    poke(0x10000 + kCurrentTask, 0xffff888000abc000ULL);  // current task not mapped
+    sc = backend_->process_event(event(Direction::Enter, 39));
+    EXPECT_FALSE(sc.process.valid);
+
+    poke(0x10000 + kCurrentTask, kTask);
+    poke(0x20000 + 0x20, 0xdead000000000000ULL);  // parent pointer into nowhere
+    write_task(0x20000, 5, 5, "x", 0xffff888000abc000ULL);
+    sc = backend_->process_event(event(Direction::Enter, 39));
+    EXPECT_TRUE(sc.process.valid);
+    EXPECT_EQ(sc.process.ppid, 0);
+}
+
+TEST_F(LinuxBackendTest, JoinsExitWithEntryArguments) {
+    Event in = event(Direction::Enter, 257 /* openat */);
+    in.args = {static_cast<std::uint64_t>(-100), 0x7ffc0000, 0, 0, 0, 0};
+    std::string path = "/proc/cpuinfo";
+    in.captures.push_back({1, CaptureKind::CString, CaptureStatus::Ok, path});
+    Syscall enter = backend_->process_event(in);
+    ASSERT_EQ(enter.args.size(), 3u);  // no mode without O_CREAT
+    EXPECT_EQ(enter.args[1].text, "\"/proc/cpuinfo\"");
+    EXPECT_FALSE(enter.ret);
+    EXPECT_EQ(backend_->pending_entries(), 1u);
+
+    Syscall exit = backend_->process_event(exit_of(in, 3));
+    ASSERT_EQ(exit.args.size(), 3u);
+    EXPECT_EQ(exit.args[1].text, "\"/proc/cpuinfo\"");
+    EXPECT_EQ(exit.ret, 3);
+    EXPECT_EQ(exit.ret_text, "3");
+    EXPECT_EQ(backend_->pending_entries(), 0u);
+
+    Event in2 = event(Direction::Enter, 257);
+    in2.args = in.args;
+    backend_->process_event(in2);
+    Syscall fail = backend_->process_event(exit_of(in2, static_cast<std::uint64_t>(-2)));
+    EXPECT_EQ(fail.errno_name, "ENOENT");
+    EXPECT_EQ(fail.ret_text, "-1 ENOENT (No such file or directory)");
+}
+
+TEST_F(LinuxBackendTest, PathNotCapturedAtEntryIsReadAtExit) {
+    poke_bytes(0x40000, std::string_view("/tmp/x\0", 7));
+    Event in = event(Direction::Enter, 87 /* unlink */);
+    in.args = {kUserString, 0, 0, 0, 0, 0};
+    EXPECT_EQ(backend_->process_event(in).args[0].text, "0x400000");
+    EXPECT_EQ(backend_->process_event(exit_of(in, 0)).args[0].text, "\"/tmp/x\"");
+}
+
+TEST_F(LinuxBackendTest, UnknownNumberIsRaw) {
+    Event e = event(Direction::Enter, 999);
+    e.args = {1, 2, 3, 4, 5, 0xffffffffffffffffULL};
+    Syscall sc = backend_->process_event(e);
+    EXPECT_FALSE(sc.known);
+    EXPECT_EQ(sc.name, "syscall_999");
+    ASSERT_EQ(sc.args.size(), 6u);
+    EXPECT_EQ(sc.args[5].text, "0xffffffffffffffff");
+}
+
+TEST_F(LinuxBackendTest, PendingEntriesAreBounded) {
+    for (std::size_t i = 0; i < LinuxBackend::kMaxPendingEntries + 10; ++i) {
+        backend_->process_event(event(Direction::Enter, 39));
+    }
+    EXPECT_EQ(backend_->pending_entries(), LinuxBackend::kMaxPendingEntries);
+    // exit_group never returns: nothing is kept for it.
+    Event eg = event(Direction::Enter, 231);
+    EXPECT_FALSE(backend_->process_event(eg).returns);
+    EXPECT_EQ(backend_->pending_entries(), LinuxBackend::kMaxPendingEntries);
+}
+
+}  // namespace
+}  // namespace nitro::linux_os

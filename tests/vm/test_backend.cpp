@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MIT
+// `nitro trace` with the Linux backend against the real test guest: processes by name and pid,
+// decoded paths and buffers, fds that match what the guest programs print, errno on failures.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "vm_fixture.h"
+
+namespace nitro::test {
+namespace {
+
+using Json = nlohmann::json;
+
+const char* const kPrograms = "test_open; test_write; test_unlink";
+
+struct Traced {
+    CommandResult run;  // the guest console is in run.out
+    std::string trace;
+};
+
+Traced trace(const std::string& format) {
+    std::string out =
+        ::testing::TempDir() + "/nitro-test-backend-" + std::to_string(getpid()) + "." + format;
+    std::vector<std::string> args = {"trace", "--format", format, "--console", "-", "-o", out};
+    auto g = guest_args(kPrograms, 1);
+    args.insert(args.end(), g.begin(), g.end());
+    Traced r{run_nitro(args, 300), {}};
+    std::ifstream f(out);
+    std::stringstream text;
+    text << f.rdbuf();
+    r.trace = text.str();
+    std::remove(out.c_str());
+    return r;
+}
+
+// One boot per format for the whole suite: boots are the slow part.
+class Backend : public ::testing::Test {
+  protected:
+    static const Traced& text() {
+        static Traced r = trace("text");
+        return r;
+    }
+    static const Traced& jsonl() {
+        static Traced r = trace("jsonl");
+        return r;
+    }
+    void SetUp() override { NITRO_REQUIRE_GUEST(); }
+};
+
+std::string find(const std::string& text, const std::string& re, int group = 1) {
+    std::smatch m;
+    if (!std::regex_search(text, m, std::regex(re))) return "";
+    return m[group];
+}
+
+TEST_F(Backend, TestOpenOpensCpuinfoAsItsFd) {
+    const Traced& r = text();
+    ASSERT_EQ(r.run.exit_code, 0) << r.run.err;
+    std::string guest_fd = find(r.run.out, "test_open: opened /proc/cpuinfo as fd ([0-9]+)");
+    ASSERT_FALSE(guest_fd.empty()) << r.run.out;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(
+        r.trace, m,
+        std::regex(R"(\[pid ([0-9]+)\] test_open open(at)?\((AT_FDCWD, )?"/proc/cpuinfo", )"
+                   R"(O_RDONLY\) = ([0-9]+)\n)")))
+        << r.trace;
+    EXPECT_EQ(m[4], guest_fd);
+    // The guest's own view of the pid: set_tid_address returns the caller's thread id.
+    std::string pid = m[1];
+    std::string own = find(r.trace, R"(\] test_open set_tid_address\(0x[0-9a-f]+\) = ([0-9]+))");
+    EXPECT_EQ(own, pid);
+}
+
+TEST_F(Backend, TestWriteWritesHelloWorldToTheFdItOpened) {
+    const Traced& r = text();
+    ASSERT_EQ(r.run.exit_code, 0) << r.run.err;
+    std::string fd = find(
+        r.trace,
+        R"(\] test_write openat\(AT_FDCWD, "/tmp/test_write.txt", O_WRONLY\|O_CREAT\|O_TRUNC, 0644\) = ([0-9]+)\n)");
+    ASSERT_FALSE(fd.empty()) << r.trace;
+    EXPECT_EQ(count_lines_with(r.trace, "test_write write(" + fd + ", \"Hello World!\", 12) = 12"),
+              1)
+        << r.trace;
+}
+
+TEST_F(Backend, TestUnlinkRemovesItsFile) {
+    const Traced& r = text();
+    ASSERT_EQ(r.run.exit_code, 0) << r.run.err;
+    EXPECT_EQ(count_lines_with(r.trace, "test_unlink unlink(\"/tmp/test_unlink.tmp\") = 0"), 1)
+        << r.trace;
+}
+
+TEST_F(Backend, FailureIsDecodedAsEnoent) {
+    const Traced& r = text();
+    ASSERT_EQ(r.run.exit_code, 0) << r.run.err;
+    // test_unlink checks that its file is gone.
+    EXPECT_EQ(count_lines_with(r.trace,
+                               "test_unlink access(\"/tmp/test_unlink.tmp\", F_OK) = -1 "
+                               "ENOENT (No such file or directory)"),
+              1)
+        << r.trace;
+}
+
+TEST_F(Backend, EveryLineHasAProcess) {
+    const Traced& r = text();
+    ASSERT_EQ(r.run.exit_code, 0) << r.run.err;
+    EXPECT_GT(count_lines_with(r.trace, "] "), 100);
+    EXPECT_EQ(count_lines_with(r.trace, "[pid ?]"), 0);
+}
+
+TEST_F(Backend, JsonlKeepsTheOriginalKeys) {
+    const Traced& r = jsonl();
+    ASSERT_EQ(r.run.exit_code, 0) << r.run.err;
+    std::istringstream in(r.trace);
+    std::string line;
+    int open_exits = 0, enoent = 0;
+    while (std::getline(in, line)) {
+        Json j = Json::parse(line);
+        ASSERT_TRUE(j.contains("event") && j.contains("name") && j.contains("full_name") &&
+                    j.contains("process") && j.contains("args"))
+            << line;
+        for (const char* k : {"vcpu", "type", "direction", "cr3", "rax", "time"}) {
+            EXPECT_TRUE(j["event"].contains(k)) << k;
+        }
+        if (j["event"]["direction"] == "exit") {
+            EXPECT_TRUE(j.contains("ret") && j.contains("errno")) << line;
+            if (j["errno"] == "ENOENT") enoent++;
+        }
+        if (j["name"] == "openat" && j["event"]["direction"] == "exit" &&
+            j["process"].is_object() && j["process"]["name"] == "test_open" &&
+            j["args"][1]["text"] == "\"/proc/cpuinfo\"") {
+            open_exits++;
+            EXPECT_EQ(j["full_name"], "__x64_sys_openat");
+            EXPECT_EQ(j["args"][1]["name"], "pathname");
+            EXPECT_GE(j["ret"].get<int64_t>(), 0);
+            EXPECT_TRUE(j["errno"].is_null());
+            EXPECT_GT(j["process"]["pid"].get<int64_t>(), 1);
+            EXPECT_EQ(j["process"]["pid"], j["process"]["tid"]);
+            EXPECT_GE(j["process"]["ppid"].get<int64_t>(), 1);
+        }
+    }
+    EXPECT_EQ(open_exits, 1);
+    EXPECT_GE(enoent, 1);
+}
+
+}  // namespace
+}  // namespace nitro::test
