@@ -455,6 +455,9 @@ class AddressSpace {
     const CacheStats& cache_stats() const { return stats_; }
 
   private:
+    /// Splits an access into page-sized pieces, translating each; op moves one piece.
+    template <typename Span, typename PageOp>
+    Transfer transfer(GuestVirt va, Span buf, PageOp op);
     struct CacheEntry {
         std::uint64_t vpn = 0;         ///< virtual page number (va >> 12)
         std::uint64_t generation = 0;  ///< 0 = never filled (generation_ starts at 1)

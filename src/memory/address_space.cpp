@@ -73,9 +73,10 @@ Result<Translation, MemFault> AddressSpace::translate(GuestVirt va) {
     return r;
 }
 
-Transfer AddressSpace::read(GuestVirt va, std::span<std::byte> out) {
+template <typename Span, typename PageOp>
+Transfer AddressSpace::transfer(GuestVirt va, Span buf, PageOp op) {
     Transfer t;
-    while (t.done < out.size()) {
+    while (t.done < buf.size()) {
         const auto cur = advance(va, t.done);
         if (!cur) {
             t.fault = wrap_fault(va, t.done);
@@ -87,8 +88,8 @@ Transfer AddressSpace::read(GuestVirt va, std::span<std::byte> out) {
             return t;
         }
         const std::size_t chunk =
-            std::min<std::uint64_t>(out.size() - t.done, kPage - cur->page_offset());
-        const MemStatus s = mem_->read(tr->phys, out.subspan(t.done, chunk));
+            std::min<std::uint64_t>(buf.size() - t.done, kPage - cur->page_offset());
+        const MemStatus s = op(tr->phys, buf.subspan(t.done, chunk));
         if (s != MemStatus::Ok) {
             t.fault = page_fault(s, *cur, tr->phys);
             return t;
@@ -98,29 +99,15 @@ Transfer AddressSpace::read(GuestVirt va, std::span<std::byte> out) {
     return t;
 }
 
+Transfer AddressSpace::read(GuestVirt va, std::span<std::byte> out) {
+    return transfer(
+        va, out, [this](GuestPhys pa, std::span<std::byte> part) { return mem_->read(pa, part); });
+}
+
 Transfer AddressSpace::write(GuestVirt va, std::span<const std::byte> data) {
-    Transfer t;
-    while (t.done < data.size()) {
-        const auto cur = advance(va, t.done);
-        if (!cur) {
-            t.fault = wrap_fault(va, t.done);
-            return t;
-        }
-        auto tr = translate(*cur);
-        if (!tr) {
-            t.fault = tr.error();
-            return t;
-        }
-        const std::size_t chunk =
-            std::min<std::uint64_t>(data.size() - t.done, kPage - cur->page_offset());
-        const MemStatus s = mem_->write(tr->phys, data.subspan(t.done, chunk));
-        if (s != MemStatus::Ok) {
-            t.fault = page_fault(s, *cur, tr->phys);
-            return t;
-        }
-        t.done += chunk;
-    }
-    return t;
+    return transfer(va, data, [this](GuestPhys pa, std::span<const std::byte> part) {
+        return mem_->write(pa, part);
+    });
 }
 
 Result<GuestVirt, MemFault> AddressSpace::read_ptr(GuestVirt va) {

@@ -3,9 +3,15 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <memory>
 #include <string>
 
 #include "vm/qemu_launcher.h"
+
+namespace nitro::tcg {
+class TcgListener;
+}
 
 namespace nitro::cli {
 
@@ -42,6 +48,12 @@ struct TraceOptions {
 };
 CLI::App* add_trace_command(CLI::App& app, TraceOptions& opts);
 int trace_command(const TraceOptions& opts);
+
+/// Attaches the TCG listener to a guest nitro booted with its plugin, with the Linux calls that
+/// change a thread's identity (execve, arch_prctl...) marked for the plugin's pairing.
+std::unique_ptr<tcg::TcgListener> attach_listener(const vm::QemuLauncher& vm, bool sync);
+/// When --duration SEC ends the trace (never if 0).
+std::chrono::steady_clock::time_point trace_deadline(double duration_s);
 
 /// Turns the guest options into a launch configuration with the console routed as asked.
 vm::LaunchConfig launch_config(const GuestOptions& g);

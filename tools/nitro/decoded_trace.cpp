@@ -20,9 +20,6 @@ namespace {
 
 // Linux calls that change the calling thread's identity as the plugin sees it (see the raw
 // path in trace_command.cpp).
-const std::vector<uint64_t> kRekey64 = {59 /* execve */, 322 /* execveat */, 158 /* arch_prctl */};
-const std::vector<uint64_t> kRekey32 = {11 /* execve */, 358 /* execveat */,
-                                        243 /* set_thread_area */};
 
 // One record with the original Nitro's keys (event, name, full_name, process) and nitro's
 // additions (args, ret, errno).
@@ -98,19 +95,13 @@ int decoded_trace(const TraceOptions& o) {
         MappedPhysicalMemory::Options{.path = vm.memory_path(), .ram_size = vm.memory_size()});
     linux_os::LinuxBackend backend(std::move(profile), memory);
 
-    tcg::TcgOptions topts;
-    topts.mode = o.sync ? Mode::Sync : Mode::Async;
-    tcg::TcgListener listener(vm.plugin_ctl_path(), topts);
-    listener.set_rekey_syscalls(Abi::X86_64, kRekey64);
-    listener.set_rekey_syscalls(Abi::I386, kRekey32);
+    auto listener_ptr = attach_listener(vm, o.sync);
+    tcg::TcgListener& listener = *listener_ptr;
     backend.attach(listener);
     vm.resume();
 
     auto t0 = std::chrono::steady_clock::now();
-    auto deadline = o.duration > 0
-                        ? t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                   std::chrono::duration<double>(o.duration))
-                        : std::chrono::steady_clock::time_point::max();
+    auto deadline = trace_deadline(o.duration);
     decode::StraceText strace_text;
     Event ev;
     std::string out;

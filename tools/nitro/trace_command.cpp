@@ -59,8 +59,25 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
     cmd->footer(
         "Examples:\n"
         "  nitro trace --kernel build/guest/vmlinuz --initrd build/guest/initrd.img \\\n"
-        "              --append 'nitro.run=test_open' --nobackend --format jsonl -o events.jsonl\n");
+        "              --append 'nitro.run=test_open' --nobackend --format jsonl -o "
+        "events.jsonl\n");
     return cmd;
+}
+
+std::unique_ptr<tcg::TcgListener> attach_listener(const vm::QemuLauncher& vm, bool sync) {
+    tcg::TcgOptions topts;
+    topts.mode = sync ? Mode::Sync : Mode::Async;
+    auto listener = std::make_unique<tcg::TcgListener>(vm.plugin_ctl_path(), topts);
+    listener->set_rekey_syscalls(Abi::X86_64, kRekey64);
+    listener->set_rekey_syscalls(Abi::I386, kRekey32);
+    return listener;
+}
+
+std::chrono::steady_clock::time_point trace_deadline(double duration_s) {
+    if (duration_s <= 0) return std::chrono::steady_clock::time_point::max();
+    return std::chrono::steady_clock::now() +
+           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+               std::chrono::duration<double>(duration_s));
 }
 
 int trace_command(const TraceOptions& o) {
@@ -73,17 +90,12 @@ int trace_command(const TraceOptions& o) {
     vm::QemuLauncher vm(std::move(cfg));
     vm.start();
 
-    tcg::TcgOptions topts;
-    topts.mode = o.sync ? Mode::Sync : Mode::Async;
-    tcg::TcgListener listener(vm.plugin_ctl_path(), topts);
-    listener.set_rekey_syscalls(Abi::X86_64, kRekey64);
-    listener.set_rekey_syscalls(Abi::I386, kRekey32);
+    auto listener_ptr = attach_listener(vm, o.sync);
+    tcg::TcgListener& listener = *listener_ptr;
     vm.resume();
 
     auto t0 = std::chrono::steady_clock::now();
-    auto deadline = o.duration > 0 ? t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                              std::chrono::duration<double>(o.duration))
-                                   : std::chrono::steady_clock::time_point::max();
+    auto deadline = trace_deadline(o.duration);
     Event ev;
     std::string line;
     std::map<std::pair<bool, uint64_t>, uint64_t> by_nr;
@@ -95,7 +107,10 @@ int trace_command(const TraceOptions& o) {
             // Drain what the plugin already buffered before detaching.
             while (listener.next(ev, std::chrono::milliseconds(0)) == Listener::Status::Event) {
                 line.clear();
-                if (o.format == "text") format_raw_text(line, ev); else output::append_raw_event(line, ev);
+                if (o.format == "text")
+                    format_raw_text(line, ev);
+                else
+                    output::append_raw_event(line, ev);
                 sink.write(line);
             }
             listener.stop();
@@ -117,18 +132,21 @@ int trace_command(const TraceOptions& o) {
     auto stats = listener.stats();
     vm::GuestEnd end = stopped_by_user ? (vm.stop(), vm::GuestEnd::Killed) : vm.wait();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "nitro: %s; %llu events written", stopped_by_user ? "stopped" : vm::to_string(end),
+    std::fprintf(stderr, "nitro: %s; %llu events written",
+                 stopped_by_user ? "stopped" : vm::to_string(end),
                  static_cast<unsigned long long>(sink.records()));
-    if (stats.dropped) std::fprintf(stderr, ", %llu DROPPED", static_cast<unsigned long long>(stats.dropped));
+    if (stats.dropped)
+        std::fprintf(stderr, ", %llu DROPPED", static_cast<unsigned long long>(stats.dropped));
     std::fprintf(stderr, "\n");
     if (o.stats) {
-        std::fprintf(stderr, "nitro: %.2f s, %llu events, %llu dropped, %llu malformed records\n", secs,
-                     static_cast<unsigned long long>(stats.events),
+        std::fprintf(stderr, "nitro: %.2f s, %llu events, %llu dropped, %llu malformed records\n",
+                     secs, static_cast<unsigned long long>(stats.events),
                      static_cast<unsigned long long>(stats.dropped),
                      static_cast<unsigned long long>(listener.record_errors()));
         for (const auto& [k, n] : by_nr) {
             std::fprintf(stderr, "  %s %4llu: %llu\n", k.first ? "i386  " : "x86_64",
-                         static_cast<unsigned long long>(k.second), static_cast<unsigned long long>(n));
+                         static_cast<unsigned long long>(k.second),
+                         static_cast<unsigned long long>(n));
         }
     }
     if (stopped_by_user) return 0;
