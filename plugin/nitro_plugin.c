@@ -11,7 +11,8 @@
  * configured with. See src/listener/tcg/ring_abi.h for the shared layout and docs/listener.md.
  *
  * Plugin arguments: ctl=PATH (control file; default /dev/shm/nitro-qemu-PID), ring=BYTES
- * (per-vCPU ring size).
+ * (per-vCPU ring size), direct=on|off (read the register file in place, see direct_regs.h;
+ * default on).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,6 +40,7 @@
 #include "nitro_qemu_plugin_api.h"
 #endif
 
+#include "direct_regs.h"
 #include "listener/tcg/ring_abi.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = 4;
@@ -73,6 +75,7 @@ struct pending {
     uint8_t traced;
     uint8_t used;
     uint8_t rekey; /* a call that may change the thread key (see ctl->rekey_nr*) */
+    uint8_t fork;  /* a call that creates a task (see ctl->fork_nr*) */
 };
 
 #define PENDING_BUCKETS 2048
@@ -95,6 +98,8 @@ struct vcpu {
     uint8_t *scratch;
     uint64_t cached[NITRO_NREGS]; /* last value read of each register */
     uint64_t since_refresh;
+    struct direct_regs direct; /* register file read in place once found (direct_regs.h) */
+    uint64_t events;
 };
 
 static struct nitro_ctl *ctl;
@@ -143,6 +148,8 @@ static uint64_t now_ns(clockid_t clk) {
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+static inline uint64_t tsc(void) { return __builtin_ia32_rdtsc(); }
+
 /* The consumer is alive when it is attached and its heartbeat is fresh. */
 static bool consumer_alive(void) {
     if (!LOAD(&ctl->attached)) return false;
@@ -182,17 +189,53 @@ static void *watch(void *arg) {
     return NULL;
 }
 
-static uint64_t read_reg(struct vcpu *v, int r) {
+static bool direct_enabled = true; /* plugin argument direct=on|off */
+
+static uint64_t read_reg_api(struct vcpu *v, int r) {
     if (!v->reg[r]) return 0;
-    g_byte_array_set_size(v->buf, 0);
+    v->buf->len = 0; /* GByteArray's public length; cheaper than g_byte_array_set_size */
     int n = qemu_plugin_read_register(v->reg[r], v->buf);
     uint64_t val = 0;
     if (n > 0) memcpy(&val, v->buf->data, n < 8 ? (size_t)n : 8);
     return val;
 }
 
+static uint64_t api_read(void *ctx, int r) { return read_reg_api(ctx, r); }
+
+static uint64_t read_reg(struct vcpu *v, int r) {
+    if (v->direct.state == DIRECT_ACTIVE && (v->direct.direct_mask >> r & 1)) {
+        return direct_read(&v->direct, r);
+    }
+    return read_reg_api(v, r);
+}
+
+/* Drives the search for the vCPU's register file and its checks (direct_regs.h). */
+static void direct_tick(struct vcpu *v, unsigned vcpu_index, bool user_entry) {
+    struct direct_regs *d = &v->direct;
+    int before = d->state;
+    switch (d->state) {
+        case DIRECT_ACTIVE:
+            if (++d->checks % NITRO_DIRECT_CHECK_EVERY == 0) direct_check(d, api_read, v);
+            break;
+        case DIRECT_VERIFYING: direct_verify(d, api_read, v); break;
+        case DIRECT_UNTRIED:
+            /* after some events (the thread has its TLS base), then every 4096 events */
+            if (user_entry && direct_enabled && ++v->events % 4096 == 64) direct_discover(d, api_read, v);
+            break;
+        default: break;
+    }
+    if (d->state != before) {
+        uint64_t bit = 1ULL << (vcpu_index % 64);
+        if (d->state == DIRECT_ACTIVE) __atomic_fetch_or(&ctl->direct_vcpus, bit, __ATOMIC_RELAXED);
+        if (d->state == DIRECT_OFF) {
+            __atomic_fetch_and(&ctl->direct_vcpus, ~bit, __ATOMIC_RELAXED);
+            __atomic_fetch_or(&ctl->direct_off_vcpus, bit, __ATOMIC_RELAXED);
+        }
+    }
+}
+
 static bool read_mem(struct vcpu *v, uint64_t addr, void *out, size_t len) {
-    g_byte_array_set_size(v->buf, 0);
+    v->buf->len = 0;
     if (!qemu_plugin_read_memory_vaddr(addr, v->buf, len) || v->buf->len < len) return false;
     memcpy(out, v->buf->data, len);
     return true;
@@ -239,17 +282,19 @@ static unsigned bucket_of(uint64_t cr3, uint64_t fs, uint64_t gs) {
 static void pending_put(const struct pending *p) {
     unsigned b = bucket_of(p->cr3, p->fs, p->gs);
     lock_pending();
-    struct pending *slot = NULL, *oldest = &pending_tab[b][0];
+    struct pending *slot = NULL, *free_slot = NULL, *oldest = &pending_tab[b][0];
     for (int w = 0; w < PENDING_WAYS; w++) {
         struct pending *e = &pending_tab[b][w];
-        if (e->used && e->cr3 == p->cr3 && e->fs == p->fs && e->gs == p->gs) {
-            slot = e; /* the thread's previous call never returned (exit, execve): replace */
+        if (e->used && e->cr3 == p->cr3 && e->fs == p->fs && e->gs == p->gs && !e->fork) {
+            slot = e; /* the thread's previous call never returned (execve): replace */
             break;
         }
-        if (!e->used && !slot) slot = e;
+        /* A task-creating call under the same key stays: vfork's caller waits while its
+         * child, which shares the key, makes calls of its own. */
+        if (!e->used && !free_slot) free_slot = e;
         if (e->stamp < oldest->stamp) oldest = e;
     }
-    if (!slot) slot = oldest;
+    if (!slot) slot = free_slot ? free_slot : oldest;
     if (slot->used && slot->rekey) rekey_pending--;
     if (p->rekey) rekey_pending++;
     *slot = *p;
@@ -258,23 +303,40 @@ static void pending_put(const struct pending *p) {
     unlock_pending();
 }
 
-/* Removes and returns the pending entry of the thread; false if it has none. */
+/* Whether the thread has a pending entry (read without the lock: a hint, re-checked by
+ * pending_take). */
+static bool pending_has(uint64_t cr3, uint64_t fs, uint64_t gs) {
+    unsigned b = bucket_of(cr3, fs, gs);
+    for (int w = 0; w < PENDING_WAYS; w++) {
+        const struct pending *e = &pending_tab[b][w];
+        if (LOAD_RELAXED(&e->used) && LOAD_RELAXED(&e->cr3) == cr3 && LOAD_RELAXED(&e->fs) == fs &&
+            LOAD_RELAXED(&e->gs) == gs) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Removes and returns the pending entry of the thread, the newest if there are several (a
+ * vfork child's call beside its waiting parent's); false if it has none. */
 static bool pending_take(uint64_t cr3, uint64_t fs, uint64_t gs, struct pending *out) {
     unsigned b = bucket_of(cr3, fs, gs);
-    bool found = false;
+    struct pending *best = NULL;
     lock_pending();
     for (int w = 0; w < PENDING_WAYS; w++) {
         struct pending *e = &pending_tab[b][w];
-        if (e->used && e->cr3 == cr3 && e->fs == fs && e->gs == gs) {
-            *out = *e;
-            e->used = 0;
-            if (e->rekey) rekey_pending--;
-            found = true;
-            break;
+        if (e->used && e->cr3 == cr3 && e->fs == fs && e->gs == gs &&
+            (!best || e->stamp > best->stamp)) {
+            best = e;
         }
     }
+    if (best) {
+        *out = *best;
+        best->used = 0;
+        if (best->rekey) rekey_pending--;
+    }
     unlock_pending();
-    return found;
+    return best != NULL;
 }
 
 /* Removes a specific pending entry (by its vcpu and seq) wherever its key now is. */
@@ -548,6 +610,7 @@ static void fill_regs(struct vcpu *v, struct nitro_record *rec, uint64_t have_ma
                       uint64_t lean_mask) {
     bool all = LOAD_RELAXED(&ctl->all_registers) || v->since_refresh++ % SPECIAL_REFRESH == 0;
     uint64_t want = all ? ~0ULL : lean_mask;
+    if (v->direct.state == DIRECT_ACTIVE) want |= v->direct.direct_mask; /* free to read */
     for (int r = 0; r < NITRO_NREGS; r++) {
         uint64_t bit = 1ULL << r;
         if (have_mask & bit) continue;
@@ -558,6 +621,17 @@ static void fill_regs(struct vcpu *v, struct nitro_record *rec, uint64_t have_ma
             rec->regs[r] = v->cached[r];
         }
     }
+}
+
+/* The consumer's per-event context word (e.g. the current task): the kernel's GS base is in
+ * KERNEL_GS_BASE both at user-mode entries and at the returns (after swapgs). */
+static void read_context(struct vcpu *v, struct nitro_record *rec) {
+    if (!LOAD_RELAXED(&ctl->context_enabled)) return;
+    uint64_t base = rec->regs[NITRO_REG_K_GS_BASE];
+    if (!base) base = rec->regs[NITRO_REG_K_GS_BASE] = v->cached[NITRO_REG_K_GS_BASE] =
+                          read_reg(v, NITRO_REG_K_GS_BASE);
+    uint64_t word = 0;
+    if (base && read_mem(v, base + LOAD_RELAXED(&ctl->context_offset), &word, 8)) rec->context = word;
 }
 
 static void read_args(struct vcpu *v, struct nitro_record *rec, int conv) {
@@ -575,10 +649,34 @@ static void read_args(struct vcpu *v, struct nitro_record *rec, int conv) {
     }
 }
 
+/* The plugin's own cost, for nitro's statistics: cycles from callback start to return. */
+static inline void account(struct vcpu *v, uint64_t start) {
+    struct nitro_ring *ring = v->ring;
+    ring->callbacks++;
+    ring->busy_cycles += tsc() - start;
+}
+
+static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, uint64_t now);
+static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, uint64_t now);
+
 static void on_entry(unsigned vcpu_index, void *udata) {
     if (vcpu_index >= n_vcpus) return;
+    uint64_t start = tsc();
     struct vcpu *v = &vcpus[vcpu_index];
-    uint8_t type = (uint8_t)(uintptr_t)udata;
+    on_entry_traced(v, vcpu_index, (uint8_t)(uintptr_t)udata, start);
+    account(v, start);
+}
+
+static void on_exit_insn(unsigned vcpu_index, void *udata) {
+    if (vcpu_index >= n_vcpus) return;
+    uint64_t start = tsc();
+    struct vcpu *v = &vcpus[vcpu_index];
+    on_exit_traced(v, vcpu_index, (uint8_t)(uintptr_t)udata, start);
+    account(v, start);
+}
+
+static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, uint64_t now) {
+    direct_tick(v, vcpu_index, type == NITRO_TYPE_SYSCALL);
     struct nitro_record *rec = (struct nitro_record *)v->scratch;
     memset(rec, 0, sizeof *rec);
     rec->regs[NITRO_REG_RAX] = read_reg(v, NITRO_REG_RAX);
@@ -603,13 +701,16 @@ static void on_entry(unsigned vcpu_index, void *udata) {
     p.compat = compat;
     p.traced = traced;
     p.rekey = bit_set(compat ? ctl->rekey_nr32 : ctl->rekey_nr64, nr);
+    p.fork = bit_set(compat ? ctl->fork_nr32 : ctl->fork_nr64, nr);
     if (traced) {
         fill_regs(v, rec, have, compat ? lean_enter32 : lean_enter64);
+        read_context(v, rec);
         int conv = !compat ? 0 : type == NITRO_TYPE_SYSCALL ? 1 : type == NITRO_TYPE_SYSENTER ? 2 : 3;
         read_args(v, rec, conv);
         memcpy(p.args, rec->args, sizeof p.args);
     }
-    pending_put(&p);
+    /* Calls that never return (exit, exit_group) leave nothing to pair. */
+    if (!bit_set(compat ? ctl->noreturn_nr32 : ctl->noreturn_nr64, nr)) pending_put(&p);
     v->last = p;
     v->last_valid = true;
     v->returns_since_entry = 0;
@@ -622,7 +723,7 @@ static void on_entry(unsigned vcpu_index, void *udata) {
     rec->flags = compat ? NITRO_REC_F_COMPAT : 0;
     rec->seq = p.seq;
     rec->nr = nr;
-    rec->host_ns = now_ns(CLOCK_REALTIME);
+    rec->tsc = now;
     uint32_t room = (uint32_t)(sizeof(struct nitro_record) +
                                NITRO_MAX_CAPTURES * (sizeof(struct nitro_capture_hdr) +
                                                      NITRO_MAX_CAPTURE_BYTES + 8));
@@ -630,14 +731,24 @@ static void on_entry(unsigned vcpu_index, void *udata) {
     publish(v, rec, (uint32_t)sizeof *rec + extra);
 }
 
-static void on_exit_insn(unsigned vcpu_index, void *udata) {
-    if (vcpu_index >= n_vcpus) return;
-    struct vcpu *v = &vcpus[vcpu_index];
-    uint8_t insn = (uint8_t)(uintptr_t)udata;
+static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, uint64_t now) {
+    direct_tick(v, vcpu_index, false);
     struct nitro_record *rec = (struct nitro_record *)v->scratch;
     memset(rec, 0, sizeof *rec);
     uint64_t have = 0;
+    rec->regs[NITRO_REG_CR3] = read_reg(v, NITRO_REG_CR3);
+    rec->regs[NITRO_REG_FS_BASE] = read_reg(v, NITRO_REG_FS_BASE);
+    rec->regs[NITRO_REG_GS_BASE] = read_reg(v, NITRO_REG_GS_BASE);
     if (insn == NITRO_EXIT_IRET) {
+        /* Most irets end interrupts (many in the kernel, e.g. an idle vCPU's): unless the
+         * thread key has a pending call, or a fresh image may end an execve, there is nothing
+         * to pair, and the frame need not be read. */
+        bool fresh = rec->regs[NITRO_REG_FS_BASE] == 0 && rec->regs[NITRO_REG_GS_BASE] == 0;
+        if (!pending_has(rec->regs[NITRO_REG_CR3] & CR3_KEY_MASK, rec->regs[NITRO_REG_FS_BASE],
+                         rec->regs[NITRO_REG_GS_BASE]) &&
+            !(fresh && LOAD_RELAXED(&rekey_pending))) {
+            return;
+        }
         /* Only an iret to user mode (RPL 3 in the CS of the frame) can end a system call. */
         uint64_t rsp = read_reg(v, NITRO_REG_RSP);
         uint64_t frame[2];
@@ -645,13 +756,20 @@ static void on_exit_insn(unsigned vcpu_index, void *udata) {
         rec->regs[NITRO_REG_RSP] = rsp;
         have |= 1ULL << NITRO_REG_RSP;
     }
-    rec->regs[NITRO_REG_CR3] = read_reg(v, NITRO_REG_CR3);
-    rec->regs[NITRO_REG_FS_BASE] = read_reg(v, NITRO_REG_FS_BASE);
-    rec->regs[NITRO_REG_GS_BASE] = read_reg(v, NITRO_REG_GS_BASE);
     have |= 1ULL << NITRO_REG_CR3 | 1ULL << NITRO_REG_FS_BASE | 1ULL << NITRO_REG_GS_BASE;
     uint64_t cr3 = rec->regs[NITRO_REG_CR3] & CR3_KEY_MASK;
     struct pending p;
     bool found = pending_take(cr3, rec->regs[NITRO_REG_FS_BASE], rec->regs[NITRO_REG_GS_BASE], &p);
+    if (found && p.fork) {
+        /* The new task's first return (0) under its creator's key: the creator's call is
+         * still running (vfork waits for the child); leave its entry pending. */
+        uint64_t ret = read_reg(v, NITRO_REG_RAX);
+        if ((p.compat ? (uint32_t)ret : ret) == 0) {
+            pending_put(&p);
+            found = false;
+            if (insn == NITRO_EXIT_IRET) return; /* as any return without an entry */
+        }
+    }
     uint32_t flags = 0;
     if (!found) {
         /* The return's thread key matches no pending entry: the call may have changed it.
@@ -684,6 +802,7 @@ static void on_exit_insn(unsigned vcpu_index, void *udata) {
     if (!p.traced) return;
 
     fill_regs(v, rec, have, lean_exit);
+    read_context(v, rec);
     rec->kind = NITRO_REC_EVENT;
     rec->type = p.type;
     rec->direction = NITRO_DIR_EXIT;
@@ -695,7 +814,7 @@ static void on_exit_insn(unsigned vcpu_index, void *udata) {
     rec->exit_insn = insn;
     rec->nr = p.nr;
     memcpy(rec->args, p.args, sizeof rec->args);
-    rec->host_ns = now_ns(CLOCK_REALTIME);
+    rec->tsc = now;
     uint32_t room = (uint32_t)(sizeof(struct nitro_record) +
                                NITRO_MAX_CAPTURES * (sizeof(struct nitro_capture_hdr) +
                                                      NITRO_MAX_CAPTURE_BYTES + 8));
@@ -721,6 +840,11 @@ static int opcode_offset(const uint8_t *b, size_t n) {
 
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     (void)id;
+    if (!LOAD_RELAXED(&ctl->tsc_at_first_run)) {
+        uint64_t zero = 0;
+        __atomic_compare_exchange_n(&ctl->tsc_at_first_run, &zero, tsc(), false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED);
+    }
     size_t n = qemu_plugin_tb_n_insns(tb);
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
@@ -832,6 +956,9 @@ static int setup_ctl(void) {
     ctl->plugin_pid = (uint32_t)getpid();
     ctl->plugin_state = 1;
     ctl->traps = 1;
+    ctl->tsc_at_start = tsc();
+    ctl->mono_ns_at_start = now_ns(CLOCK_MONOTONIC);
+    ctl->realtime_ns_at_start = now_ns(CLOCK_REALTIME);
     ctl->compat_cs[0] = 0x23; /* Linux __USER32_CS; the consumer may change it */
     STORE(&ctl->magic, NITRO_ABI_MAGIC); /* last: the file is ready */
     return 0;
@@ -868,8 +995,12 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                 return -1;
             }
             ring_bytes = (uint32_t)v;
+        } else if (strcmp(a, "direct=on") == 0 || strcmp(a, "direct=off") == 0) {
+            direct_enabled = a[8] == 'n';
         } else {
-            fprintf(stderr, "nitro plugin: unknown argument '%s' (expected ctl=PATH, ring=BYTES)\n",
+            fprintf(stderr,
+                    "nitro plugin: unknown argument '%s' (expected ctl=PATH, ring=BYTES, "
+                    "direct=on|off)\n",
                     a);
             return -1;
         }

@@ -50,8 +50,8 @@ struct Capture {
     std::string_view data;
 };
 
-/// One system-call entry or exit on one vCPU.
-struct Event {
+/// The plain fields of an Event (everything but the captured bytes).
+struct EventFields {
     unsigned vcpu = 0;
     EventType type = EventType::Syscall;
     Direction direction = Direction::Enter;
@@ -67,9 +67,34 @@ struct Event {
     std::array<uint64_t, 6> args{};  ///< arguments by ABI (exits: of the paired entry)
     Registers regs{};
     SpecialRegisters sregs{};
-    uint64_t host_time_ns = 0;  ///< host CLOCK_REALTIME when the event happened
+    uint64_t host_time_ns = 0;   ///< host CLOCK_REALTIME when the event happened
+    uint64_t guest_time_ns = 0;  ///< guest (virtual) time since the vCPUs first ran; 0 = unknown
+    /// The word a backend asked for with Listener::set_context_word, read at the event (for
+    /// Linux the current task_struct); 0 = not asked for or unreadable.
+    uint64_t context = 0;
+};
+
+/// One system-call entry or exit on one vCPU.
+struct Event : EventFields {
     std::vector<Capture> captures;
     std::vector<char> capture_storage;  ///< backing bytes of captures (reused between events)
+
+    Event() = default;
+    // A copy's captures view the copy's own storage.
+    Event(const Event& o) { *this = o; }
+    Event& operator=(const Event& o) {
+        if (this == &o) return *this;
+        static_cast<EventFields&>(*this) = o;
+        capture_storage = o.capture_storage;
+        captures = o.captures;
+        for (auto& c : captures) {
+            auto off = static_cast<std::size_t>(c.data.data() - o.capture_storage.data());
+            c.data = std::string_view(capture_storage.data() + off, c.data.size());
+        }
+        return *this;
+    }
+    Event(Event&&) noexcept = default;  // a moved vector keeps its buffer: views stay valid
+    Event& operator=(Event&&) noexcept = default;
 
     /// The return value on exits (sign-extended from 32 bits for the compat ABI).
     int64_t ret() const {

@@ -22,6 +22,7 @@ enum class EndReason {
     Stopped,     ///< stop() was called
     QemuExited,  ///< QEMU shut down (the guest powered off, or QEMU was asked to quit)
     QemuDied,    ///< QEMU disappeared without shutting down (killed, crashed)
+    EndOfRecording,  ///< a replayed recording has no more events
 };
 const char* to_string(EndReason r);
 
@@ -38,6 +39,18 @@ struct CaptureRule {
     CaptureKind kind;
     uint8_t len_arg = 0;  ///< argument holding the length (BufLenArg, BufLenPtr)
     uint32_t max = 4096;  ///< byte bound
+};
+
+/// OS facts for pairing a system call's exit with its entry, per ABI.
+struct PairingHints {
+    /// Calls after which the caller's thread key (address space, TLS bases) may change
+    /// (execve, arch_prctl...): their return is paired by vCPU when the key misses.
+    std::vector<uint64_t> rekey;
+    /// Calls that create a task (fork, vfork, clone): the new task's first return (0) never
+    /// takes its creator's entry, even under the same key (vfork).
+    std::vector<uint64_t> fork;
+    /// Calls that never return (exit, exit_group).
+    std::vector<uint64_t> noreturn;
 };
 
 struct ListenerStats {
@@ -66,6 +79,20 @@ public:
     /// Bytes to copy from guest memory at entry or exit of a syscall (asynchronous mode).
     virtual void set_captures(Abi abi, uint64_t nr, Direction dir,
                               const std::vector<CaptureRule>& rules) = 0;
+    /// OS facts that let a listener pair exits with entries (PairingHints). Listeners that
+    /// pair by other means ignore them.
+    virtual void set_pairing_hints(Abi abi, const PairingHints& hints) {
+        (void)abi;
+        (void)hints;
+    }
+    /// At every event, read the 64-bit word at the kernel's GS base + offset into
+    /// Event::context: the current task (Linux) or thread (Windows) as it was at the event,
+    /// not when nitro gets to the event. False if this listener cannot (then backends read it
+    /// from guest memory when they process the event).
+    virtual bool set_context_word(uint64_t kernel_gs_offset) {
+        (void)kernel_gs_offset;
+        return false;
+    }
     virtual EndReason end_reason() const = 0;
     virtual ListenerStats stats() const = 0;
 

@@ -31,6 +31,7 @@ const char* to_string(EndReason r) {
         case EndReason::Stopped: return "stopped";
         case EndReason::QemuExited: return "QEMU exited";
         case EndReason::QemuDied: return "QEMU disappeared";
+        case EndReason::EndOfRecording: return "end of recording";
     }
     return "?";
 }

@@ -17,7 +17,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-const char* const kPrograms = "test_open; test_write; test_unlink";
+const char* const kPrograms = "test_open; test_write; test_unlink; test_count getpid 50";
 
 struct Traced {
     CommandResult run;  // the guest console is in run.out
@@ -147,6 +147,21 @@ TEST_F(Backend, JsonlKeepsTheOriginalKeys) {
     }
     EXPECT_EQ(open_exits, 1);
     EXPECT_GE(enoent, 1);
+}
+
+// Asynchronous events are attributed to the task that made them, as it was at the event (the
+// listener reads the current task then), not to whatever runs when nitro gets to the event.
+TEST_F(Backend, EachGetpidIsAttributedToThePidItReturns) {
+    std::regex re(R"(\[pid (\d+)\] (\S+) getpid\(\) = (\d+))");
+    int lines = 0, test_count = 0;
+    for (auto it = std::sregex_iterator(text().trace.begin(), text().trace.end(), re);
+         it != std::sregex_iterator(); ++it) {
+        lines++;
+        EXPECT_EQ((*it)[1], (*it)[3]) << it->str();
+        if ((*it)[2] == "test_count") test_count++;
+    }
+    EXPECT_GE(test_count, 50);
+    EXPECT_GE(lines, test_count);
 }
 
 }  // namespace

@@ -48,6 +48,7 @@ TEST(SyncMode, GuestResumesWithinASecondWhenNitroIsKilled) {
     // test below, which attaches in sync mode and consumes slowly.
     setenv("NITRO_SYNC_CTL", vm.plugin_ctl_path().c_str(), 1);
     vm::ChildProcess child({"/proc/self/exe", "--gtest_filter=SyncMode.ChildListener"});
+    unsetenv("NITRO_SYNC_CTL");  // for this process's own later tests
     std::string out;
     auto deadline = Clock::now() + std::chrono::seconds(20);
     while (out.find("ATTACHED") == std::string::npos && Clock::now() < deadline) {

@@ -17,13 +17,13 @@
 #include <stdint.h>
 
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
-#define NITRO_ABI_VERSION 2u
+#define NITRO_ABI_VERSION 5u
 #define NITRO_MAX_VCPUS 64u
 #define NITRO_MAX_NR 1024u /* syscall numbers traced per ABI: 0..1023 */
 #define NITRO_MAX_CR3 16u
 #define NITRO_MAX_CAPTURES 4u
 #define NITRO_MAX_CAPTURE_BYTES 65536u
-#define NITRO_DEFAULT_RING_BYTES (4u << 20)
+#define NITRO_DEFAULT_RING_BYTES (16u << 20)
 
 /* Register slots in an event record, in this order. */
 enum nitro_reg {
@@ -111,7 +111,8 @@ struct nitro_record {
     uint8_t exit_insn;   /* exits: enum nitro_exit_insn */
     uint8_t ncaptures;
     uint16_t pad;
-    uint64_t host_ns; /* CLOCK_REALTIME at the event */
+    uint64_t tsc;     /* host TSC at the event (converted with the ctl's time base) */
+    uint64_t context; /* the word at kernel_gs_base + ctl->context_offset (0 = none/unreadable) */
     uint64_t nr;      /* syscall number (exits: of the paired entry) */
     uint64_t args[6]; /* arguments by ABI (exits: of the paired entry) */
     uint64_t regs[NITRO_NREGS];
@@ -127,7 +128,9 @@ struct nitro_ring {
     uint64_t dropped; /* events lost in drop mode (or while the consumer was gone) */
     uint32_t producer_waiting;
     uint32_t pad0;
-    uint8_t pad_p[64 - 32];
+    uint64_t callbacks;   /* instrumented instructions executed while tracing */
+    uint64_t busy_cycles; /* host TSC cycles spent in those callbacks (the plugin's own cost) */
+    uint8_t pad_p[64 - 48];
     /* consumer-owned line */
     uint64_t tail;    /* bytes consumed (monotonic) */
     uint32_t space;   /* futex: bumped by the consumer after freeing space */
@@ -156,6 +159,16 @@ struct nitro_ctl {
     uint32_t all_registers;     /* 1: read every register at every event; 0: the registers that
                                    define the call, special registers refreshed per vCPU */
     uint64_t registers_found; /* bit per nitro_reg the plugin can read */
+    uint64_t direct_vcpus;     /* bit per vCPU reading its register file in place */
+    uint64_t direct_off_vcpus; /* bit per vCPU where that was not possible (API reads) */
+    /* Time base: host TSC, CLOCK_MONOTONIC and CLOCK_REALTIME sampled together at plugin
+     * start; the consumer derives the TSC rate from them and a later sample of its own. */
+    uint64_t tsc_at_start;
+    uint64_t mono_ns_at_start;
+    uint64_t realtime_ns_at_start;
+    /* Host TSC when the vCPUs first ran (the first translation): QEMU's TCG guest clock and
+     * guest TSC advance with the host TSC from there (while the VM is not paused). */
+    uint64_t tsc_at_first_run;
     /* written by the consumer */
     uint32_t attached;
     uint32_t consumer_pid;
@@ -171,9 +184,22 @@ struct nitro_ctl {
      * set_thread_area: new TLS base); their return is paired by vCPU when the key misses */
     uint64_t rekey_nr64[NITRO_MAX_NR / 64];
     uint64_t rekey_nr32[NITRO_MAX_NR / 64];
+    /* calls that create a task (fork, vfork, clone): a return of 0 is the new task's, which
+     * may share the caller's thread key (vfork, CLONE_VM without CLONE_SETTLS) and must not
+     * take the caller's pending entry */
+    uint64_t fork_nr64[NITRO_MAX_NR / 64];
+    uint64_t fork_nr32[NITRO_MAX_NR / 64];
+    /* calls that never return (exit, exit_group): not kept for pairing */
+    uint64_t noreturn_nr64[NITRO_MAX_NR / 64];
+    uint64_t noreturn_nr32[NITRO_MAX_NR / 64];
     uint32_t compat_cs[4]; /* CS selectors of 32-bit user code (Linux: 0x23); 0 = unused */
     uint32_t capture_enabled;
     uint32_t config_generation;
+    /* At every event, read the 64-bit word at the kernel's GS base + context_offset (the
+     * current task or thread of most x86-64 kernels) into the record's context field. */
+    uint32_t context_enabled;
+    uint32_t pad_context;
+    uint64_t context_offset;
     struct nitro_capture_set capture[2][NITRO_MAX_NR][2]; /* [abi 0=64,1=32][nr][direction] */
 };
 

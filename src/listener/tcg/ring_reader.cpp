@@ -58,7 +58,7 @@ std::optional<uint64_t> RingReader::peek_time() {
     const nitro_record* rec = front();
     if (!rec) return std::nullopt;
     if (rec->size < sizeof(nitro_record)) return 0;  // pop() reports it
-    return rec->host_ns;
+    return rec->tsc;
 }
 
 bool RingReader::pop(Event& ev) {
@@ -66,14 +66,14 @@ bool RingReader::pop(Event& ev) {
         const nitro_record* rec = front();
         if (!rec) return false;
         uint32_t size = rec->size;
-        bool ok = rec->kind == NITRO_REC_EVENT && decode_record(rec, size, ev);
+        bool ok = rec->kind == NITRO_REC_EVENT && decode_record(rec, size, ev, time_);
         consume(size);
         if (ok) return true;
         errors_++;
     }
 }
 
-bool decode_record(const nitro_record* rec, uint32_t size, Event& ev) {
+bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, const TimeBase* time) {
     if (size < sizeof(nitro_record)) return false;
     if (rec->type < NITRO_TYPE_SYSCALL || rec->type > NITRO_TYPE_INT80) return false;
     if (rec->direction > NITRO_DIR_EXIT) return false;
@@ -99,7 +99,9 @@ bool decode_record(const nitro_record* rec, uint32_t size, Event& ev) {
     ev.sregs = SpecialRegisters{r[NITRO_REG_CR0],     r[NITRO_REG_CR3],     r[NITRO_REG_CR4],
                                 r[NITRO_REG_EFER],    r[NITRO_REG_FS_BASE], r[NITRO_REG_GS_BASE],
                                 r[NITRO_REG_K_GS_BASE], r[NITRO_REG_CS],    r[NITRO_REG_SS]};
-    ev.host_time_ns = rec->host_ns;
+    ev.host_time_ns = time ? time->host_ns(rec->tsc) : 0;
+    ev.guest_time_ns = time ? time->guest_ns(rec->tsc) : 0;
+    ev.context = rec->context;
 
     // Captures: bounded by the record; each header and its data must fit.
     ev.captures.clear();

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "listener/tcg/ring_abi.h"
+#include "listener/tcg/time_base.h"
 #include "nitro/event.h"
 
 namespace nitro::tcg {
@@ -14,14 +15,23 @@ namespace nitro::tcg {
 class RingReader {
 public:
     RingReader() = default;
-    RingReader(nitro_ring* ring, uint8_t* data, uint32_t ring_bytes)
-        : ring_(ring), data_(data), bytes_(ring_bytes) {}
+    RingReader(nitro_ring* ring, uint8_t* data, uint32_t ring_bytes,
+               const TimeBase* time = nullptr)
+        : ring_(ring), data_(data), bytes_(ring_bytes), time_(time) {}
 
-    /// The host time of the next event record, skipping wrap records; nullopt if empty.
+    /// The host TSC of the next event record, skipping wrap records; nullopt if empty.
     std::optional<uint64_t> peek_time();
     /// Decodes the next record into ev and consumes it. Returns false if the ring is empty.
     /// A malformed record (impossible size) consumes the rest of the ring and counts an error.
     bool pop(Event& ev);
+    /// The next record in place, wrap records skipped (structurally valid size; nullptr if
+    /// empty). Consume it with skip_front().
+    const nitro_record* front_record() { return front(); }
+    /// Consumes the front record of size bytes; counts an error if it was malformed.
+    void skip_front(uint32_t size, bool malformed) {
+        consume(size);
+        if (malformed) errors_++;
+    }
     /// Number of malformed records seen.
     uint64_t errors() const { return errors_; }
     nitro_ring* ring() const { return ring_; }
@@ -33,10 +43,13 @@ private:
     nitro_ring* ring_ = nullptr;
     uint8_t* data_ = nullptr;
     uint32_t bytes_ = 0;
+    const TimeBase* time_ = nullptr;
     uint64_t errors_ = 0;
 };
 
 /// Fills ev from a record of size bytes (captures included); false if it is malformed.
-bool decode_record(const nitro_record* rec, uint32_t size, Event& ev);
+/// Times are converted with time (left 0 without one).
+bool decode_record(const nitro_record* rec, uint32_t size, Event& ev,
+                   const TimeBase* time = nullptr);
 
 }  // namespace nitro::tcg

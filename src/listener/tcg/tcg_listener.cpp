@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <ctime>
 
 #include "nitro/error.h"
 #include "nitro/log.h"
@@ -82,9 +83,10 @@ TcgListener::TcgListener(const std::string& ctl_path, TcgOptions options)
     }
     close(fd);
     if (ctl_->version != NITRO_ABI_VERSION || ctl_->header_size != sizeof(nitro_ctl)) {
+        uint32_t version = ctl_->version;  // read before the unmap
         munmap(ctl_, size_);
         fail("nitro plugin ABI {} does not match this nitro (ABI {}); use the plugin built with it",
-             ctl_->version, NITRO_ABI_VERSION);
+             version, NITRO_ABI_VERSION);
     }
     n_vcpus_ = ctl_->n_vcpus;
     uint64_t stride = ctl_->ring_stride;
@@ -101,12 +103,15 @@ TcgListener::TcgListener(const std::string& ctl_path, TcgOptions options)
         munmap(ctl_, size_);
         fail("another nitro (pid {}) is already attached to this QEMU", ctl_->consumer_pid);
     }
+    time_ = TimeBase::from_ctl(*ctl_);
+    time_.calibrate_now();
+    last_calibration_ = Clock::now();
     for (unsigned i = 0; i < n_vcpus_; i++) {
         auto* base = reinterpret_cast<uint8_t*>(ctl_) + ctl_->ring_offset + stride * i;
         auto* ring = reinterpret_cast<nitro_ring*>(base);
         // Events left from an earlier consumer are not ours.
         store(&ring->tail, load(&ring->head));
-        readers_.emplace_back(ring, base + sizeof(nitro_ring), bytes);
+        readers_.emplace_back(ring, base + sizeof(nitro_ring), bytes, &time_);
     }
     store(&ctl_->mode, static_cast<uint32_t>(options_.mode == Mode::Sync        ? NITRO_MODE_SYNC
                                              : options_.mode == Mode::AsyncDrop ? NITRO_MODE_ASYNC_DROP
@@ -150,6 +155,14 @@ void TcgListener::detach() {
     }
 }
 
+void TcgListener::refresh_time_base() {
+    auto now = Clock::now();
+    if (now - last_calibration_ < std::chrono::milliseconds(100)) return;
+    last_calibration_ = now;
+    if (!time_.tsc_run0) time_.tsc_run0 = load(&ctl_->tsc_at_first_run);
+    time_.calibrate_now();
+}
+
 void TcgListener::bump_config() {
     __atomic_fetch_add(&ctl_->config_generation, 1u, __ATOMIC_SEQ_CST);
     futex_wake(&ctl_->config_generation);
@@ -171,11 +184,42 @@ void TcgListener::ack_previous() {
 }
 
 Listener::Status TcgListener::next(Event& ev, std::chrono::milliseconds timeout) {
+    return next_from_rings(timeout, [&ev](RingReader& r) -> std::optional<uint64_t> {
+        if (!r.pop(ev)) return std::nullopt;
+        return ev.seq;
+    });
+}
+
+Listener::Status TcgListener::next_record(const nitro_record*& rec, std::chrono::milliseconds timeout) {
+    return next_from_rings(timeout, [&](RingReader& r) -> std::optional<uint64_t> {
+        const nitro_record* front = r.front_record();
+        if (!front) return std::nullopt;
+        if (front->kind != NITRO_REC_EVENT || front->size < sizeof(nitro_record)) {
+            r.skip_front(front->size, /*malformed=*/true);
+            return std::nullopt;
+        }
+        // Consumed at the next call, so that the caller can use it in place until then.
+        held_reader_ = &r;
+        held_size_ = front->size;
+        rec = front;
+        return front->seq;
+    });
+}
+
+void TcgListener::release_held_record() {
+    if (!held_reader_) return;
+    held_reader_->skip_front(held_size_, false);
+    held_reader_ = nullptr;
+}
+
+template <typename Take>
+Listener::Status TcgListener::next_from_rings(std::chrono::milliseconds timeout, Take take) {
+    release_held_record();
     if (end_ != EndReason::None) return Status::End;
     ack_previous();
     auto deadline = Clock::now() + timeout;
     for (;;) {
-        // Merge the per-vCPU rings in host-time order.
+        // Merge the per-vCPU rings in time order.
         int best = -1;
         uint64_t best_time = 0;
         for (size_t i = 0; i < readers_.size(); i++) {
@@ -185,23 +229,29 @@ Listener::Status TcgListener::next(Event& ev, std::chrono::milliseconds timeout)
                 best_time = *t;
             }
         }
-        if (best >= 0 && readers_[static_cast<size_t>(best)].pop(ev)) {
-            delivered_++;
-            last_event_ = Clock::now();
-            if (options_.mode == Mode::Sync) {
-                pending_ack_ring_ = best;
-                pending_ack_seq_ = ev.seq;
+        if (best >= 0) {
+            if (auto seq = take(readers_[static_cast<size_t>(best)])) {
+                delivered_++;
+                if (options_.mode == Mode::Sync) {
+                    pending_ack_ring_ = best;
+                    pending_ack_seq_ = *seq;
+                }
+                return Status::Event;
             }
-            return Status::Event;
+            continue;  // a malformed record was skipped
         }
-        if (best >= 0) continue;  // a malformed record was skipped
 
+        auto now = Clock::now();
+        if (delivered_ != delivered_at_idle_) {  // a burst just ended
+            delivered_at_idle_ = delivered_;
+            last_event_ = now;
+        }
+        refresh_time_base();
         // Nothing buffered: has QEMU gone? (checked after draining, so nothing is lost)
         if (!plugin_alive()) {
             end_ = load(&ctl_->plugin_state) == 2 ? EndReason::QemuExited : EndReason::QemuDied;
             return Status::End;
         }
-        auto now = Clock::now();
         if (now >= deadline) return Status::Timeout;
         // Doze (poll every 2 ms, woken only by a filling ring) while events flow; sleep until
         // woken once the guest has been quiet for a while.
@@ -224,6 +274,7 @@ Listener::Status TcgListener::next(Event& ev, std::chrono::milliseconds timeout)
 
 void TcgListener::stop() {
     if (end_ == EndReason::None) end_ = EndReason::Stopped;
+    release_held_record();
     ack_previous();
     detach();
 }
@@ -279,8 +330,25 @@ void TcgListener::set_captures(Abi abi, uint64_t nr, Direction dir,
     store(&ctl_->capture_enabled, 1u);
 }
 
+bool TcgListener::set_context_word(uint64_t kernel_gs_offset) {
+    store(&ctl_->context_offset, kernel_gs_offset);
+    store(&ctl_->context_enabled, 1u);
+    bump_config();
+    return true;
+}
+
+void TcgListener::set_pairing_hints(Abi abi, const PairingHints& hints) {
+    bool i386 = abi == Abi::I386;
+    set_bits(i386 ? ctl_->rekey_nr32 : ctl_->rekey_nr64, hints.rekey);
+    set_bits(i386 ? ctl_->fork_nr32 : ctl_->fork_nr64, hints.fork);
+    set_bits(i386 ? ctl_->noreturn_nr32 : ctl_->noreturn_nr64, hints.noreturn);
+}
+
 void TcgListener::set_rekey_syscalls(Abi abi, const std::vector<uint64_t>& nrs) {
-    uint64_t* bm = abi == Abi::I386 ? ctl_->rekey_nr32 : ctl_->rekey_nr64;
+    set_bits(abi == Abi::I386 ? ctl_->rekey_nr32 : ctl_->rekey_nr64, nrs);
+}
+
+void TcgListener::set_bits(uint64_t* bm, const std::vector<uint64_t>& nrs) {
     for (uint64_t nr : nrs) {
         if (nr < NITRO_MAX_NR) __atomic_fetch_or(&bm[nr / 64], 1ULL << (nr % 64), __ATOMIC_SEQ_CST);
     }
@@ -291,6 +359,29 @@ ListenerStats TcgListener::stats() const {
     s.events = delivered_;
     for (const auto& r : readers_) s.dropped += load(&r.ring()->dropped);
     return s;
+}
+
+TcgListener::ProducerStats TcgListener::producer_stats() const {
+    ProducerStats p;
+    uint64_t cycles = 0;
+    for (const auto& r : readers_) {
+        p.callbacks += load(&r.ring()->callbacks);
+        cycles += load(&r.ring()->busy_cycles);
+    }
+    p.direct_vcpus = load(&ctl_->direct_vcpus);
+    p.api_vcpus = load(&ctl_->direct_off_vcpus);
+    // The plugin recorded the TSC and the monotonic clock at start: the ratio since then
+    // converts cycles to nanoseconds (same host, same TSC).
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t mono = static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + ts.tv_nsec;
+    uint64_t tsc_now = __builtin_ia32_rdtsc();
+    uint64_t tsc0 = ctl_->tsc_at_start, mono0 = ctl_->mono_ns_at_start;
+    if (tsc_now > tsc0 && mono > mono0) {
+        p.busy_ns = static_cast<double>(cycles) * static_cast<double>(mono - mono0) /
+                    static_cast<double>(tsc_now - tsc0);
+    }
+    return p;
 }
 
 uint64_t TcgListener::record_errors() const {

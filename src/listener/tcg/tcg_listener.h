@@ -11,6 +11,7 @@
 
 #include "listener/tcg/ring_abi.h"
 #include "listener/tcg/ring_reader.h"
+#include "listener/tcg/time_base.h"
 #include "nitro/listener.h"
 
 namespace nitro::tcg {
@@ -36,6 +37,12 @@ public:
     TcgListener& operator=(const TcgListener&) = delete;
 
     Status next(Event& ev, std::chrono::milliseconds timeout) override;
+    /// Like next(), without decoding: rec points at the next event record in the ring (the
+    /// plugin's layout, ring_abi.h; structurally checked, contents untrusted), valid until the
+    /// next call. For recording events as they are (the capture file).
+    Status next_record(const nitro_record*& rec, std::chrono::milliseconds timeout);
+    /// Converts the records' TSC values into host and guest time.
+    const TimeBase& time_base() const { return time_; }
     void stop() override;
     void set_traps(bool enabled) override;
     void add_syscall_filter(Abi abi, uint64_t nr) override;
@@ -44,6 +51,8 @@ public:
     void set_cr3_filter(const std::vector<uint64_t>& cr3s) override;
     void set_captures(Abi abi, uint64_t nr, Direction dir,
                       const std::vector<CaptureRule>& rules) override;
+    bool set_context_word(uint64_t kernel_gs_offset) override;
+    void set_pairing_hints(Abi abi, const PairingHints& hints) override;
     EndReason end_reason() const override { return end_; }
     ListenerStats stats() const override;
 
@@ -54,8 +63,22 @@ public:
     /// Malformed records seen (a broken or hostile producer).
     uint64_t record_errors() const;
 
+    /// The plugin's side: its own cost in the vCPU threads and how it reads registers.
+    struct ProducerStats {
+        uint64_t callbacks = 0;      ///< instrumented instructions executed while tracing
+        double busy_ns = 0;          ///< host time spent in those callbacks (incl. ring waits)
+        uint64_t direct_vcpus = 0;   ///< bit per vCPU reading its register file in place
+        uint64_t api_vcpus = 0;      ///< bit per vCPU where that was not possible
+    };
+    ProducerStats producer_stats() const;
+
 private:
     void bump_config();
+    void set_bits(uint64_t* bitmap, const std::vector<uint64_t>& nrs);
+    void refresh_time_base();
+    void release_held_record();
+    template <typename Take>
+    Status next_from_rings(std::chrono::milliseconds timeout, Take take);
     void ack_previous();
     bool plugin_alive() const;
     void detach();
@@ -65,11 +88,16 @@ private:
     nitro_ctl* ctl_ = nullptr;
     size_t size_ = 0;
     unsigned n_vcpus_ = 0;
+    TimeBase time_;
+    std::chrono::steady_clock::time_point last_calibration_{};
     std::vector<RingReader> readers_;
     std::thread heartbeat_;
     std::atomic<bool> stop_heartbeat_{false};
     EndReason end_ = EndReason::None;
     uint64_t delivered_ = 0;
+    uint64_t delivered_at_idle_ = 0;
+    RingReader* held_reader_ = nullptr;  // next_record(): consumed at the next call
+    uint32_t held_size_ = 0;
     std::chrono::steady_clock::time_point last_event_{};
     // Sync mode: the event handed out last, acknowledged on the next call.
     int pending_ack_ring_ = -1;

@@ -56,11 +56,25 @@ std::optional<std::uint64_t> ProcessReader::select_root(const Event& ev, std::st
 }
 
 std::uint64_t ProcessReader::current_task(const Event& ev) {
+    if (is_kernel_address(ev.context)) return ev.context;  // as the listener read it at the event
     std::string error;
     return select_root(ev, error).value_or(0);
 }
 
 Process ProcessReader::current(const Event& ev) {
+    // The listener read the current task at the event (Listener::set_context_word); else it is
+    // read now, which in asynchronous mode may already be another task.
+    if (is_kernel_address(ev.context)) {
+        // The event's own page tables map the kernel unless KPTI is on: then its kernel half.
+        PagingConfig cfg = PagingConfig::from_registers(ev.sregs.cr3, ev.sregs.cr4, ev.sregs.efer);
+        kernel_.set_config(cfg);
+        Process p = read_task(ev.context);
+        if (p.valid) return p;
+        cfg.root = x86::kpti_kernel_pgd(ev.sregs.cr3);
+        kernel_.set_config(cfg);
+        p = read_task(ev.context);
+        if (p.valid) return p;
+    }
     std::string error;
     auto task = select_root(ev, error);
     if (!task) {

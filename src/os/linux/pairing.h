@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: MIT
+// Linux facts the listeners need to pair each system call's exit with its entry when the
+// calling thread's identity (address space, TLS bases) changes or a new task returns.
+#pragma once
+
+#include "nitro/listener.h"
+
+namespace nitro::linux_os {
+
+inline PairingHints pairing_hints(Abi abi) {
+    if (abi == Abi::I386) {
+        return {.rekey = {11 /* execve */, 358 /* execveat */, 243 /* set_thread_area */},
+                .fork = {2 /* fork */, 120 /* clone */, 190 /* vfork */, 435 /* clone3 */},
+                .noreturn = {1 /* exit */, 252 /* exit_group */}};
+    }
+    return {.rekey = {59 /* execve */, 322 /* execveat */, 158 /* arch_prctl */},
+            .fork = {56 /* clone */, 57 /* fork */, 58 /* vfork */, 435 /* clone3 */},
+            .noreturn = {60 /* exit */, 231 /* exit_group */}};
+}
+
+}  // namespace nitro::linux_os
