@@ -3,7 +3,8 @@
 // (bench_loop null: getppid loop; bench_loop file: open/read/close on tmpfs). The guest measures
 // its own time per operation; the table shows each mode's ratio to the untraced guest.
 //
-// Modes: untraced (no plugin) | plugin loaded, traps off | raw tracing of every syscall to a
+// Modes: untraced (no plugin) | plugin loaded, traps off | events consumed without output |
+// raw tracing of every syscall to a capture file (nitro trace --format raw) | the same to a
 // jsonl file | strace -f inside the guest (what a Linux user would otherwise pick).
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -15,6 +16,9 @@
 #include <regex>
 #include <thread>
 
+#include <sys/resource.h>
+
+#include "listener/tcg/capture_file.h"
 #include "listener/tcg/tcg_listener.h"
 #include "nitro/error.h"
 #include "output/event_json.h"
@@ -31,13 +35,14 @@ struct Workload {
     long n_strace;  // iterations under strace (each op is ~100x slower)
 };
 
-enum class BenchMode { Untraced, TrapsOff, Consume, RawTrace, Strace };
+enum class BenchMode { Untraced, TrapsOff, Consume, RawTrace, RawJson, Strace };
 const char* mode_name(BenchMode m) {
     switch (m) {
         case BenchMode::Untraced: return "untraced";
         case BenchMode::TrapsOff: return "plugin, traps off";
         case BenchMode::Consume: return "events consumed, no output";
-        case BenchMode::RawTrace: return "raw trace, all syscalls";
+        case BenchMode::RawTrace: return "raw trace to file";
+        case BenchMode::RawJson: return "raw trace to jsonl";
         case BenchMode::Strace: return "strace -f in guest";
     }
     return "?";
@@ -50,6 +55,7 @@ struct Options {
     int smp = 1;
     double scale = 1.0;
     std::string out_dir = "/tmp";
+    std::vector<std::string> plugin_args;
 };
 
 // Boots the guest once, runs every workload, returns ns/op by workload name.
@@ -80,11 +86,26 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
         }
     };
     bool with_plugin = mode == BenchMode::TrapsOff || mode == BenchMode::Consume ||
-                       mode == BenchMode::RawTrace;
+                       mode == BenchMode::RawTrace || mode == BenchMode::RawJson;
     if (with_plugin) {
         cfg.plugin = o.plugin;
+        cfg.plugin_args = o.plugin_args;
         cfg.start_paused = true;
     }
+    struct rusage ru0 {};
+    getrusage(RUSAGE_CHILDREN, &ru0);
+    auto cpu_s = [](const struct rusage& r) {
+        return r.ru_utime.tv_sec + r.ru_stime.tv_sec + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+    };
+    struct QemuCpu {
+        const struct rusage& start;
+        decltype(cpu_s)& f;
+        ~QemuCpu() {
+            struct rusage ru1 {};
+            getrusage(RUSAGE_CHILDREN, &ru1);
+            std::fprintf(stderr, "qemu cpu %.3f s\n", f(ru1) - f(start));
+        }
+    } qemu_cpu{ru0, cpu_s};
     vm::QemuLauncher vm(cfg);
     vm.start();
     if (!with_plugin) {
@@ -94,19 +115,37 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
     tcg::TcgListener listener(vm.plugin_ctl_path(), tcg::TcgOptions{});
     listener.set_traps(mode != BenchMode::TrapsOff);
     vm.resume();
-    output::Sink sink(o.out_dir + "/nitro-bench-events.jsonl", output::Sink::Framing::Lines);
-    Event ev;
-    std::string line;
-    for (;;) {
-        auto s = listener.next(ev, std::chrono::milliseconds(200));
-        if (s == Listener::Status::End) break;
-        if (s != Listener::Status::Event || mode == BenchMode::Consume) continue;
-        line.clear();
-        output::append_raw_event(line, ev);
-        sink.write(line);
+    if (mode == BenchMode::RawTrace) {
+        // What `nitro trace --nobackend --format raw` does: records copied as they are.
+        tcg::CaptureWriter file(o.out_dir + "/nitro-bench-events.ncap", listener.vcpu_count(),
+                                listener.time_base());
+        const nitro_record* rec = nullptr;
+        for (;;) {
+            auto s = listener.next_record(rec, std::chrono::milliseconds(200));
+            if (s == Listener::Status::End) break;
+            if (s == Listener::Status::Event) file.append(rec);
+        }
+        file.close(listener.time_base(), listener.stats().dropped);
+    } else {
+        output::Sink sink(o.out_dir + "/nitro-bench-events.jsonl", output::Sink::Framing::Lines);
+        Event ev;
+        std::string line;
+        for (;;) {
+            auto s = listener.next(ev, std::chrono::milliseconds(200));
+            if (s == Listener::Status::End) break;
+            if (s != Listener::Status::Event || mode == BenchMode::Consume) continue;
+            line.clear();
+            output::append_raw_event(line, ev);
+            sink.write(line);
+        }
+        sink.close();
     }
-    sink.close();
     *events += listener.stats().events;
+    auto ps = listener.producer_stats();
+    std::fprintf(stderr, "plugin: %llu callbacks, %.0f ns each, direct register reads on %s\n",
+                 static_cast<unsigned long long>(ps.callbacks),
+                 ps.callbacks ? ps.busy_ns / ps.callbacks : 0.0,
+                 ps.direct_vcpus ? "all vCPUs" : ps.api_vcpus ? "no vCPU" : "-");
     vm.wait();
     return result;
 }
@@ -126,20 +165,33 @@ int main(int argc, char** argv) {
     app.add_option("--smp", o.smp, "vCPUs");
     app.add_option("--scale", o.scale, "Multiply the iteration counts");
     app.add_option("--out-dir", o.out_dir, "Where the traced modes write their event files");
-    std::vector<std::string> modes = {"untraced", "trapsoff", "raw", "strace"};
-    app.add_option("--modes", modes, "Modes to run: untraced trapsoff consume raw strace");
+    std::vector<std::string> modes = {"untraced", "trapsoff", "raw", "rawjson", "strace"};
+    app.add_option("--modes", modes, "Modes to run: untraced trapsoff consume raw rawjson strace");
+    app.add_option("--plugin-arg", o.plugin_args,
+                   "Extra plugin arguments for the traced modes (e.g. direct=off, ring=BYTES)");
+    std::vector<std::string> workloads = {"null", "file"};
+    app.add_option("--workloads", workloads, "Workloads to run: null file");
     CLI11_PARSE(app, argc, argv);
     std::string self = std::filesystem::canonical("/proc/self/exe").parent_path();
     o.plugin = self + "/../libnitro-tcg.so";
     if (!std::filesystem::exists(o.plugin)) o.plugin = self + "/libnitro-tcg.so";
 
-    std::vector<Workload> loads = {{"null", 200000, 4000}, {"file", 20000, 1000}};
+    std::vector<Workload> loads;
+    for (const auto& w : workloads) {
+        if (w == "null") loads.push_back({"null", 200000, 4000});
+        else if (w == "file") loads.push_back({"file", 20000, 1000});
+        else {
+            std::fprintf(stderr, "unknown workload %s\n", w.c_str());
+            return 2;
+        }
+    }
     std::vector<BenchMode> run_modes;
     for (const auto& m : modes) {
         if (m == "untraced") run_modes.push_back(BenchMode::Untraced);
         else if (m == "trapsoff") run_modes.push_back(BenchMode::TrapsOff);
         else if (m == "consume") run_modes.push_back(BenchMode::Consume);
         else if (m == "raw") run_modes.push_back(BenchMode::RawTrace);
+        else if (m == "rawjson") run_modes.push_back(BenchMode::RawJson);
         else if (m == "strace") run_modes.push_back(BenchMode::Strace);
         else {
             std::fprintf(stderr, "unknown mode %s\n", m.c_str());
