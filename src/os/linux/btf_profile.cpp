@@ -378,8 +378,47 @@ uint64_t parse_hex(const nlohmann::json& j) {
 }  // namespace
 
 std::string KernelProfile::cache_key() const {
-    if (!build_id.empty()) return build_id;
+    auto safe = [](const std::string& s) {
+        if (s.empty() || s.size() > 128) return false;
+        for (char c : s)
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+        return true;
+    };
+    if (safe(build_id)) return build_id;
+    if (safe(btf_sha256)) return "btf-" + btf_sha256;
     return fmt::format("banner-{:016x}", fnv1a64(banner));
+}
+
+void validate_profile(const KernelProfile& p) {
+    auto size_of = [&](std::string_view type) -> uint64_t {
+        if (type == "task_struct") return p.task_struct.size;
+        if (type == "mm_struct") return p.mm_struct.size;
+        if (type == "pt_regs") return p.pt_regs.size;
+        return 1u << 20;  // structs whose size the profile does not keep
+    };
+    for_each_size(p, [&](const char* type, const uint32_t& size) {
+        if (size > (1u << 20)) fail("profile: implausible size {} of struct {}", size, type);
+    });
+    for_each_field(p, [&](const char* type, const char* name, const Field& f, bool) {
+        if (!f.valid) return;
+        const uint64_t limit = size_of(type);
+        if (f.size == 0 || uint64_t{f.offset} + f.size > limit)
+            fail("profile: {}.{} (offset {}, size {}) does not fit in its struct ({} bytes)", type,
+                 name, f.offset, f.size, limit);
+    });
+    const auto& t = p.task_struct;
+    for (const Field* f : {&t.pid, &t.tgid, &t.comm, &t.real_parent})
+        if (!f->valid) fail("profile: task_struct.pid, tgid, comm and real_parent are required");
+    if (t.pid.size != 4 || t.tgid.size != 4)
+        fail("profile: task_struct.pid/tgid must be 4 bytes (pid_t), not {}/{}", t.pid.size,
+             t.tgid.size);
+    if (t.comm.size < 8 || t.comm.size > 64)
+        fail("profile: task_struct.comm of {} bytes is implausible (TASK_COMM_LEN is 16)",
+             t.comm.size);
+    // The per-CPU area is a few hundred KiB; an offset beyond 16 MiB cannot be right.
+    if (p.current_task_percpu == 0 || p.current_task_percpu >= (1u << 24))
+        fail("profile: per-CPU offset {:#x} of the current task is implausible",
+             p.current_task_percpu);
 }
 
 std::string find_banner(const ElfImage& elf, const Kallsyms* symbols) {
@@ -410,27 +449,52 @@ std::string find_banner(const ElfImage& elf, const Kallsyms* symbols) {
     return best;
 }
 
-KernelProfile build_profile(const Btf& btf, const ElfImage* elf, const Kallsyms* symbols) {
-    KernelProfile p;
+std::span<const char* const> profile_symbol_names() { return kProfileSymbols; }
+
+void fill_layouts(KernelProfile& p, const LayoutLookup& l) {
     for_each_size(p, [&](const char* type, uint32_t& size) {
-        const uint64_t s = btf.size_of(type);
-        if (s == 0 || s > (1u << 20)) fail("BTF: implausible size {} of struct {}", s, type);
-        size = static_cast<uint32_t>(s);
+        const auto s = l.size_of(type);
+        if (!s && l.lenient) {
+            size = 0;
+            return;
+        }
+        if (!s) fail("{}: no type named '{}'", l.source, type);
+        if (*s == 0 || *s > (1u << 20))
+            fail("{}: implausible size {} of struct {}", l.source, *s, type);
+        size = static_cast<uint32_t>(*s);
     });
     for_each_field(p, [&](const char* type, const char* name, Field& f, bool required) {
-        auto m = btf.find_member(type, name);
+        auto m = l.member(type, name);
         if (!m) {
-            if (required)
-                fail("BTF: struct {} has no member '{}'; this kernel is not supported yet", type,
-                     name);
+            if (required && !l.lenient)
+                fail("{}: struct {} has no member '{}'; this kernel is not supported yet", l.source,
+                     type, name);
+            f = Field{};
             return;
         }
         if (m->is_bitfield() || m->bit_offset % 8 != 0)
-            fail("BTF: {}.{} is a bitfield; nitro needs it byte-addressable", type, name);
+            fail("{}: {}.{} is a bitfield; nitro needs it byte-addressable", l.source, type, name);
         if (m->offset() > UINT32_MAX || m->size > UINT32_MAX)
-            fail("BTF: {}.{} has an implausible offset/size", type, name);
+            fail("{}: {}.{} has an implausible offset/size", l.source, type, name);
         f = Field{static_cast<uint32_t>(m->offset()), static_cast<uint32_t>(m->size), true};
     });
+}
+
+KernelProfile build_profile(const Btf& btf, const ElfImage* elf, const Kallsyms* symbols) {
+    KernelProfile p;
+    LayoutLookup lookup;
+    lookup.source = "BTF";
+    lookup.size_of = [&](std::string_view type) -> std::optional<uint64_t> {
+        try {
+            return btf.size_of(type);
+        } catch (const Error&) {
+            return std::nullopt;
+        }
+    };
+    lookup.member = [&](std::string_view type, std::string_view name) {
+        return btf.find_member(type, name);
+    };
+    fill_layouts(p, lookup);
 
     if (auto off = btf.percpu_offset("current_task")) {
         p.current_task_percpu = *off;
@@ -475,6 +539,7 @@ void to_json(nlohmann::json& j, const KernelProfile& p) {
     j["banner"] = p.banner;
     j["release"] = p.release;
     j["build_id"] = p.build_id;
+    if (!p.btf_sha256.empty()) j["btf_sha256"] = p.btf_sha256;
     for_each_size(p, [&](const char* type, const uint32_t& size) { j[type]["size"] = size; });
     for_each_field(
         p, [&](const char* type, const char* name, const Field& f, bool) { j[type][name] = f; });
@@ -492,6 +557,7 @@ void from_json(const nlohmann::json& j, KernelProfile& p) {
     p.banner = j.at("banner").get<std::string>();
     p.release = j.at("release").get<std::string>();
     p.build_id = j.at("build_id").get<std::string>();
+    p.btf_sha256 = j.value("btf_sha256", std::string());
     for_each_size(
         p, [&](const char* type, uint32_t& size) { size = j.at(type).at("size").get<uint32_t>(); });
     for_each_field(p, [&](const char* type, const char* name, Field& f, bool required) {

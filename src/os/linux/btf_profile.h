@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -87,6 +88,9 @@ struct KernelProfile {
     std::string banner;    // "Linux version 6.1.0-... #1 SMP ..." (linux_banner)
     std::string release;   // "6.1.0-56-cloud-amd64"
     std::string build_id;  // NT_GNU_BUILD_ID hex; may be empty
+    // SHA-256 of the raw BTF: the cache key of kernels without a build id (may be empty, e.g.
+    // for profiles from ISF files or explicit offsets).
+    std::string btf_sha256;
 
     struct TaskStruct {
         uint32_t size = 0;
@@ -127,14 +131,35 @@ struct KernelProfile {
     // Link-time addresses of symbols the backend uses (empty without kallsyms).
     std::map<std::string, uint64_t> symbols;
 
-    // The key to cache profiles under: the build id, or a digest of the banner.
+    // The key to cache profiles under: the build id, else "btf-" and the BTF digest, else a
+    // digest of the banner. Only [0-9a-z-] (keys from guest memory name files).
     std::string cache_key() const;
 };
+
+// Any source of struct layouts (BTF, a Volatility ISF, an offsets file): sizes of structs and
+// members by name (anonymous members looked through).
+struct LayoutLookup {
+    std::string source;  // prefix of error messages: "BTF", "ISF"
+    std::function<std::optional<uint64_t>(std::string_view type)> size_of;
+    std::function<std::optional<MemberInfo>(std::string_view type, std::string_view member)> member;
+    // Missing structs and members are left invalid (size 0, Field::valid false) instead of
+    // failing; validate_profile() then checks what process tracing needs.
+    bool lenient = false;
+};
+// Fills every layout of the profile (not current_task_percpu, symbols or identity). Throws
+// nitro::Error naming the first required member that is missing.
+void fill_layouts(KernelProfile& profile, const LayoutLookup& lookup);
+// Symbols worth keeping in a profile (the backend and the listeners use them).
+std::span<const char* const> profile_symbol_names();
 
 // Builds the profile from BTF (layouts) and, when available, the ELF (build id, banner) and
 // kernel symbols. Throws nitro::Error naming the first required member that is missing.
 KernelProfile build_profile(const Btf& btf, const ElfImage* elf = nullptr,
                             const Kallsyms* symbols = nullptr);
+
+// Throws nitro::Error when the profile is internally inconsistent (a field outside its struct,
+// absurd sizes, no current-task offset): for profiles from caches, ISF and offsets files.
+void validate_profile(const KernelProfile& profile);
 
 // "Linux version ..." of the image: linux_banner via kallsyms, else a scan of .rodata.
 std::string find_banner(const ElfImage& elf, const Kallsyms* symbols = nullptr);

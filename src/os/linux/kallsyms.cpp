@@ -53,7 +53,9 @@ struct Markers {
 
 class Decoder {
   public:
-    Decoder(std::span<const uint8_t> b, uint64_t vaddr) : b_(b), base_(vaddr & 7) {}
+    Decoder(std::span<const uint8_t> b, uint64_t vaddr,
+            const std::function<bool(std::string_view)>& keep)
+        : b_(b), base_(vaddr & 7), keep_(keep) {}
 
     Kallsyms run(KallsymsLayout* layout_out);
 
@@ -79,6 +81,7 @@ class Decoder {
 
     std::span<const uint8_t> b_;
     uint64_t base_;
+    const std::function<bool(std::string_view)>& keep_;
 };
 
 std::vector<TokenTables> Decoder::find_token_tables() const {
@@ -294,6 +297,7 @@ std::vector<KernelSymbol> Decoder::expand(const TokenTables& tt, const KallsymsL
         pos += len;
         if (buf.size() < 2) continue;  // a type char and at least one name char
         if (buf.size() > kMaxNameLen + 1) buf.resize(kMaxNameLen + 1);
+        if (keep_ && !keep_(std::string_view(buf).substr(1))) continue;
         out.push_back(KernelSymbol{buf.substr(1), buf[0], addrs[i]});
     }
     return out;
@@ -425,8 +429,9 @@ void Kallsyms::index() {
 }
 
 Kallsyms Kallsyms::from_tables(std::span<const uint8_t> region, uint64_t region_vaddr,
-                               KallsymsLayout* layout) {
-    return Decoder(region, region_vaddr).run(layout);
+                               KallsymsLayout* layout,
+                               const std::function<bool(std::string_view)>& keep) {
+    return Decoder(region, region_vaddr, keep).run(layout);
 }
 
 Kallsyms Kallsyms::from_elf_symtab(const ElfImage& elf) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -54,9 +55,12 @@ class Kallsyms {
     // Locates and decodes the kallsyms tables inside `region` (normally .rodata of a stripped
     // vmlinux, or the whole file). `region_vaddr` is the link address of region[0] (any value
     // congruent modulo 8 works): the tables are 8-byte aligned in the kernel's address space.
-    // Throws nitro::Error when no consistent set of tables is found.
+    // Throws nitro::Error when no consistent set of tables is found. With `keep`, only the
+    // symbols whose name it accepts are kept (all are still decoded and checked): much cheaper
+    // when a handful of names is all that is needed.
     static Kallsyms from_tables(std::span<const uint8_t> region, uint64_t region_vaddr = 0,
-                                KallsymsLayout* layout = nullptr);
+                                KallsymsLayout* layout = nullptr,
+                                const std::function<bool(std::string_view)>& keep = {});
     static Kallsyms from_elf_symtab(const ElfImage& elf);
     // .symtab if present, else the kallsyms tables in .rodata, else anywhere in the file.
     static Kallsyms from_vmlinux(const ElfImage& elf);

@@ -7,6 +7,7 @@
 
 #include "nitro/error.h"
 #include "nitro/log.h"
+#include "os/linux/sha256.h"
 
 namespace nitro::linux_os {
 namespace {
@@ -41,6 +42,12 @@ LoadedKernel load_kernel(std::span<const uint8_t> image, size_t max_vmlinux_size
 
     const auto t3 = Clock::now();
     KernelProfile profile = build_profile(btf, elf.get(), symbols.empty() ? nullptr : &symbols);
+    if (profile.build_id.empty()) {
+        // The cache key of kernels built without a build id.
+        Sha256 h;
+        h.update(Btf::locate(*elf));
+        profile.btf_sha256 = h.hex();
+    }
     const double profile_ms = ms_since(t3);
 
     LoadedKernel k{std::move(vm.elf),
