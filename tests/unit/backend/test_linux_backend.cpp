@@ -36,7 +36,9 @@ class LinuxBackendTest : public ::testing::Test {
   protected:
     void SetUp() override {
         mem_ = std::make_shared<BufferPhysicalMemory>(4 << 20);
-        PageTableBuilder pt(*mem_, GuestPhys(kKernelRoot), GuestPhys(0x300000));
+        pt_ = std::make_unique<PageTableBuilder>(*mem_, GuestPhys(kKernelRoot),
+                                                 GuestPhys(0x300000));
+        PageTableBuilder& pt = *pt_;
         pt.map(GuestVirt(kPercpu), GuestPhys(0x10000));
         pt.map(GuestVirt(kTask), GuestPhys(0x20000));
         pt.map(GuestVirt(kParent), GuestPhys(0x30000));
@@ -88,6 +90,7 @@ class LinuxBackendTest : public ::testing::Test {
 
     std::shared_ptr<BufferPhysicalMemory> mem_;
     std::unique_ptr<LinuxBackend> backend_;
+    std::unique_ptr<PageTableBuilder> pt_;
     std::uint64_t seq_ = 0;
 };
 
@@ -169,9 +172,14 @@ TEST_F(LinuxBackendTest, JoinsExitWithEntryArguments) {
 
 TEST_F(LinuxBackendTest, PathNotCapturedAtEntryIsReadAtExit) {
     poke_bytes(0x40000, std::string_view("/tmp/x\0", 7));
+    // The program has not touched the page yet: not present at the entry (neither the plugin
+    // nor the backend can read it); the kernel faults it in during the call.
+    const std::uint64_t pte = pt_->entry(GuestVirt(kUserString), 1);
+    pt_->set_entry(GuestVirt(kUserString), 1, 0);
     Event in = event(Direction::Enter, 87 /* unlink */);
     in.args = {kUserString, 0, 0, 0, 0, 0};
     EXPECT_EQ(backend_->process_event(in).args[0].text, "0x400000");
+    pt_->set_entry(GuestVirt(kUserString), 1, pte);
     EXPECT_EQ(backend_->process_event(exit_of(in, 0)).args[0].text, "\"/tmp/x\"");
 }
 

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+// The fast JSON formatting of events and decoded calls (src/output) must write exactly what
+// the fmt-based first version wrote: `nitro trace --format jsonl` output does not change. The
+// reference functions below are that first version (plus "guest_ns", added since): a change
+// of the format is made in both.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <ctime>
+#include <iterator>
+#include <random>
+
+#include "output/event_json.h"
+#include "output/syscall_json.h"
+
+namespace nitro {
+namespace {
+
+namespace ref {
+
+void append_iso_time(std::string& out, uint64_t unix_ns) {
+    time_t secs = static_cast<time_t>(unix_ns / 1000000000ULL);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   (unix_ns % 1000000000ULL) / 1000);
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+    out.push_back('"');
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (c < 0x20 || c >= 0x7f) {
+                    fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+                } else {
+                    out.push_back(static_cast<char>(c));
+                }
+        }
+    }
+    out.push_back('"');
+}
+
+void append_event_object(std::string& out, const Event& ev) {
+    auto it = std::back_inserter(out);
+    fmt::format_to(
+        it,
+        R"({{"vcpu": {}, "type": "{}", "direction": "{}", "cr3": "{:#x}", "rax": "{:#x}", "time": ")",
+        ev.vcpu, to_string(ev.type), to_string(ev.direction), ev.sregs.cr3, ev.regs.rax);
+    append_iso_time(out, ev.host_time_ns);
+    const Registers& r = ev.regs;
+    const SpecialRegisters& s = ev.sregs;
+    fmt::format_to(it, R"(", "guest_ns": {}, "seq": {}, "abi": "{}", "nr": {})",
+                   ev.guest_time_ns, ev.seq, ev.compat ? "i386" : "x86_64",
+                   static_cast<int64_t>(ev.nr));
+    if (ev.direction == Direction::Exit) {
+        fmt::format_to(it, R"(, "entry_vcpu": {}, "entry_seq": {}, "exit": "{}")", ev.entry_vcpu,
+                       ev.entry_seq, to_string(ev.exit_insn));
+        if (ev.unpaired) out += R"(, "unpaired": true)";
+        if (ev.fallback) out += R"(, "paired_by_vcpu": true)";
+    }
+    fmt::format_to(
+        it,
+        R"(, "rbx": "{:#x}", "rcx": "{:#x}", "rdx": "{:#x}", "rsi": "{:#x}", "rdi": "{:#x}", "rbp": "{:#x}", "rsp": "{:#x}")"
+        R"(, "r8": "{:#x}", "r9": "{:#x}", "r10": "{:#x}", "r11": "{:#x}", "r12": "{:#x}", "r13": "{:#x}", "r14": "{:#x}", "r15": "{:#x}")"
+        R"(, "rip": "{:#x}", "rflags": "{:#x}")",
+        r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13,
+        r.r14, r.r15, r.rip, r.rflags);
+    fmt::format_to(
+        it,
+        R"(, "cr0": "{:#x}", "cr4": "{:#x}", "efer": "{:#x}", "fs_base": "{:#x}", "gs_base": "{:#x}", "kernel_gs_base": "{:#x}", "cs": "{:#x}", "ss": "{:#x}"}})",
+        s.cr0, s.cr4, s.efer, s.fs_base, s.gs_base, s.kernel_gs_base, s.cs, s.ss);
+}
+
+// tools/nitro/decoded_trace.cpp's append_json_record.
+void append_json_record(std::string& out, const Event& ev, const Syscall& sc) {
+    out += R"({"event": )";
+    append_event_object(out, ev);
+    out += R"(, "name": )";
+    append_json_string(out, sc.name);
+    out += R"(, "full_name": )";
+    append_json_string(out, sc.full_name);
+    out += R"(, "process": )";
+    if (sc.process.valid) {
+        out += R"({"name": )";
+        append_json_string(out, sc.process.name);
+        fmt::format_to(std::back_inserter(out), R"(, "pid": {}, "tid": {}, "ppid": {}}})",
+                       sc.process.pid, sc.process.tid, sc.process.ppid);
+    } else {
+        out += "null";
+    }
+    out += R"(, "args": [)";
+    for (std::size_t i = 0; i < sc.args.size(); ++i) {
+        if (i) out += ", ";
+        out += R"({"name": )";
+        append_json_string(out, sc.args[i].name);
+        fmt::format_to(std::back_inserter(out), R"(, "value": "{:#x}", "text": )",
+                       sc.args[i].value);
+        append_json_string(out, sc.args[i].text);
+        out += "}";
+    }
+    out += "]";
+    if (sc.ret) {
+        fmt::format_to(std::back_inserter(out), R"(, "ret": {}, "errno": )", *sc.ret);
+        if (sc.errno_name.empty()) {
+            out += "null";
+        } else {
+            append_json_string(out, sc.errno_name);
+        }
+    }
+    out += "}";
+}
+
+}  // namespace ref
+
+class Random {
+  public:
+    explicit Random(unsigned seed) : g_(seed) {}
+    std::uint64_t u64() {
+        // Small, large and boundary values alike.
+        switch (g_() % 4) {
+            case 0:
+                return g_() % 16;
+            case 1:
+                return ~std::uint64_t{0} - g_() % 3;
+            default:
+                return (static_cast<std::uint64_t>(g_()) << 32) ^ g_();
+        }
+    }
+    std::string bytes(std::size_t max) {
+        std::string s(g_() % (max + 1), '\0');
+        for (auto& c : s) c = static_cast<char>(g_() % 256);
+        return s;
+    }
+
+  private:
+    std::mt19937 g_;
+};
+
+Event random_event(Random& r) {
+    Event e;
+    e.vcpu = static_cast<unsigned>(r.u64() % 300);
+    e.type = static_cast<EventType>(1 + r.u64() % 3);
+    e.direction = r.u64() % 2 ? Direction::Exit : Direction::Enter;
+    e.compat = r.u64() % 2;
+    e.seq = r.u64();
+    e.entry_vcpu = static_cast<unsigned>(r.u64());
+    e.entry_seq = r.u64();
+    e.exit_insn = static_cast<ExitInsn>(r.u64() % 4);
+    e.unpaired = r.u64() % 2;
+    e.fallback = r.u64() % 2;
+    e.nr = r.u64();
+    e.guest_time_ns = r.u64();
+    std::uint64_t* regs = &e.regs.rax;
+    for (int i = 0; i < 18; ++i) regs[i] = r.u64();
+    std::uint64_t* sregs = &e.sregs.cr0;
+    for (int i = 0; i < 9; ++i) sregs[i] = r.u64();
+    // Realistic times, the epoch, and far-future ones.
+    e.host_time_ns = r.u64() % 3 == 0 ? r.u64() % 4102444800000000000ULL
+                                      : 1700000000000000000ULL + r.u64() % 100000000000ULL;
+    return e;
+}
+
+TEST(JsonFormat, EventObjectIsUnchanged) {
+    Random r(1);
+    for (int i = 0; i < 20000; ++i) {
+        Event e = random_event(r);
+        std::string fast, slow;
+        output::append_event_object(fast, e);
+        ref::append_event_object(slow, e);
+        ASSERT_EQ(fast, slow);
+    }
+}
+
+TEST(JsonFormat, JsonStringsAreUnchanged) {
+    Random r(2);
+    for (int i = 0; i < 20000; ++i) {
+        std::string s = r.bytes(64), fast, slow;
+        output::append_json_string(fast, s);
+        ref::append_json_string(slow, s);
+        ASSERT_EQ(fast, slow);
+    }
+}
+
+TEST(JsonFormat, SyscallRecordIsTheTraceCommandsRecord) {
+    Random r(3);
+    for (int i = 0; i < 5000; ++i) {
+        Event e = random_event(r);
+        Syscall sc;
+        sc.name = r.bytes(12);
+        sc.full_name = r.bytes(20);
+        sc.process.valid = r.u64() % 4 != 0;
+        sc.process.name = r.bytes(16);
+        sc.process.pid = static_cast<std::int64_t>(r.u64());
+        sc.process.tid = static_cast<std::int64_t>(r.u64());
+        sc.process.ppid = static_cast<std::int64_t>(r.u64());
+        const std::size_t nargs = r.u64() % 7;
+        for (std::size_t a = 0; a < nargs; ++a)
+            sc.args.push_back({r.bytes(8), r.u64(), r.bytes(40)});
+        if (r.u64() % 2) sc.ret = static_cast<std::int64_t>(r.u64());
+        if (r.u64() % 2) sc.errno_name = r.bytes(8);
+        std::string fast, slow;
+        output::append_syscall_record(fast, e, sc);
+        ref::append_json_record(slow, e, sc);
+        ASSERT_EQ(fast, slow);
+    }
+}
+
+}  // namespace
+}  // namespace nitro
