@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "decode/decode.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <cstring>
@@ -11,6 +12,12 @@ namespace {
 
 // The listener accepts at most this many capture rules per call and direction.
 constexpr std::size_t kMaxRules = 4;
+// struct iovec entries captured and printed per call (strace prints up to -s of them).
+constexpr std::size_t kMaxIov = 16;
+// Bytes of one iovec buffer read for printing (the printed part is string_limit of them).
+constexpr std::size_t kIovBytes = 256;
+// Chunk of a C-string read through MemoryReader (reads never span an unreadable page).
+constexpr std::size_t kStringChunk = 64;
 
 bool is_error_return(std::int64_t ret) { return ret < 0 && ret >= -4095; }
 
@@ -19,10 +26,147 @@ std::uint64_t reg(const ArgContext& ctx, std::size_t i) {
     return ctx.compat ? (ctx.args[i] & 0xffffffffULL) : ctx.args[i];
 }
 
+// C's "%#x": 0 prints "0", anything else 0x-prefixed.
+std::string hex(std::uint64_t v) { return v == 0 ? std::string("0") : fmt::format("{:#x}", v); }
+
+// Little-endian loads from captured bytes; the caller checks the size.
+std::uint64_t le(std::string_view d, std::size_t off, std::size_t n) {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        v |= static_cast<std::uint64_t>(static_cast<unsigned char>(d[off + i])) << (8 * i);
+    }
+    return v;
+}
+std::uint64_t u64(std::string_view d, std::size_t off) { return le(d, off, 8); }
+std::uint32_t u32(std::string_view d, std::size_t off) {
+    return static_cast<std::uint32_t>(le(d, off, 4));
+}
+std::uint16_t be16(const unsigned char* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+
 // Captured bytes are only worth printing when some of them were read.
 bool usable(const Capture* c) {
     return c != nullptr && !(c->status == CaptureStatus::Fault && c->data.empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reads through MemoryReader, with the listener's capture semantics (bounds, status).
+
+struct Fetched {
+    std::string data;
+    CaptureStatus status = CaptureStatus::Fault;
+};
+
+Fetched fetch_buffer(const MemoryReader& m, std::uint64_t addr, std::uint64_t want,
+                     std::uint32_t max) {
+    Fetched f;
+    const std::size_t n = want > max ? max : static_cast<std::size_t>(want);
+    f.data.resize(n);
+    const std::size_t got = n ? m.read(addr, f.data.data(), n) : 0;
+    f.data.resize(got > n ? n : got);
+    if (f.data.size() < n) {
+        f.status = f.data.empty() ? CaptureStatus::Fault : CaptureStatus::Partial;
+    } else {
+        f.status = want > max ? CaptureStatus::Truncated : CaptureStatus::Ok;
+    }
+    return f;
+}
+
+// Appends a NUL-terminated string at addr (without its NUL) to out, at most max bytes in all.
+CaptureStatus append_cstring(const MemoryReader& m, std::uint64_t addr, std::string& out,
+                             std::size_t max) {
+    std::size_t len = 0;
+    char chunk[kStringChunk];
+    while (out.size() < max) {
+        const std::uint64_t a = addr + len;
+        std::size_t n = kStringChunk - static_cast<std::size_t>(a % kStringChunk);
+        n = std::min(n, max - out.size());
+        const std::size_t got = m.read(a, chunk, n);
+        const void* nul = std::memchr(chunk, 0, std::min(got, n));
+        if (nul) {
+            out.append(chunk, static_cast<const char*>(nul) - chunk);
+            return CaptureStatus::Ok;
+        }
+        out.append(chunk, std::min(got, n));
+        len += std::min(got, n);
+        if (got < n) return len ? CaptureStatus::Partial : CaptureStatus::Fault;
+    }
+    return CaptureStatus::Truncated;
+}
+
+Fetched fetch_cstring(const MemoryReader& m, std::uint64_t addr, std::uint32_t max) {
+    Fetched f;
+    f.status = append_cstring(m, addr, f.data, max);
+    return f;
+}
+
+// NUL-separated strings, as the listener stores a StrArray capture.
+Fetched fetch_str_array(const MemoryReader& m, std::uint64_t addr, bool compat,
+                        std::uint32_t max) {
+    Fetched f;
+    f.status = CaptureStatus::Ok;
+    const std::size_t psize = compat ? 4 : 8;
+    for (std::size_t i = 0; i < 256; ++i) {
+        char raw[8] = {};
+        if (m.read(addr + i * psize, raw, psize) < psize) {
+            f.status = i ? CaptureStatus::Partial : CaptureStatus::Fault;
+            return f;
+        }
+        const std::uint64_t p = le(std::string_view(raw, psize), 0, psize);
+        if (p == 0) return f;
+        if (f.data.size() >= max) {
+            f.status = CaptureStatus::Truncated;
+            return f;
+        }
+        const CaptureStatus st = append_cstring(m, p, f.data, max);
+        if (st != CaptureStatus::Ok) {
+            f.status = st == CaptureStatus::Fault ? CaptureStatus::Partial : st;
+            return f;
+        }
+        f.data += '\0';
+    }
+    f.status = CaptureStatus::Truncated;
+    return f;
+}
+
+// The bytes behind one argument: the listener's capture when there is one, else a read of
+// guest memory with the same semantics, else nothing.
+class Source {
+  public:
+    explicit Source(const ArgContext& ctx) : ctx_(ctx) {}
+
+    const Capture* cstring(std::uint64_t addr) {
+        if (ctx_.capture || !ctx_.memory || addr == 0) return ctx_.capture;
+        return own(fetch_cstring(*ctx_.memory, addr, kCaptureMax));
+    }
+    const Capture* buffer(std::uint64_t addr, std::uint64_t want, std::uint32_t max) {
+        if (ctx_.capture || !ctx_.memory || addr == 0) return ctx_.capture;
+        return own(fetch_buffer(*ctx_.memory, addr, want, max));
+    }
+    const Capture* str_array(std::uint64_t addr) {
+        if (ctx_.capture || !ctx_.memory || addr == 0) return ctx_.capture;
+        return own(fetch_str_array(*ctx_.memory, addr, ctx_.compat, kCaptureMax));
+    }
+    // A buffer whose length is the socklen_t at lenptr (read now).
+    const Capture* buffer_len_ptr(std::uint64_t addr, std::uint64_t lenptr, std::uint32_t max) {
+        if (ctx_.capture || !ctx_.memory || addr == 0 || lenptr == 0) return ctx_.capture;
+        char raw[4];
+        if (ctx_.memory->read(lenptr, raw, 4) < 4) return nullptr;
+        return buffer(addr, u32(std::string_view(raw, 4), 0), max);
+    }
+
+  private:
+    const Capture* own(Fetched f) {
+        fetched_ = std::move(f);
+        local_ = Capture{0, CaptureKind::BufFixed, fetched_.status, fetched_.data};
+        return &local_;
+    }
+    const ArgContext& ctx_;
+    Fetched fetched_;
+    Capture local_{};
+};
+
+// ---------------------------------------------------------------------------------------------
+// Printers.
 
 std::string format_cstring(std::uint64_t addr, const Capture* c) {
     if (addr == 0) return "NULL";
@@ -31,10 +175,11 @@ std::string format_cstring(std::uint64_t addr, const Capture* c) {
     return quote(c->data, c->data.size(), c->status != CaptureStatus::Ok);
 }
 
-std::string format_buffer(std::uint64_t addr, const Capture* c, std::size_t limit) {
+std::string format_buffer(std::uint64_t addr, const Capture* c, std::size_t limit,
+                          bool force_hex = false) {
     if (addr == 0) return "NULL";
     if (!usable(c) || c->status == CaptureStatus::Fault) return format_pointer(addr);
-    return quote(c->data, limit, c->status != CaptureStatus::Ok);
+    return quote(c->data, limit, c->status != CaptureStatus::Ok, force_hex);
 }
 
 std::string format_str_array(std::uint64_t addr, const Capture* c, std::size_t limit,
@@ -72,20 +217,22 @@ std::string format_str_array(std::uint64_t addr, const Capture* c, std::size_t l
     return out;
 }
 
-std::uint16_t be16(const unsigned char* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
-
-std::string format_sockaddr(std::uint64_t addr, const Capture* c, std::size_t limit) {
+std::string format_sockaddr(std::uint64_t addr, const Capture* c) {
     if (addr == 0) return "NULL";
     if (!usable(c) || c->data.size() < 2) return format_pointer(addr);
     const auto* p = reinterpret_cast<const unsigned char*>(c->data.data());
     const std::size_t n = c->data.size();
     const int family = p[0] | p[1] << 8;
-    std::string out = "{sa_family=" + format_enum(FlagTable::Af, family);
+    std::string name = format_enum(FlagTable::Af, family);
+    if (name == fmt::format("{}", family)) name = fmt::format("{:#x} /* AF_??? */", family);
+    std::string out = "{sa_family=" + name;
     if (family == 1 /* AF_UNIX */) {
         std::string_view path = c->data.substr(2);
-        if (!path.empty() && path[0] == '\0') {
+        if (path.empty()) {
+            // An unnamed socket (accept's peer): the family only.
+        } else if (path[0] == '\0') {
             // Abstract socket: the name is all remaining bytes.
-            out += ", sun_path=@" + quote(path.substr(1), limit);
+            out += ", sun_path=@" + quote(path.substr(1), path.size());
         } else {
             auto nul = path.find('\0');
             out += ", sun_path=" + quote(path.substr(0, nul), path.size());
@@ -94,14 +241,272 @@ std::string format_sockaddr(std::uint64_t addr, const Capture* c, std::size_t li
         out += fmt::format(", sin_port=htons({}), sin_addr=inet_addr(\"{}.{}.{}.{}\")", be16(p + 2),
                            p[4], p[5], p[6], p[7]);
     } else if (family == 10 /* AF_INET6 */ && n >= 24) {
-        out += fmt::format(", sin6_port=htons({}), sin6_addr=", be16(p + 2));
-        std::string a;
-        for (int i = 0; i < 8; ++i) a += fmt::format("{}{:x}", i ? ":" : "", be16(p + 8 + 2 * i));
-        out += "\"" + a + "\"";
+        char text[INET6_ADDRSTRLEN] = {};
+        inet_ntop(AF_INET6, p + 8, text, sizeof text);
+        out += fmt::format(
+            ", sin6_port=htons({}), sin6_flowinfo=htonl({}), inet_pton(AF_INET6, \"{}\", "
+            "&sin6_addr)",
+            be16(p + 2), static_cast<std::uint32_t>(be16(p + 4)) << 16 | be16(p + 6), text);
+        if (n >= 28) out += fmt::format(", sin6_scope_id={}", u32(c->data, 24));
     } else {
         out += ", ...";
     }
     return out + "}";
+}
+
+// "S_IFREG|0644", "0755", "S_IFDIR|000" (strace's print_symbolic_mode_t).
+std::string format_mode(std::uint64_t mode) {
+    const std::uint64_t type = mode & 0170000;
+    std::string t;
+    switch (type) {
+        case 0: break;
+        case 0010000: t = "S_IFIFO"; break;
+        case 0020000: t = "S_IFCHR"; break;
+        case 0040000: t = "S_IFDIR"; break;
+        case 0060000: t = "S_IFBLK"; break;
+        case 0100000: t = "S_IFREG"; break;
+        case 0120000: t = "S_IFLNK"; break;
+        case 0140000: t = "S_IFSOCK"; break;
+        default: return fmt::format("{:#o}", mode);
+    }
+    if (mode & ~static_cast<std::uint64_t>(0177777)) return fmt::format("{:#o}", mode);
+    return fmt::format("{}{}{:#03o}", t, t.empty() ? "" : "|", mode & 07777);
+}
+
+// Unknown values of these tables print as strace's printxval does: "0x7 /* SIG_??? */".
+std::string format_value(FlagTable table, std::int64_t v) {
+    if (table == FlagTable::Signal) return format_signal(v);
+    std::string s = format_enum(table, v);
+    if (s != fmt::format("{}", v)) return s;
+    const char* unknown = nullptr;
+    switch (table) {
+        case FlagTable::Af: unknown = "AF_???"; break;
+        case FlagTable::SigprocmaskHow: unknown = "SIG_???"; break;
+        case FlagTable::Whence: unknown = "SEEK_???"; break;
+        case FlagTable::FcntlCmd: unknown = "F_???"; break;
+        case FlagTable::ArchPrctlCode: unknown = "ARCH_???"; break;
+        case FlagTable::RlimitResource: unknown = "RLIMIT_???"; break;
+        default: return s;
+    }
+    return fmt::format("{:#x} /* {} */", static_cast<std::uint32_t>(v), unknown);
+}
+
+std::string format_stat(std::string_view d) {
+    if (d.size() < 56) return {};
+    const std::uint32_t mode = u32(d, 24);
+    std::string out = "{st_mode=" + format_mode(mode);
+    const std::uint32_t type = mode & 0170000;
+    if (type == 0020000 || type == 0060000) {
+        const std::uint64_t dev = u64(d, 40);
+        const std::uint64_t major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfffULL);
+        const std::uint64_t minor = (dev & 0xff) | ((dev >> 12) & ~0xffULL);
+        out += fmt::format(", st_rdev=makedev({:#x}, {:#x})", major, minor);
+    } else {
+        out += fmt::format(", st_size={}", static_cast<std::int64_t>(u64(d, 48)));
+    }
+    return out + ", ...}";
+}
+
+std::string format_statx(std::string_view d) {
+    if (d.size() < 48) return {};
+    return fmt::format("{{stx_mask={}, stx_attributes={}, stx_mode={}, stx_size={}, ...}}",
+                       format_flags(FlagTable::StatxMask, u32(d, 0)),
+                       format_flags(FlagTable::StatxAttrs, u64(d, 8)),
+                       format_mode(le(d, 28, 2)), u64(d, 40));
+}
+
+std::string format_open_how(std::string_view d, std::uint64_t size) {
+    if (size < 24 || d.size() < 24) return {};
+    const std::uint64_t flags = u64(d, 0), mode = u64(d, 8);
+    std::string out = "{flags=" + format_flags(FlagTable::OpenFlags, flags);
+    if ((flags & 0100) || (flags & 020000000) || mode) out += fmt::format(", mode={:#03o}", mode);
+    return out + ", resolve=" + format_flags(FlagTable::ResolveFlags, u64(d, 16)) + "}";
+}
+
+std::string format_clone_args(std::string_view d, std::uint64_t size) {
+    constexpr std::uint64_t kPidfd = 0x1000, kChildSettid = 0x01000000,
+                            kChildCleartid = 0x00200000, kParentSettid = 0x00100000,
+                            kSettls = 0x00080000, kIntoCgroup = 0x200000000ULL;
+    if (size < 64 || d.size() < 64) return {};
+    const std::uint64_t flags = u64(d, 0);
+    std::string out = "{flags=" + format_flags(FlagTable::CloneFlags, flags);
+    if (flags & kPidfd) out += ", pidfd=" + format_pointer(u64(d, 8));
+    if (flags & (kChildSettid | kChildCleartid)) out += ", child_tid=" + format_pointer(u64(d, 16));
+    if (flags & kParentSettid) out += ", parent_tid=" + format_pointer(u64(d, 24));
+    out += ", exit_signal=" + format_signal(static_cast<std::int64_t>(u64(d, 32)));
+    out += ", stack=" + format_pointer(u64(d, 40));
+    out += ", stack_size=" + hex(u64(d, 48));
+    if (flags & kSettls) out += ", tls=" + format_pointer(u64(d, 56));
+    if (size >= 80 && d.size() >= 80 && (u64(d, 64) || u64(d, 72))) {
+        out += ", set_tid=" + format_pointer(u64(d, 64)) + fmt::format(", set_tid_size={}", u64(d, 72));
+    }
+    if (size >= 88 && d.size() >= 88 && (u64(d, 80) || (flags & kIntoCgroup))) {
+        out += fmt::format(", cgroup={}", u64(d, 80));
+    }
+    return out + "}";
+}
+
+std::string format_sigaction(std::string_view d) {
+    if (d.size() < 32) return {};
+    const std::uint64_t handler = u64(d, 0), flags = u64(d, 8);
+    std::string out = "{sa_handler=";
+    if (handler == 0) {
+        out += "SIG_DFL";
+    } else if (handler == 1) {
+        out += "SIG_IGN";
+    } else {
+        out += format_pointer(handler);
+    }
+    out += ", sa_mask=" + format_sigset(d.substr(24, 8));
+    out += ", sa_flags=" + format_flags(FlagTable::SaFlags, flags);
+    if (flags & 0x04000000) out += ", sa_restorer=" + format_pointer(u64(d, 16));
+    return out + "}";
+}
+
+std::string format_wait_status(std::string_view d) {
+    if (d.size() < 4) return {};
+    const std::uint32_t s = u32(d, 0);
+    if ((s & 0xff) == 0x7f) {
+        return fmt::format("[{{WIFSTOPPED(s) && WSTOPSIG(s) == {}}}]", format_signal((s >> 8) & 0xff));
+    }
+    if (s == 0xffff) return "[{WIFCONTINUED(s)}]";
+    if ((s & 0x7f) == 0) return fmt::format("[{{WIFEXITED(s) && WEXITSTATUS(s) == {}}}]", (s >> 8) & 0xff);
+    return fmt::format("[{{WIFSIGNALED(s) && WTERMSIG(s) == {}{}}}]", format_signal(s & 0x7f),
+                       (s & 0x80) ? " && WCOREDUMP(s)" : "");
+}
+
+std::string format_rlim(std::uint64_t v) {
+    if (v == ~0ULL) return "RLIM64_INFINITY";
+    if (v > 0 && v % 1024 == 0) return fmt::format("{}*1024", v / 1024);
+    return fmt::format("{}", v);
+}
+
+// A kernel structure by its spec tag; empty when the tag is not decoded or the bytes are too
+// few. Only the x86-64 layouts are known.
+std::string format_struct(std::string_view tag, std::string_view d, const ArgContext& ctx,
+                          const SyscallInfo& info) {
+    if (ctx.compat) return {};
+    auto size_arg = [&](std::string_view name) -> std::uint64_t {
+        for (std::size_t i = 0; i < info.nargs; ++i) {
+            if (info.args[i].name == name) return reg(ctx, i);
+        }
+        return 0;
+    };
+    if (tag == "stat") return format_stat(d);
+    if (tag == "statx") return format_statx(d);
+    if (tag == "open_how") return format_open_how(d, size_arg("size"));
+    if (tag == "clone_args") return format_clone_args(d, size_arg("size"));
+    if (tag == "sigaction") return format_sigaction(d);
+    if (tag == "sigset") {
+        // strace decodes a set only when its size is the kernel's (8 bytes on x86-64).
+        if (size_arg("sigsetsize") != 8 || d.size() < 8) return {};
+        return format_sigset(d.substr(0, 8));
+    }
+    if (tag == "fd_pair" && d.size() >= 8) {
+        return fmt::format("[{}, {}]", static_cast<std::int32_t>(u32(d, 0)),
+                           static_cast<std::int32_t>(u32(d, 4)));
+    }
+    if (tag == "wait_status") return format_wait_status(d);
+    if (tag == "rlimit64" && d.size() >= 16) {
+        return "{rlim_cur=" + format_rlim(u64(d, 0)) + ", rlim_max=" + format_rlim(u64(d, 8)) + "}";
+    }
+    return {};
+}
+
+// Bytes to capture for a structure tag (0: not decoded).
+std::uint32_t struct_size(std::string_view tag) {
+    if (tag == "stat") return 144;
+    if (tag == "statx") return 256;
+    if (tag == "open_how") return 24;
+    if (tag == "clone_args") return 88;
+    if (tag == "sigaction") return 32;
+    if (tag == "sigset") return 8;
+    if (tag == "fd_pair") return 8;
+    if (tag == "wait_status") return 4;
+    if (tag == "rlimit64") return 16;
+    return 0;
+}
+
+// "[{iov_base="...", iov_len=4}, ...]". data_size: bytes the call transferred (readv's return
+// value; writev prints each buffer whole, up to the string limit). The listener captures the
+// array only; the buffers are read through ctx.memory when the event is decoded: exact in
+// synchronous mode (the guest waits), possibly changed since the call in asynchronous mode.
+std::string format_iovec(std::uint64_t addr, const Capture* c, std::uint64_t count,
+                         std::uint64_t data_size, const ArgContext& ctx) {
+    if (addr == 0) return "NULL";
+    if (!usable(c) || c->status == CaptureStatus::Fault) return format_pointer(addr);
+    std::string out = "[";
+    const std::size_t have = c->data.size() / 16;
+    std::size_t i = 0;
+    for (; i < count && i < have && i < kMaxIov; ++i) {
+        const std::uint64_t base = u64(c->data, i * 16), len = u64(c->data, i * 16 + 8);
+        if (i) out += ", ";
+        const std::uint64_t show = std::min(len, data_size);
+        data_size -= show;
+        out += "{iov_base=";
+        if (base == 0) {
+            out += "NULL";
+        } else if (!ctx.memory) {
+            out += format_pointer(base);
+        } else {
+            Fetched f = fetch_buffer(*ctx.memory, base, show, kIovBytes);
+            if (f.status == CaptureStatus::Fault && show) {
+                out += format_pointer(base);
+            } else {
+                out += quote(f.data, ctx.string_limit, f.status != CaptureStatus::Ok);
+            }
+        }
+        out += fmt::format(", iov_len={}}}", len);
+    }
+    if (i < count) out += i ? ", ..." : "...";
+    return out + "]";
+}
+
+// "[110]" at the entry; "[110 => 2]" at the exit when the call changed it.
+std::string format_socklen(std::uint64_t addr, const Capture* c, const ArgContext& ctx) {
+    if (addr == 0) return "NULL";
+    const bool at_exit = ctx.ret.has_value();
+    if (at_exit && is_error_return(*ctx.ret) && !ctx.entry_text.empty()) {
+        return std::string(ctx.entry_text);
+    }
+    if (!usable(c) || c->data.size() < 4) {
+        return ctx.entry_text.empty() ? format_pointer(addr) : std::string(ctx.entry_text);
+    }
+    const std::string now = fmt::format("{}", u32(c->data, 0));
+    const std::string_view e = ctx.entry_text;
+    if (!at_exit || e.size() < 3 || e.front() != '[' || e.back() != ']') return "[" + now + "]";
+    const std::string_view before = e.substr(1, e.size() - 2);
+    if (before == now) return std::string(e);
+    return fmt::format("[{} => {}]", before, now);
+}
+
+// fcntl's third argument, by command.
+std::string format_fcntl_arg(std::uint64_t cmd, std::uint64_t v) {
+    switch (cmd) {
+        case 2:  // F_SETFD
+            return format_flags(FlagTable::FdFlags, v);
+        case 4:  // F_SETFL
+            return format_flags(FlagTable::OpenFlags, v);
+        case 0: case 8: case 10: case 1024: case 1026: case 1030: case 1031: case 1033:
+            // F_DUPFD F_SETOWN F_SETSIG F_SETLEASE F_NOTIFY F_DUPFD_CLOEXEC F_SETPIPE_SZ
+            // F_ADD_SEALS: numbers.
+            return fmt::format("{}", static_cast<std::int32_t>(v));
+        case 5: case 6: case 7: case 12: case 13: case 14: case 15: case 16: case 36: case 37:
+        case 38:
+            return format_pointer(v);
+        default:
+            return fmt::format("{:#x}", v);
+    }
+}
+
+bool fcntl_takes_arg(std::uint64_t cmd) {
+    switch (cmd) {
+        case 1: case 3: case 9: case 11: case 1025: case 1032: case 1034:
+            // F_GETFD F_GETFL F_GETOWN F_GETSIG F_GETLEASE F_GETPIPE_SZ F_GET_SEALS
+            return false;
+        default:
+            return true;
+    }
 }
 
 std::string_view internal_errno_text(int err) {
@@ -123,52 +528,76 @@ std::string_view internal_errno_text(int err) {
 
 }  // namespace
 
-void append_quoted(std::string& out, std::string_view s) {
+void append_quoted(std::string& out, std::string_view s, bool force_hex) {
     out += '"';
-    for (unsigned char ch : s) {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto ch = static_cast<unsigned char>(s[i]);
+        if (force_hex) {
+            fmt::format_to(std::back_inserter(out), "\\x{:02x}", ch);
+            continue;
+        }
         switch (ch) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\v':
-                out += "\\v";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            case '\r': out += "\\r"; break;
+            case '\v': out += "\\v"; break;
+            case '\f': out += "\\f"; break;
             default:
                 if (ch >= 0x20 && ch < 0x7f) {
                     out += static_cast<char>(ch);
+                } else if (i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '9') {
+                    // A digit follows: all three octal digits, so it cannot be read as ours.
+                    fmt::format_to(std::back_inserter(out), "\\{:03o}", ch);
                 } else {
-                    fmt::format_to(std::back_inserter(out), "\\x{:02x}", ch);
+                    fmt::format_to(std::back_inserter(out), "\\{:o}", ch);
                 }
         }
     }
     out += '"';
 }
 
-std::string quote(std::string_view s, std::size_t limit, bool more_follows) {
+std::string quote(std::string_view s, std::size_t limit, bool more_follows, bool force_hex) {
     std::string out;
     const bool cut = s.size() > limit;
-    append_quoted(out, cut ? s.substr(0, limit) : s);
+    append_quoted(out, cut ? s.substr(0, limit) : s, force_hex);
     if (cut || more_follows) out += "...";
     return out;
 }
 
 std::string format_pointer(std::uint64_t addr) {
     return addr == 0 ? std::string("NULL") : fmt::format("{:#x}", addr);
+}
+
+std::string format_signal(std::int64_t sig) {
+    if (sig == 32) return "SIGRTMIN";
+    if (sig > 32 && sig <= 64) return fmt::format("SIGRT_{}", sig - 32);
+    if (sig > 0 && sig < 32) return format_enum(FlagTable::Signal, sig);
+    return fmt::format("{}", sig);
+}
+
+std::string format_sigset(std::string_view bytes) {
+    const std::size_t nbits = std::min<std::size_t>(bytes.size(), 8) * 8;
+    auto bit = [&](std::size_t i) {
+        return (static_cast<unsigned char>(bytes[i / 8]) >> (i % 8)) & 1;
+    };
+    std::size_t set = 0;
+    for (std::size_t i = 0; i < nbits; ++i) set += bit(i);
+    // Two thirds or more present: print the complement, as strace does.
+    const bool invert = nbits && set >= nbits * 2 / 3;
+    std::string out = invert ? "~[" : "[";
+    bool first = true;
+    for (std::size_t i = 0; i < nbits; ++i) {
+        if (bit(i) == (invert ? 1 : 0)) continue;
+        const std::int64_t sig = static_cast<std::int64_t>(i) + 1;
+        if (!first) out += ' ';
+        first = false;
+        std::string name = format_signal(sig);
+        // Inside a set strace drops the "SIG" prefix.
+        out += name.rfind("SIG", 0) == 0 ? name.substr(3) : name;
+    }
+    return out + "]";
 }
 
 std::string format_errno(int err) {
@@ -183,7 +612,8 @@ std::string format_errno(int err) {
     return fmt::format("{} ({})", name, text);
 }
 
-RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat) {
+RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat,
+                      const std::array<std::uint64_t, 6>* args) {
     RetText r;
     if (info && info->ret == RetKind::Void) {
         r.text = "?";
@@ -196,6 +626,15 @@ RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat) {
         r.text = (err >= 512 && err <= 516 ? "? " : "-1 ") + format_errno(err);
         return r;
     }
+    if (info && args && info->name == "fcntl" && ret > 0) {
+        const std::uint64_t cmd = (*args)[1] & 0xffffffffULL;
+        if (cmd == 1 /* F_GETFD */ || cmd == 3 /* F_GETFL */) {
+            r.text = fmt::format("{:#x} (flags {})", ret,
+                                 format_flags(cmd == 1 ? FlagTable::FdFlags : FlagTable::OpenFlags,
+                                              static_cast<std::uint64_t>(ret)));
+            return r;
+        }
+    }
     if (info && info->ret == RetKind::Ptr) {
         r.text = fmt::format("{:#x}", compat ? static_cast<std::uint64_t>(ret) & 0xffffffffULL
                                              : static_cast<std::uint64_t>(ret));
@@ -207,7 +646,8 @@ RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat) {
 
 bool decoded_at_exit(const ArgInfo& arg) {
     return arg.type == ArgType::BufOut || arg.type == ArgType::SockaddrOut ||
-           arg.type == ArgType::IovecOut || arg.type == ArgType::StructOut;
+           arg.type == ArgType::IovecOut || arg.type == ArgType::StructOut ||
+           arg.type == ArgType::SocklenPtr;
 }
 
 std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgContext& ctx) {
@@ -215,6 +655,39 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
     const std::uint64_t v = reg(ctx, index);
     const ArgInfo a = index < info.nargs ? info.args[index] : ArgInfo{};
     const auto i32 = static_cast<std::int32_t>(ctx.args[index]);
+    const bool failed = ctx.ret && is_error_return(*ctx.ret);
+    Source src(ctx);
+    auto len_of = [&](const ArgInfo& arg) -> std::uint64_t {
+        auto l = arg.length_arg();
+        return l && *l < kMaxSyscallArgs ? reg(ctx, *l) : 0;
+    };
+
+    // Calls strace decodes its own way.
+    if (info.name == "clone") {
+        // clone(child_stack=..., flags=..., [parent_tid=..., tls=..., child_tidptr=...])
+        const std::uint64_t flags = [&] {
+            for (std::size_t i = 0; i < info.nargs; ++i) {
+                if (info.args[i].name == "flags") return reg(ctx, i);
+            }
+            return std::uint64_t{0};
+        }();
+        if (a.name == "stack") return "child_stack=" + format_pointer(v);
+        if (a.name == "flags") return "flags=" + format_flags(FlagTable::CloneFlags, v);
+        if (a.name == "parent_tid") {
+            return (flags & 0x00100000) ? "parent_tid=" + format_pointer(v) : std::string();
+        }
+        if (a.name == "tls") return (flags & 0x00080000) ? "tls=" + format_pointer(v) : std::string();
+        if (a.name == "child_tid") {
+            return (flags & 0x01200000) ? "child_tidptr=" + format_pointer(v) : std::string();
+        }
+    }
+    if (info.name == "fcntl" && index == 2) return format_fcntl_arg(reg(ctx, 1) & 0xffffffffULL, v);
+    if (info.name == "socket" && index == 2) {
+        const std::uint64_t domain = reg(ctx, 0) & 0xffffffffULL;
+        if (domain == 2 || domain == 10) return format_value(FlagTable::Ipproto, i32);
+        return fmt::format("{}", i32);
+    }
+
     switch (a.type) {
         case ArgType::Int:
         case ArgType::Fd:
@@ -229,34 +702,61 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         case ArgType::Size:
             return fmt::format("{}", v);
         case ArgType::Hex:
-            return fmt::format("{:#x}", v);
+            return hex(v);
         case ArgType::Dirfd:
             return format_enum(FlagTable::AtFdcwd, i32);
         case ArgType::Cstring:
-            return format_cstring(v, ctx.capture);
+            return format_cstring(v, src.cstring(v));
         case ArgType::BufIn:
-            return format_buffer(v, ctx.capture, ctx.string_limit);
-        case ArgType::BufOut:
+            return format_buffer(v, src.buffer(v, len_of(a), kCaptureMax), ctx.string_limit);
+        case ArgType::BufOut: {
             // strace shows the address of a buffer the call failed to fill.
-            if (!ctx.ret || is_error_return(*ctx.ret)) return format_pointer(v);
-            return format_buffer(v, ctx.capture, ctx.string_limit);
+            if (!ctx.ret || failed) return format_pointer(v);
+            const std::uint64_t n =
+                a.length_is_return_value() ? static_cast<std::uint64_t>(*ctx.ret) : len_of(a);
+            return format_buffer(v, src.buffer(v, n, kCaptureMax), ctx.string_limit,
+                                 info.name == "getrandom");
+        }
         case ArgType::Argv:
-            return format_str_array(v, ctx.capture, ctx.string_limit, a.name == "envp");
+            return format_str_array(v, src.str_array(v), ctx.string_limit, a.name == "envp");
         case ArgType::Sockaddr:
-            return format_sockaddr(v, ctx.capture, ctx.string_limit);
-        case ArgType::SockaddrOut:
-            if (!ctx.ret || is_error_return(*ctx.ret)) return format_pointer(v);
-            return format_sockaddr(v, ctx.capture, ctx.string_limit);
+            return format_sockaddr(v, src.buffer(v, len_of(a), kCaptureMax));
+        case ArgType::SockaddrOut: {
+            if (!ctx.ret || failed) return format_pointer(v);
+            auto l = a.length_arg();
+            const std::uint64_t lenptr = l && *l < kMaxSyscallArgs ? reg(ctx, *l) : 0;
+            return format_sockaddr(v, src.buffer_len_ptr(v, lenptr, kCaptureMax));
+        }
+        case ArgType::SocklenPtr:
+            return format_socklen(v, src.buffer(v, 4, 4), ctx);
+        case ArgType::IovecIn:
+        case ArgType::IovecOut: {
+            const bool out = a.type == ArgType::IovecOut;
+            if (out && (!ctx.ret || failed)) return format_pointer(v);
+            const std::uint64_t count = len_of(a);
+            const Capture* c = src.buffer(v, std::min<std::uint64_t>(count, kMaxIov) * 16,
+                                          kMaxIov * 16);
+            return format_iovec(v, c, count,
+                                out ? static_cast<std::uint64_t>(*ctx.ret) : ~0ULL, ctx);
+        }
+        case ArgType::StructIn:
+        case ArgType::StructOut: {
+            if (v == 0) return "NULL";
+            if (a.type == ArgType::StructOut && (!ctx.ret || failed)) return format_pointer(v);
+            if (a.tag == "wait_status" && ctx.ret && *ctx.ret <= 0) return format_pointer(v);
+            const std::uint32_t size = struct_size(a.tag);
+            if (size == 0) return format_pointer(v);
+            const Capture* c = src.buffer(v, size, size);
+            if (!usable(c)) return format_pointer(v);
+            std::string s = format_struct(a.tag, c->data, ctx, info);
+            return s.empty() ? format_pointer(v) : s;
+        }
         case ArgType::Flags:
+            if (a.table() == FlagTable::Mode) return format_mode(v);
             return format_flags(a.table(), v);
         case ArgType::Enum:
-            return format_enum(a.table(), i32);
+            return format_value(a.table(), i32);
         case ArgType::Ptr:
-        case ArgType::IovecIn:
-        case ArgType::IovecOut:
-        case ArgType::SocklenPtr:
-        case ArgType::StructIn:
-        case ArgType::StructOut:
             return format_pointer(v);
         case ArgType::None:
             break;
@@ -274,7 +774,121 @@ std::size_t printed_args(const SyscallInfo& info, const std::array<std::uint64_t
         const std::uint64_t flags = args[n - 2];
         if (!(flags & kOCreat) && (flags & kOTmpfile) != kOTmpfile) --n;
     }
+    if (info.name == "fcntl" && n == 3 && !fcntl_takes_arg(args[1] & 0xffffffffULL)) --n;
     return n;
+}
+
+std::size_t first_exit_arg(const SyscallInfo& info) {
+    for (std::size_t i = 0; i < info.nargs; ++i) {
+        if (decoded_at_exit(info.args[i])) return i;
+    }
+    return info.nargs;
+}
+
+std::vector<std::size_t> text_order(const SyscallInfo& info, std::size_t nargs) {
+    std::vector<std::size_t> order;
+    if (info.name == "clone") {
+        for (std::string_view name : {"stack", "flags", "parent_tid", "tls", "child_tid"}) {
+            for (std::size_t i = 0; i < info.nargs && i < nargs; ++i) {
+                if (info.args[i].name == name) order.push_back(i);
+            }
+        }
+        return order;
+    }
+    for (std::size_t i = 0; i < nargs; ++i) order.push_back(i);
+    return order;
+}
+
+std::optional<ExecStack> read_exec_stack(const MemoryReader& memory, std::uint64_t rsp,
+                                         bool compat) {
+    // argc, argv[argc], NULL, envp..., NULL, auxv (type, value) pairs up to AT_NULL.
+    constexpr std::uint64_t kMaxArgs = 256, kMaxEnv = 4096, kMaxAux = 64, kAtExecfn = 31;
+    const std::size_t w = compat ? 4 : 8;
+    auto word = [&](std::uint64_t addr, std::uint64_t& v) {
+        char raw[8] = {};
+        if (memory.read(addr, raw, w) < w) return false;
+        v = le(std::string_view(raw, w), 0, w);
+        return true;
+    };
+    std::uint64_t argc = 0;
+    if (!word(rsp, argc) || argc > kMaxArgs) return std::nullopt;
+    ExecStack st;
+    std::uint64_t p = rsp + w;
+    std::size_t total = 0;
+    for (std::uint64_t i = 0; i < argc; ++i, p += w) {
+        std::uint64_t s = 0;
+        if (!word(p, s)) return std::nullopt;
+        std::string text;
+        const CaptureStatus cs = append_cstring(memory, s, text, kCaptureMax);
+        total += text.size();
+        st.argv.push_back(std::move(text));
+        if (cs != CaptureStatus::Ok || total > kCaptureMax) {
+            st.argv_complete = false;
+            break;
+        }
+    }
+    p = rsp + w + argc * w;
+    std::uint64_t v = 1;
+    if (!word(p, v) || v != 0) return std::nullopt;  // argv's NULL
+    p += w;
+    for (;; p += w) {
+        if (!word(p, v)) return std::nullopt;
+        if (v == 0) break;
+        if (++st.envc > kMaxEnv) return std::nullopt;
+    }
+    p += w;
+    for (std::uint64_t i = 0; i < kMaxAux; ++i, p += 2 * w) {
+        std::uint64_t type = 0, val = 0;
+        if (!word(p, type) || !word(p + w, val) || type == 0) break;
+        if (type == kAtExecfn) {
+            if (append_cstring(memory, val, st.execfn, kCaptureMax) != CaptureStatus::Ok) {
+                st.execfn.clear();
+            }
+            break;
+        }
+    }
+    return st;
+}
+
+bool complete_exec_args(const SyscallInfo& info, const std::array<std::uint64_t, 6>& values,
+                        const ExecStack& stack, std::vector<std::string*>& texts,
+                        std::size_t string_limit) {
+    bool changed = false;
+    bool relative_to_fd = false;
+    for (std::size_t i = 0; i < info.nargs && i < texts.size(); ++i) {
+        if (info.args[i].type == ArgType::Dirfd &&
+            static_cast<std::int32_t>(values[i]) != -100 /* AT_FDCWD */) {
+            relative_to_fd = true;
+        }
+    }
+    for (std::size_t i = 0; i < info.nargs && i < texts.size(); ++i) {
+        std::string& t = *texts[i];
+        const ArgInfo& a = info.args[i];
+        if (values[i] == 0) continue;
+        if (a.type == ArgType::Cstring && t.rfind("\"", 0) != 0 && !stack.execfn.empty() &&
+            !(relative_to_fd && stack.execfn.rfind("/", 0) != 0)) {
+            // AT_EXECFN is the name as passed, except for a path relative to a directory fd
+            // (then the kernel makes it "/dev/fd/N/name"): only an absolute name is used then.
+            t = quote(stack.execfn, stack.execfn.size());
+            changed = true;
+        } else if (a.type == ArgType::Argv && a.name != "envp" &&
+                   (t.rfind("[\"", 0) != 0 || t.find("...") != std::string::npos) &&
+                   t != "[]") {
+            std::string out = "[";
+            for (std::size_t k = 0; k < stack.argv.size(); ++k) {
+                if (k) out += ", ";
+                out += quote(stack.argv[k], string_limit);
+            }
+            if (!stack.argv_complete) out += stack.argv.empty() ? "..." : ", ...";
+            t = out + "]";
+            changed = true;
+        } else if (a.type == ArgType::Argv && a.name == "envp" &&
+                   t.find("+ vars */") != std::string::npos) {
+            t = fmt::format("{} /* {} vars */", format_pointer(values[i]), stack.envc);
+            changed = true;
+        }
+    }
+    return changed;
 }
 
 CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
@@ -307,8 +921,38 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
             case ArgType::SockaddrOut:
                 if (a.length_arg()) add(plan.exit, {arg, CaptureKind::BufLenPtr, len, max});
                 break;
+            case ArgType::SocklenPtr:
+                add(plan.enter, {arg, CaptureKind::BufFixed, 0, 4});
+                add(plan.exit, {arg, CaptureKind::BufFixed, 0, 4});
+                break;
+            case ArgType::IovecIn:
+                // The array only: the buffers it points to are read through MemoryReader.
+                add(plan.enter, {arg, CaptureKind::BufFixed, 0, kMaxIov * 16});
+                break;
+            case ArgType::IovecOut:
+                add(plan.exit, {arg, CaptureKind::BufFixed, 0, kMaxIov * 16});
+                break;
+            case ArgType::StructIn:
+            case ArgType::StructOut:
+                if (std::uint32_t size = struct_size(a.tag)) {
+                    add(a.type == ArgType::StructIn ? plan.enter : plan.exit,
+                        {arg, CaptureKind::BufFixed, 0, size});
+                }
+                break;
             default:
                 break;
+        }
+    }
+    // Paths again at the exit: a path in a page the program had not touched yet is unreadable
+    // at the entry (the plugin reads without faulting pages in), and by the exit the kernel has
+    // faulted it in. Not for execve-like calls: their exit runs in the new program.
+    bool replaces_image = false;
+    for (std::size_t i = 0; i < info.nargs; ++i) {
+        if (info.args[i].type == ArgType::Argv) replaces_image = true;
+    }
+    for (std::size_t i = 0; i < info.nargs && !replaces_image; ++i) {
+        if (info.args[i].type == ArgType::Cstring) {
+            add(plan.exit, {static_cast<std::uint8_t>(i), CaptureKind::CString, 0, max});
         }
     }
     return plan;

@@ -24,11 +24,20 @@ inline constexpr std::size_t kDefaultStringLimit = 32;
 /// Bytes the listener is asked to copy per string or buffer.
 inline constexpr std::uint32_t kCaptureMax = 4096;
 
-/// Appends s between double quotes with C escapes (\n \t \" \\, other non-printables \xNN).
-void append_quoted(std::string& out, std::string_view s);
+/// Appends s between double quotes with strace's escapes: \" \\ \f \n \r \t \v, other
+/// non-printable bytes in octal (\0, \177, \1 -- three digits when a digit follows), or every
+/// byte as \xNN when force_hex (strace's choice for random bytes, getrandom).
+void append_quoted(std::string& out, std::string_view s, bool force_hex = false);
 /// A quoted string of at most limit bytes, followed by "..." when more bytes existed
 /// (s was longer than limit, or the source itself was cut: more_follows).
-std::string quote(std::string_view s, std::size_t limit, bool more_follows = false);
+std::string quote(std::string_view s, std::size_t limit, bool more_follows = false,
+                  bool force_hex = false);
+/// A signal number as strace names it: "SIGKILL", "SIGRTMIN" (32), "SIGRT_3" (35), else the
+/// number.
+std::string format_signal(std::int64_t sig);
+/// A signal set of `bytes` bytes (little-endian words) as strace prints it: "[USR2 RT_3]",
+/// "[]", or "~[...]" (the signals not in the set) when two thirds or more are in it.
+std::string format_sigset(std::string_view bytes);
 /// "NULL" for 0, else 0x-prefixed hex.
 std::string format_pointer(std::uint64_t addr);
 /// "ENOENT (No such file or directory)"; the number when the name is unknown.
@@ -39,8 +48,23 @@ struct RetText {
     std::string text;        ///< "3", "-1 ENOENT (No such file or directory)", "0x7f00..."
     std::string errno_name;  ///< "ENOENT" when the call failed with a known errno
 };
-/// The return value of a call with info (nullptr: unknown call) as strace prints it.
-RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat);
+/// The return value of a call with info (nullptr: unknown call) as strace prints it. With the
+/// call's arguments, returns that are flag sets print as such ("0x800 (flags O_RDONLY|...)" for
+/// fcntl F_GETFL).
+RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat,
+                      const std::array<std::uint64_t, 6>* args = nullptr);
+
+/// Reads the calling process's memory for decoders, when the listener captured nothing for an
+/// argument or when a structure points to more memory (iovec buffers). In synchronous mode the
+/// vCPU waits while nitro decodes, so the read sees what the call saw; in asynchronous mode it
+/// is late. Implementations never throw.
+class MemoryReader {
+  public:
+    virtual ~MemoryReader() = default;
+    /// Copies len bytes from addr into out; returns how many were read before the first
+    /// unreadable byte.
+    virtual std::size_t read(std::uint64_t addr, char* out, std::size_t len) const = 0;
+};
 
 /// Everything an argument printer may use.
 struct ArgContext {
@@ -51,6 +75,11 @@ struct ArgContext {
     /// Decoding at an exit: the return value is known.
     std::optional<std::int64_t> ret;
     std::size_t string_limit = kDefaultStringLimit;
+    /// Guest memory for what was not captured (nullptr: addresses are printed instead).
+    const MemoryReader* memory = nullptr;
+    /// At the exit: the argument's text decoded at the entry (in/out arguments such as
+    /// accept's addrlen print "[in => out]").
+    std::string_view entry_text;
 };
 
 /// Renders argument `index` of a call described by info.
@@ -60,8 +89,37 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
 bool decoded_at_exit(const ArgInfo& arg);
 
 /// How many of a call's arguments strace prints for these register values: all of them, except
-/// that open/openat/creat-like calls show their mode only when the flags create a file.
+/// that open/openat/creat-like calls show their mode only when the flags create a file, and
+/// fcntl shows its third argument only for commands that take one.
 std::size_t printed_args(const SyscallInfo& info, const std::array<std::uint64_t, 6>& args);
+
+/// Index of the first argument strace prints only at the exit (the end of the entry half of
+/// an "<unfinished ...>" line); nargs when there is none.
+std::size_t first_exit_arg(const SyscallInfo& info);
+
+/// The order in which the text format prints a call's arguments, as strace does: clone shows
+/// its stack before its flags. Arguments whose text is empty are not printed (clone's
+/// tid pointers and tls unless the flags use them).
+std::vector<std::size_t> text_order(const SyscallInfo& info, std::size_t nargs);
+
+/// What a successful execve passed, read back at its exit from the new program's initial stack
+/// (rsp: the exit's stack pointer): the old address space is gone by then, and a page the
+/// caller had not touched (a string in a forked child's .rodata) could not be read at the entry.
+/// The kernel copied argv, the environment and the file name (AT_EXECFN) onto that stack.
+struct ExecStack {
+    std::vector<std::string> argv;
+    bool argv_complete = true;  ///< false: cut at a bound or an unreadable byte
+    std::size_t envc = 0;
+    std::string execfn;         ///< empty when there is no readable AT_EXECFN
+};
+std::optional<ExecStack> read_exec_stack(const MemoryReader& memory, std::uint64_t rsp,
+                                         bool compat);
+/// Replaces execve/execveat argument texts that the entry could not decode (an address, an
+/// incomplete array) by what the exit's stack shows; `texts` are the call's argument texts in
+/// spec order, `values` its raw arguments. Returns whether anything changed.
+bool complete_exec_args(const SyscallInfo& info, const std::array<std::uint64_t, 6>& values,
+                        const ExecStack& stack, std::vector<std::string*>& texts,
+                        std::size_t string_limit = kDefaultStringLimit);
 
 /// The capture rules nitro's decoders want for a call, per direction (empty when none).
 struct CapturePlan {

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "decode/decode.h"
+
 namespace nitro::decode {
 
 std::string format_who(const Process& p) {
@@ -12,13 +14,57 @@ std::string format_who(const Process& p) {
     return fmt::format("[pid {}] {} ", p.tid, name);
 }
 
-std::string format_call_open(const Syscall& sc) {
-    std::string out = sc.name + "(";
-    for (std::size_t i = 0; i < sc.args.size(); ++i) {
-        if (i) out += ", ";
+namespace {
+
+// The call's table entry, when the Syscall was decoded from one.
+const SyscallInfo* info_of(const Syscall& sc) {
+    if (!sc.known) return nullptr;
+    const SyscallInfo* info = lookup_syscall(sc.abi, sc.nr);
+    return info && info->name == sc.name ? info : nullptr;
+}
+
+// Arguments [from, to) of sc in strace's order, ", "-separated; empty texts are not printed.
+std::string join_args(const Syscall& sc, std::size_t from, std::size_t to) {
+    const SyscallInfo* info = info_of(sc);
+    std::vector<std::size_t> order;
+    if (info) {
+        order = text_order(*info, sc.args.size());
+    } else {
+        for (std::size_t i = 0; i < sc.args.size(); ++i) order.push_back(i);
+    }
+    std::string out;
+    bool first = true;
+    for (std::size_t i : order) {
+        if (i < from || i >= to || i >= sc.args.size() || sc.args[i].text.empty()) continue;
+        if (!first) out += ", ";
+        first = false;
         out += sc.args[i].text;
     }
     return out;
+}
+
+// Where the entry half of an unfinished call ends: before the first argument the exit fills in.
+std::size_t split_point(const Syscall& sc) {
+    const SyscallInfo* info = info_of(sc);
+    return info ? std::min(first_exit_arg(*info), sc.args.size()) : sc.args.size();
+}
+
+}  // namespace
+
+std::string format_call_open(const Syscall& sc) {
+    return sc.name + "(" + join_args(sc, 0, sc.args.size());
+}
+
+std::string format_call_head(const Syscall& sc) {
+    const std::size_t k = split_point(sc);
+    std::string head = join_args(sc, 0, k);
+    // "read(3, " as strace prints it: the separator before the arguments still to come.
+    if (k < sc.args.size() && !head.empty()) head += ", ";
+    return sc.name + "(" + head;
+}
+
+std::string format_call_tail(const Syscall& sc) {
+    return join_args(sc, split_point(sc), sc.args.size());
 }
 
 void StraceText::flush(std::string& out) {
@@ -31,12 +77,13 @@ void StraceText::feed(const Event& ev, const Syscall& sc, std::string& out) {
     if (ev.direction == Direction::Enter) {
         flush(out);
         std::string who = format_who(sc.process);
-        std::string line = who + format_call_open(sc);
         if (!sc.returns) {
             // exit, exit_group: there will be no exit event to wait for.
-            out += line + ") = ?\n";
+            out += who + format_call_open(sc) + ") = ?\n";
             return;
         }
+        // Held as strace prints an unfinished call: up to the arguments the exit fills in.
+        std::string line = who + format_call_head(sc);
         held_ = Held{{ev.vcpu, ev.seq}, std::move(who), std::move(line)};
         return;
     }
@@ -48,7 +95,9 @@ void StraceText::feed(const Event& ev, const Syscall& sc, std::string& out) {
         return;
     }
     flush(out);
-    out += format_who(sc.process) + "<... " + sc.name + " resumed>) = " + sc.ret_text + "\n";
+    // The resumed half carries the arguments decoded at the exit, as strace's does.
+    out += format_who(sc.process) + "<... " + sc.name + " resumed>" + format_call_tail(sc) +
+           ") = " + sc.ret_text + "\n";
 }
 
 }  // namespace nitro::decode

@@ -10,6 +10,7 @@
 
 #include "nitro/event.h"
 #include "nitro/syscall.h"
+#include "nitro/syscall_table.h"
 
 namespace nitro::decode {
 
@@ -18,6 +19,10 @@ namespace nitro::decode {
 std::string format_who(const Process& p);
 /// "openat(AT_FDCWD, \"/etc/passwd\", O_RDONLY" (no closing parenthesis).
 std::string format_call_open(const Syscall& sc);
+/// The entry half of an unfinished call: "read(3, " (up to the arguments the exit fills in).
+std::string format_call_head(const Syscall& sc);
+/// The rest, printed after "<... read resumed>": "\"data\", 4096" (may be empty).
+std::string format_call_tail(const Syscall& sc);
 
 class StraceText {
   public:

@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "os/linux/backend.h"
 
+#include "os/linux/pairing.h"
+
 #include <fmt/format.h>
+
+#include <cctype>
+#include <cstring>
+#include <span>
 
 #include "decode/decode.h"
 #include "nitro/syscall_table.h"
@@ -11,13 +17,54 @@ namespace nitro::linux_os {
 
 namespace {
 
+// The event's process memory for the decoders: what the listener did not capture is read here
+// (exact in synchronous mode, where the vCPU waits; late in asynchronous mode).
+class EventMemory final : public decode::MemoryReader {
+  public:
+    EventMemory(AddressSpace& as, const Event& ev) : as_(as), ev_(ev) {}
+    std::size_t read(std::uint64_t addr, char* out, std::size_t len) const override {
+        if (!configured_) {
+            as_.set_config(
+                PagingConfig::from_registers(ev_.sregs.cr3, ev_.sregs.cr4, ev_.sregs.efer));
+            configured_ = true;
+        }
+        return as_.read(GuestVirt(addr), std::as_writable_bytes(std::span<char>(out, len))).done;
+    }
+
+  private:
+    AddressSpace& as_;
+    const Event& ev_;
+    mutable bool configured_ = false;
+};
+
+// execve's arguments as the new program's initial stack shows them (see
+// decode::read_exec_stack), for what the entry could not read.
+void complete_exec(AddressSpace& as, const Event& ev, const SyscallInfo& info,
+                   std::vector<SyscallArg>& args) {
+    EventMemory now(as, ev);  // the exit's cr3: the new program
+    std::uint64_t rsp = ev.regs.rsp;
+    if (rsp >> 47) {
+        // Returning through iretq: rsp is the kernel's iret frame (rip, cs, rflags, rsp, ss).
+        char raw[8];
+        if (now.read(rsp + 24, raw, 8) < 8) return;
+        std::memcpy(&rsp, raw, 8);
+    }
+    auto stack = decode::read_exec_stack(now, rsp, ev.compat);
+    if (!stack) return;
+    std::vector<std::string*> texts;
+    for (auto& a : args) texts.push_back(&a.text);
+    decode::complete_exec_args(info, ev.args, *stack, texts);
+}
+
 std::vector<SyscallArg> decode_args(const SyscallInfo* info, const Event& ev,
-                                    std::optional<std::int64_t> ret) {
+                                    std::optional<std::int64_t> ret,
+                                    const decode::MemoryReader* memory) {
     std::vector<SyscallArg> out;
     decode::ArgContext ctx;
     ctx.compat = ev.compat;
     ctx.args = ev.args;
     ctx.ret = ret;
+    ctx.memory = memory;
     if (!info) {
         // Unknown number: all six registers, raw.
         for (std::size_t i = 0; i < kMaxSyscallArgs; ++i) {
@@ -32,6 +79,42 @@ std::vector<SyscallArg> decode_args(const SyscallInfo* info, const Event& ev,
             {std::string(info->args[i].name), ev.args[i], decode::format_arg(*info, i, ctx)});
     }
     return out;
+}
+
+bool is_bare_address(const std::string& text) {
+    if (text.size() < 3 || text[0] != '0' || text[1] != 'x') return false;
+    for (std::size_t i = 2; i < text.size(); ++i) {
+        if (!std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
+    }
+    return true;
+}
+
+// Arguments that show guest memory (strings, buffers, addresses) but came out as a bare
+// address: the memory could not be read, at the event or later.
+std::uint64_t count_decode_errors(const SyscallInfo& info, const Syscall& sc, bool compat) {
+    std::uint64_t errors = 0;
+    const bool failed = sc.ret && *sc.ret < 0 && *sc.ret >= -4095;
+    for (std::size_t i = 0; i < info.nargs && i < sc.args.size(); ++i) {
+        const SyscallArg& a = sc.args[i];
+        const std::uint64_t v = compat ? a.value & 0xffffffffULL : a.value;
+        if (v == 0 || !is_bare_address(a.text)) continue;
+        switch (info.args[i].type) {
+            case ArgType::Cstring:
+            case ArgType::BufIn:
+            case ArgType::Argv:
+            case ArgType::Sockaddr:
+                ++errors;
+                break;
+            case ArgType::BufOut:
+            case ArgType::SockaddrOut:
+                // A call that failed filled nothing in: strace shows the address too.
+                if (!failed) ++errors;
+                break;
+            default:
+                break;
+        }
+    }
+    return errors;
 }
 
 }  // namespace
@@ -86,14 +169,37 @@ void LinuxBackend::attach(Listener& listener) {
             if (!plan.exit.empty()) listener.set_captures(abi, nr, Direction::Exit, plan.exit);
         }
     }
+    // The current task as it is at each event (per-CPU current_task behind the kernel's GS
+    // base), so that asynchronous events are attributed to the task that made them.
+    if (profile_.current_task_percpu) listener.set_context_word(profile_.current_task_percpu);
+    for (Abi abi : {Abi::X86_64, Abi::I386}) {
+        listener.set_pairing_hints(abi, pairing_hints(abi));
+    }
 }
 
 Syscall LinuxBackend::process_event(const Event& ev) {
+    const SyscallInfo* info = lookup_syscall(ev.compat ? Abi::I386 : Abi::X86_64, ev.nr);
+    Syscall sc = decode_event(ev, info);
+    ++stats_.events;
+    if (!sc.known) ++stats_.unknown_syscalls;
+    if (!sc.process.valid) ++stats_.process_errors;
+    // Arguments are final at the exit, or at the entry of a call that never returns.
+    if (info && (ev.direction == Direction::Exit || !sc.returns)) {
+        stats_.decode_errors += count_decode_errors(*info, sc, ev.compat);
+    }
+    if (auto hook = hooks_.find(sc.abi, sc.nr, sc.direction)) {
+        ArgumentMap args(ev, info, user_, writes_refused_);
+        ++stats_.hooks_run;
+        (*hook)(sc, args);
+    }
+    return sc;
+}
+
+Syscall LinuxBackend::decode_event(const Event& ev, const SyscallInfo* info) {
     Syscall sc;
     sc.abi = ev.compat ? Abi::I386 : Abi::X86_64;
     sc.nr = ev.nr;
     sc.direction = ev.direction;
-    const SyscallInfo* info = lookup_syscall(sc.abi, ev.nr);
     sc.known = info != nullptr;
     if (info) {
         sc.name = std::string(info->name);
@@ -105,8 +211,11 @@ Syscall LinuxBackend::process_event(const Event& ev) {
     }
     sc.process = processes_.current(ev);
 
+    // The exit of a call that replaced the address space (execve) cannot read its arguments.
+    EventMemory memory(user_, ev);
+    const decode::MemoryReader* mem = ev.fallback ? nullptr : &memory;
     if (ev.direction == Direction::Enter) {
-        sc.args = decode_args(info, ev, std::nullopt);
+        sc.args = decode_args(info, ev, std::nullopt, mem);
         if (sc.returns) {
             if (pending_.size() >= kMaxPendingEntries) pending_.erase(pending_.begin());
             pending_[{ev.vcpu, ev.seq}] = sc.args;
@@ -116,28 +225,39 @@ Syscall LinuxBackend::process_event(const Event& ev) {
 
     const std::int64_t ret = ev.ret();
     sc.ret = ret;
-    auto text = decode::format_return(info, ret, ev.compat);
+    auto text = decode::format_return(info, ret, ev.compat, &ev.args);
     sc.ret_text = std::move(text.text);
     sc.errno_name = std::move(text.errno_name);
     auto it = ev.unpaired ? pending_.end() : pending_.find({ev.entry_vcpu, ev.entry_seq});
     if (it == pending_.end()) {
-        sc.args = decode_args(info, ev, ret);
+        sc.args = decode_args(info, ev, ret, mem);
         if (info) reread_strings(ev, *info, sc.args);
         return sc;
     }
     sc.args = std::move(it->second);
     pending_.erase(it);
-    if (info) reread_strings(ev, *info, sc.args);
     if (info) {
         // Buffers the call filled in are decoded from what the exit captured.
         decode::ArgContext ctx;
         ctx.compat = ev.compat;
         ctx.args = ev.args;
         ctx.ret = ret;
+        ctx.memory = mem;
         for (std::size_t i = 0; i < info->nargs && i < sc.args.size(); ++i) {
-            if (!decode::decoded_at_exit(info->args[i])) continue;
             ctx.capture = ev.capture(static_cast<unsigned>(i));
+            // A path the entry could not read, captured again at the exit.
+            const bool path_again = info->args[i].type == ArgType::Cstring && ctx.capture &&
+                                    sc.args[i].value != 0 && !sc.args[i].text.empty() &&
+                                    sc.args[i].text[0] != '"';
+            if (!decode::decoded_at_exit(info->args[i]) && !path_again) continue;
+            const std::string entry_text = sc.args[i].text;
+            ctx.entry_text = entry_text;
             sc.args[i].text = decode::format_arg(*info, i, ctx);
+        }
+        // What neither capture had is read from memory now (exact in sync mode).
+        reread_strings(ev, *info, sc.args);
+        if (ret == 0 && (info->name == "execve" || info->name == "execveat")) {
+            complete_exec(user_, ev, *info, sc.args);
         }
     }
     return sc;

@@ -29,6 +29,12 @@ class LinuxBackend final : public Backend {
     /// holding its RAM (QEMU's shared memory backend). Throws nitro::Error.
     static std::unique_ptr<LinuxBackend> open(const std::string& kernel_image,
                                               const std::string& ram_file, std::uint64_t ram_size);
+    /// From guest memory alone (no kernel image): the running kernel's BTF, kallsyms and
+    /// vmcoreinfo found in its RAM, cached per build id (defined in profile_source.cpp).
+    /// Call it once the guest has booted, e.g. at its first event. Throws nitro::Error.
+    static std::unique_ptr<LinuxBackend> open_from_memory(const std::string& ram_file,
+                                                          std::uint64_t ram_size,
+                                                          const Event* event = nullptr);
 
     void attach(Listener& listener) override;
     Syscall process_event(const Event& ev) override;
@@ -37,6 +43,7 @@ class LinuxBackend final : public Backend {
     std::size_t pending_entries() const { return pending_.size(); }
 
   private:
+    Syscall decode_event(const Event& ev, const SyscallInfo* info);
     void reread_strings(const Event& ev, const SyscallInfo& info, std::vector<SyscallArg>& args);
 
     KernelProfile profile_;

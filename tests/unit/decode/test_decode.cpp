@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
-// The argument printers: strace's quoting, truncation, flags, errno and raw addresses.
+// The argument printers: strace's quoting, truncation, flags, errno, structures and raw
+// addresses, from captures or from (fake) guest memory, including hostile input.
 #include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
 
 #include "decode/decode.h"
 
@@ -23,8 +27,13 @@ Capture cap(unsigned arg, CaptureKind kind, std::string_view data,
 TEST(Quote, EscapesLikeStrace) {
     EXPECT_EQ(quote("Hello World!", 32), "\"Hello World!\"");
     EXPECT_EQ(quote("a\nb\tc\"d\\e", 32), "\"a\\nb\\tc\\\"d\\\\e\"");
-    EXPECT_EQ(quote(std::string_view("\x01\0\xff", 3), 32), "\"\\x01\\x00\\xff\"");
+    // Non-printable bytes in octal, as short as possible unless a digit follows.
+    EXPECT_EQ(quote(std::string_view("\x01\0\xff", 3), 32), "\"\\1\\0\\377\"");
+    EXPECT_EQ(quote(std::string_view("\x01" "7\0" "0", 4), 32), "\"\\0017\\0000\"");
+    EXPECT_EQ(quote("\x7f\r\v\f", 32), "\"\\177\\r\\v\\f\"");
     EXPECT_EQ(quote("", 32), "\"\"");
+    // Random bytes: every byte in hex, printable or not.
+    EXPECT_EQ(quote("U>\x01", 32, false, true), "\"\\x55\\x3e\\x01\"");
 }
 
 TEST(Quote, TruncatesAfterLimit) {
@@ -162,7 +171,10 @@ TEST(CapturePlan, MatchesArgumentTypes) {
     EXPECT_EQ(open.enter[0].arg, 1);
     EXPECT_EQ(open.enter[0].kind, CaptureKind::CString);
     EXPECT_EQ(open.enter[0].max, kCaptureMax);
-    EXPECT_TRUE(open.exit.empty());
+    // The path again at the exit, for a page the entry could not read.
+    ASSERT_EQ(open.exit.size(), 1u);
+    EXPECT_EQ(open.exit[0].arg, 1);
+    EXPECT_EQ(open.exit[0].kind, CaptureKind::CString);
     auto write = capture_plan(call("write"));
     ASSERT_EQ(write.enter.size(), 1u);
     EXPECT_EQ(write.enter[0].kind, CaptureKind::BufLenArg);
@@ -174,8 +186,441 @@ TEST(CapturePlan, MatchesArgumentTypes) {
     auto execve = capture_plan(call("execve"));
     ASSERT_EQ(execve.enter.size(), 3u);
     EXPECT_EQ(execve.enter[1].kind, CaptureKind::StrArray);
+    EXPECT_TRUE(execve.exit.empty());  // its exit runs in the new program
     EXPECT_TRUE(capture_plan(call("getpid")).enter.empty());
+}
+
+// Guest memory for the decoders: byte regions at addresses; everything else is unreadable.
+class FakeMemory final : public MemoryReader {
+  public:
+    void map(std::uint64_t addr, std::string bytes) { regions_[addr] = std::move(bytes); }
+    std::size_t read(std::uint64_t addr, char* out, std::size_t len) const override {
+        std::size_t done = 0;
+        while (done < len) {
+            auto it = regions_.upper_bound(addr + done);
+            if (it == regions_.begin()) break;
+            --it;
+            const std::uint64_t off = addr + done - it->first;
+            if (off >= it->second.size()) break;
+            const std::size_t n = std::min<std::size_t>(len - done, it->second.size() - off);
+            std::memcpy(out + done, it->second.data() + off, n);
+            done += n;
+        }
+        return done;
+    }
+
+  private:
+    std::map<std::uint64_t, std::string> regions_;
+};
+
+std::string le64(std::uint64_t v) {
+    std::string s(8, '\0');
+    for (int i = 0; i < 8; ++i) s[i] = static_cast<char>(v >> (8 * i));
+    return s;
+}
+std::string le32(std::uint32_t v) { return le64(v).substr(0, 4); }
+
+TEST(Signals, StraceNames) {
+    EXPECT_EQ(format_signal(9), "SIGKILL");
+    EXPECT_EQ(format_signal(32), "SIGRTMIN");
+    EXPECT_EQ(format_signal(35), "SIGRT_3");
+    EXPECT_EQ(format_signal(64), "SIGRT_32");
+    EXPECT_EQ(format_signal(0), "0");
+    EXPECT_EQ(format_signal(77), "77");
+    EXPECT_EQ(format_signal(-1), "-1");
+}
+
+TEST(Signals, Sets) {
+    EXPECT_EQ(format_sigset(le64(0)), "[]");
+    EXPECT_EQ(format_sigset(le64(1ULL << 11 | 1ULL << 14)), "[USR2 TERM]");
+    EXPECT_EQ(format_sigset(le64(1ULL << 11 | 1ULL << 34)), "[USR2 RT_3]");
+    EXPECT_EQ(format_sigset(le64(~0ULL)), "~[]");
+    EXPECT_EQ(format_sigset(le64(~(1ULL << 8))), "~[KILL]");
+    // Short or empty input never reads past its end.
+    EXPECT_EQ(format_sigset(std::string_view("\x01", 1)), "[HUP]");
+    EXPECT_EQ(format_sigset(""), "[]");
+}
+
+TEST(Args, StatStructuresAtExit) {
+    const auto& fstat = call("fstat");
+    ArgContext ctx;
+    ctx.args = {3, 0x1000, 0, 0, 0, 0};
+    std::string st(144, '\0');
+    st.replace(24, 4, le32(0100644));
+    st.replace(48, 8, le64(7));
+    Capture c = cap(1, CaptureKind::BufFixed, st);
+    ctx.capture = &c;
+    EXPECT_EQ(format_arg(fstat, 1, ctx), "0x1000");  // entry: not filled in yet
+    ctx.ret = 0;
+    EXPECT_EQ(format_arg(fstat, 1, ctx), "{st_mode=S_IFREG|0644, st_size=7, ...}");
+    st.replace(24, 4, le32(0020600));
+    st.replace(40, 8, le64(0x501));
+    Capture dev = cap(1, CaptureKind::BufFixed, st);
+    ctx.capture = &dev;
+    EXPECT_EQ(format_arg(fstat, 1, ctx), "{st_mode=S_IFCHR|0600, st_rdev=makedev(0x5, 0x1), ...}");
+    // Too few bytes (a capture cut by an unreadable page) or a failed call: the address.
+    Capture shortc = cap(1, CaptureKind::BufFixed, st.substr(0, 30), CaptureStatus::Partial);
+    ctx.capture = &shortc;
+    EXPECT_EQ(format_arg(fstat, 1, ctx), "0x1000");
+    ctx.capture = &dev;
+    ctx.ret = -2;
+    EXPECT_EQ(format_arg(fstat, 1, ctx), "0x1000");
+
+    const auto& statx = call("statx");
+    ctx.args = {static_cast<std::uint64_t>(-100), 0x2000, 0x100, 0x7ff, 0x3000, 0};
+    ctx.ret = 0;
+    std::string sx(256, '\0');
+    sx.replace(0, 4, le32(0x17ff));
+    sx.replace(28, 2, le32(0040755).substr(0, 2));
+    sx.replace(40, 8, le64(60));
+    Capture x = cap(4, CaptureKind::BufFixed, sx);
+    ctx.capture = &x;
+    EXPECT_EQ(format_arg(statx, 2, ctx), "AT_STATX_SYNC_AS_STAT|AT_SYMLINK_NOFOLLOW");
+    EXPECT_EQ(format_arg(statx, 3, ctx), "STATX_BASIC_STATS");
+    EXPECT_EQ(format_arg(statx, 4, ctx),
+              "{stx_mask=STATX_BASIC_STATS|STATX_MNT_ID, stx_attributes=0, "
+              "stx_mode=S_IFDIR|0755, stx_size=60, ...}");
+}
+
+TEST(Args, Openat2AndClone3Structures) {
+    const auto& openat2 = call("openat2");
+    ArgContext ctx;
+    ctx.args = {3, 0x1000, 0x2000, 24, 0, 0};
+    std::string how = le64(02000000) + le64(0) + le64(8);
+    Capture c = cap(2, CaptureKind::BufFixed, how);
+    ctx.capture = &c;
+    EXPECT_EQ(format_arg(openat2, 2, ctx), "{flags=O_RDONLY|O_CLOEXEC, resolve=RESOLVE_BENEATH}");
+    std::string create = le64(0101) + le64(0640) + le64(0);
+    Capture cr = cap(2, CaptureKind::BufFixed, create);
+    ctx.capture = &cr;
+    EXPECT_EQ(format_arg(openat2, 2, ctx), "{flags=O_WRONLY|O_CREAT, mode=0640, resolve=0}");
+    ctx.args[3] = 16;  // smaller than any struct open_how: not decoded
+    EXPECT_EQ(format_arg(openat2, 2, ctx), "0x2000");
+
+    const auto& clone3 = call("clone3");
+    ctx.args = {0x4000, 88, 0, 0, 0, 0};
+    std::string ca(88, '\0');
+    ca.replace(32, 8, le64(17));
+    Capture a = cap(0, CaptureKind::BufFixed, ca);
+    ctx.capture = &a;
+    EXPECT_EQ(format_arg(clone3, 0, ctx), "{flags=0, exit_signal=SIGCHLD, stack=NULL, stack_size=0}");
+    ca.replace(0, 8, le64(0x00100000 | 0x00080000 | 0x100));  // PARENT_SETTID|SETTLS|VM
+    ca.replace(24, 8, le64(0x7000));
+    ca.replace(40, 8, le64(0x8000));
+    ca.replace(48, 8, le64(0x10000));
+    ca.replace(56, 8, le64(0x9000));
+    Capture t = cap(0, CaptureKind::BufFixed, ca);
+    ctx.capture = &t;
+    EXPECT_EQ(format_arg(clone3, 0, ctx),
+              "{flags=CLONE_VM|CLONE_SETTLS|CLONE_PARENT_SETTID, parent_tid=0x7000, "
+              "exit_signal=SIGCHLD, stack=0x8000, stack_size=0x10000, tls=0x9000}");
+    ctx.args[1] = 8;  // absurd size: the address
+    EXPECT_EQ(format_arg(clone3, 0, ctx), "0x4000");
+}
+
+TEST(Args, SignalsAndSigaction) {
+    const auto& sa = call("rt_sigaction");
+    ArgContext ctx;
+    ctx.args = {10, 0x1000, 0x2000, 8, 0, 0};
+    EXPECT_EQ(format_arg(sa, 0, ctx), "SIGUSR1");
+    std::string act = le64(1) + le64(0x10000000) + le64(0) + le64(1ULL << 11 | 1ULL << 14);
+    Capture c = cap(1, CaptureKind::BufFixed, act);
+    ctx.capture = &c;
+    EXPECT_EQ(format_arg(sa, 1, ctx), "{sa_handler=SIG_IGN, sa_mask=[USR2 TERM], sa_flags=SA_RESTART}");
+    std::string handler = le64(0x401000) + le64(0x04000004) + le64(0x402000) + le64(0);
+    Capture h = cap(1, CaptureKind::BufFixed, handler);
+    ctx.capture = &h;
+    EXPECT_EQ(format_arg(sa, 1, ctx),
+              "{sa_handler=0x401000, sa_mask=[], sa_flags=SA_RESTORER|SA_SIGINFO, "
+              "sa_restorer=0x402000}");
+    ctx.args[1] = 0;
+    EXPECT_EQ(format_arg(sa, 1, ctx), "NULL");
+
+    const auto& mask = call("rt_sigprocmask");
+    ctx.args = {7, 0x1000, 0, 8, 0, 0};
+    EXPECT_EQ(format_arg(mask, 0, ctx), "0x7 /* SIG_??? */");
+    const std::string all = le64(~0ULL);
+    Capture m = cap(1, CaptureKind::BufFixed, all);
+    ctx.capture = &m;
+    EXPECT_EQ(format_arg(mask, 1, ctx), "~[]");
+    ctx.args[3] = 16;  // not the kernel's set size: strace shows the address
+    EXPECT_EQ(format_arg(mask, 1, ctx), "0x1000");
+    EXPECT_EQ(format_arg(call("kill"), 1, ArgContext{.args = {1, 35, 0, 0, 0, 0}}), "SIGRT_3");
+}
+
+TEST(Args, WaitStatusPipeAndRlimit) {
+    const auto& wait4 = call("wait4");
+    ArgContext ctx;
+    ctx.args = {5, 0x1000, 0, 0, 0, 0};
+    ctx.ret = 5;
+    std::string bytes;
+    auto status = [&](std::uint32_t s) {
+        bytes = le32(s);
+        Capture c = cap(1, CaptureKind::BufFixed, bytes);
+        ctx.capture = &c;
+        return format_arg(wait4, 1, ctx);
+    };
+    EXPECT_EQ(status(3 << 8), "[{WIFEXITED(s) && WEXITSTATUS(s) == 3}]");
+    EXPECT_EQ(status(9), "[{WIFSIGNALED(s) && WTERMSIG(s) == SIGKILL}]");
+    EXPECT_EQ(status(11 | 0x80), "[{WIFSIGNALED(s) && WTERMSIG(s) == SIGSEGV && WCOREDUMP(s)}]");
+    EXPECT_EQ(status(19 << 8 | 0x7f), "[{WIFSTOPPED(s) && WSTOPSIG(s) == SIGSTOP}]");
+    EXPECT_EQ(status(0xffff), "[{WIFCONTINUED(s)}]");
+    ctx.ret = 0;  // WNOHANG, nothing changed: nothing was stored
+    EXPECT_EQ(status(0), "0x1000");
+    EXPECT_EQ(format_arg(wait4, 3, ctx), "NULL");
+
+    const auto& pipe2 = call("pipe2");
+    ctx.args = {0x2000, 04000 | 02000000, 0, 0, 0, 0};
+    ctx.ret = 0;
+    const std::string fds = le32(3) + le32(4);
+    Capture p = cap(0, CaptureKind::BufFixed, fds);
+    ctx.capture = &p;
+    EXPECT_EQ(format_arg(pipe2, 0, ctx), "[3, 4]");
+    EXPECT_EQ(format_arg(pipe2, 1, ctx), "O_NONBLOCK|O_CLOEXEC");
+
+    const auto& prlimit = call("prlimit64");
+    ctx.args = {0, 3, 0, 0x3000, 0, 0};
+    const std::string lim = le64(8192 * 1024) + le64(~0ULL);
+    Capture r = cap(3, CaptureKind::BufFixed, lim);
+    ctx.capture = &r;
+    EXPECT_EQ(format_arg(prlimit, 1, ctx), "RLIMIT_STACK");
+    EXPECT_EQ(format_arg(prlimit, 2, ctx), "NULL");
+    EXPECT_EQ(format_arg(prlimit, 3, ctx), "{rlim_cur=8192*1024, rlim_max=RLIM64_INFINITY}");
+    const std::string lim2 = le64(1000) + le64(0);
+    Capture r2 = cap(3, CaptureKind::BufFixed, lim2);
+    ctx.capture = &r2;
+    EXPECT_EQ(format_arg(prlimit, 3, ctx), "{rlim_cur=1000, rlim_max=0}");
+    ctx.args[1] = 99;
+    EXPECT_EQ(format_arg(prlimit, 1, ctx), "0x63 /* RLIMIT_??? */");
+}
+
+TEST(Args, SocketsAndAddressLengths) {
+    const auto& socket = call("socket");
+    ArgContext ctx;
+    ctx.args = {2, 1, 6, 0, 0, 0};
+    EXPECT_EQ(format_arg(socket, 2, ctx), "IPPROTO_TCP");
+    ctx.args = {1, 0x80001, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(socket, 1, ctx), "SOCK_STREAM|SOCK_CLOEXEC");
+    EXPECT_EQ(format_arg(socket, 2, ctx), "0");
+    ctx.args = {12345, 1, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(socket, 0, ctx), "0x3039 /* AF_??? */");
+
+    const auto& accept = call("accept");
+    ctx.args = {3, 0x1000, 0x2000, 0, 0, 0};
+    const std::string n110 = le32(110), n2 = le32(2);
+    Capture in = cap(2, CaptureKind::BufFixed, n110);
+    ctx.capture = &in;
+    const std::string entry = format_arg(accept, 2, ctx);
+    EXPECT_EQ(entry, "[110]");
+    ctx.ret = 5;
+    ctx.entry_text = entry;
+    Capture out = cap(2, CaptureKind::BufFixed, n2);
+    ctx.capture = &out;
+    EXPECT_EQ(format_arg(accept, 2, ctx), "[110 => 2]");
+    Capture same = cap(2, CaptureKind::BufFixed, n110);
+    ctx.capture = &same;
+    EXPECT_EQ(format_arg(accept, 2, ctx), "[110]");
+    ctx.ret = -22;
+    EXPECT_EQ(format_arg(accept, 2, ctx), "[110]");
+    EXPECT_EQ(format_arg(accept, 1, ctx), "0x1000");
+    ctx.ret = 5;
+    Capture unnamed = cap(1, CaptureKind::BufLenPtr, std::string_view("\x01\x00", 2));
+    ctx.capture = &unnamed;
+    EXPECT_EQ(format_arg(accept, 1, ctx), "{sa_family=AF_UNIX}");
+
+    const auto& bind = call("bind");
+    ctx.args = {3, 0x1000, 28, 0, 0, 0};
+    std::string in6("\x0a\x00\x17\x70", 4);
+    in6 += le32(0) + std::string(15, '\0') + "\x01" + le32(0);
+    Capture c6 = cap(1, CaptureKind::BufLenArg, in6);
+    ctx.capture = &c6;
+    EXPECT_EQ(format_arg(bind, 1, ctx),
+              "{sa_family=AF_INET6, sin6_port=htons(6000), sin6_flowinfo=htonl(0), "
+              "inet_pton(AF_INET6, \"::1\", &sin6_addr), sin6_scope_id=0}");
+    std::string abstract("\x01\x00\x00" "corpus", 9);
+    Capture ab = cap(1, CaptureKind::BufLenArg, abstract);
+    ctx.capture = &ab;
+    EXPECT_EQ(format_arg(bind, 1, ctx), "{sa_family=AF_UNIX, sun_path=@\"corpus\"}");
+    // Hostile: a family with too few bytes for its address.
+    Capture cut = cap(1, CaptureKind::BufLenArg, std::string_view("\x0a\x00\x17", 3));
+    ctx.capture = &cut;
+    EXPECT_EQ(format_arg(bind, 1, ctx), "{sa_family=AF_INET6, ...}");
+}
+
+TEST(Args, CloneFcntlAndIntegers) {
+    const auto& clone = call("clone");
+    ArgContext ctx;
+    ctx.args = {17, 0, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(clone, 0, ctx), "flags=SIGCHLD");
+    EXPECT_EQ(format_arg(clone, 1, ctx), "child_stack=NULL");
+    EXPECT_EQ(format_arg(clone, 3, ctx), "");  // child_tid unused without the flags
+    ctx.args = {0x01200000 | 17, 0, 0, 0x7000, 0, 0};
+    EXPECT_EQ(format_arg(clone, 0, ctx), "flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD");
+    EXPECT_EQ(format_arg(clone, 3, ctx), "child_tidptr=0x7000");
+    const auto order = text_order(clone, clone.nargs);
+    ASSERT_GE(order.size(), 2u);
+    EXPECT_EQ(clone.args[order[0]].name, "stack");
+    EXPECT_EQ(clone.args[order[1]].name, "flags");
+
+    const auto& fcntl = call("fcntl");
+    ctx.args = {3, 3 /* F_GETFL */, 0x1234, 0, 0, 0};
+    EXPECT_EQ(printed_args(fcntl, ctx.args), 2u);
+    EXPECT_EQ(format_return(&fcntl, 0x802, false, &ctx.args).text, "0x802 (flags O_RDWR|O_NONBLOCK)");
+    ctx.args = {3, 4 /* F_SETFL */, 02000 | 04000, 0, 0, 0};
+    EXPECT_EQ(printed_args(fcntl, ctx.args), 3u);
+    EXPECT_EQ(format_arg(fcntl, 2, ctx), "O_RDONLY|O_APPEND|O_NONBLOCK");
+    ctx.args = {3, 2 /* F_SETFD */, 1, 0, 0, 0};
+    EXPECT_EQ(format_arg(fcntl, 2, ctx), "FD_CLOEXEC");
+    ctx.args = {3, 0x4242, 5, 0, 0, 0};
+    EXPECT_EQ(format_arg(fcntl, 1, ctx), "0x4242 /* F_??? */");
+
+    // C's %#x: zero is "0".
+    ctx.args = {0x1002, 0, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("arch_prctl"), 1, ctx), "0");
+    EXPECT_EQ(format_arg(call("mmap"), 5, ctx), "0");
+    // A mode with O_CREAT, even zero, prints in octal with three digits.
+    ctx.args = {static_cast<std::uint64_t>(-100), 0x1000, 0100, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("openat"), 3, ctx), "000");
+}
+
+TEST(Memory, ReadsWhatWasNotCaptured) {
+    FakeMemory mem;
+    mem.map(0x1000, std::string("/etc/passwd\0", 12));
+    mem.map(0x2000, "unterminated");  // ends at an unreadable page
+    mem.map(0x3000, std::string(10000, 'x'));
+    const auto& openat = call("openat");
+    ArgContext ctx;
+    ctx.memory = &mem;
+    ctx.args = {static_cast<std::uint64_t>(-100), 0x1000, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(openat, 1, ctx), "\"/etc/passwd\"");
+    ctx.args[1] = 0x2000;
+    EXPECT_EQ(format_arg(openat, 1, ctx), "\"unterminated\"...");
+    ctx.args[1] = 0x3000;  // longer than the bound: cut and marked
+    EXPECT_EQ(format_arg(openat, 1, ctx), quote(std::string(kCaptureMax, 'x'), kCaptureMax, true));
+    ctx.args[1] = 0x9000;  // unreadable
+    EXPECT_EQ(format_arg(openat, 1, ctx), "0x9000");
+    ctx.args[1] = 0;
+    EXPECT_EQ(format_arg(openat, 1, ctx), "NULL");
+
+    // An absurd length reads at most the bound.
+    const auto& write = call("write");
+    ctx.args = {1, 0x3000, ~0ULL >> 1, 0, 0, 0};
+    EXPECT_EQ(format_arg(write, 1, ctx), "\"" + std::string(32, 'x') + "\"...");
+    // A buffer running into unreadable memory.
+    ctx.args = {1, 0x2000, 100, 0, 0, 0};
+    EXPECT_EQ(format_arg(write, 1, ctx), "\"unterminated\"...");
+}
+
+TEST(Memory, Iovecs) {
+    FakeMemory mem;
+    mem.map(0x1000, "one two\n");
+    mem.map(0x5000, le64(0x1000) + le64(4) + le64(0x1004) + le64(4) + le64(0x9000) + le64(3));
+    const auto& writev = call("writev");
+    ArgContext ctx;
+    ctx.memory = &mem;
+    ctx.args = {3, 0x5000, 2, 0, 0, 0};
+    EXPECT_EQ(format_arg(writev, 1, ctx),
+              "[{iov_base=\"one \", iov_len=4}, {iov_base=\"two\\n\", iov_len=4}]");
+    // An unreadable buffer is its address.
+    ctx.args[2] = 3;
+    EXPECT_EQ(format_arg(writev, 1, ctx),
+              "[{iov_base=\"one \", iov_len=4}, {iov_base=\"two\\n\", iov_len=4}, "
+              "{iov_base=0x9000, iov_len=3}]");
+    // An absurd count: what could be read, then "...".
+    ctx.args[2] = 1000000;
+    const std::string many = format_arg(writev, 1, ctx);
+    EXPECT_NE(many.find("iov_len=3}, ...]"), std::string::npos) << many;
+    // readv shows only what the call read (its return value).
+    const auto& readv = call("readv");
+    ctx.args = {3, 0x5000, 2, 0, 0, 0};
+    EXPECT_EQ(format_arg(readv, 1, ctx), "0x5000");  // entry
+    ctx.ret = 6;
+    EXPECT_EQ(format_arg(readv, 1, ctx),
+              "[{iov_base=\"one \", iov_len=4}, {iov_base=\"tw\", iov_len=4}]");
+    ctx.ret = -14;
+    EXPECT_EQ(format_arg(readv, 1, ctx), "0x5000");
+    ctx.ret.reset();
+    ctx.args = {3, 0x7000, 2, 0, 0, 0};  // the array itself unreadable
+    EXPECT_EQ(format_arg(writev, 1, ctx), "0x7000");
+    // The array from the listener's capture, the buffers from memory; without memory, the
+    // buffers' addresses.
+    const std::string arr = le64(0x1000) + le64(4);
+    Capture c = cap(1, CaptureKind::BufFixed, arr);
+    ctx.capture = &c;
+    ctx.args = {3, 0x6000, 1, 0, 0, 0};
+    EXPECT_EQ(format_arg(writev, 1, ctx), "[{iov_base=\"one \", iov_len=4}]");
+    ctx.memory = nullptr;
+    EXPECT_EQ(format_arg(writev, 1, ctx), "[{iov_base=0x1000, iov_len=4}]");
+}
+
+TEST(Memory, ExecStack) {
+    FakeMemory mem;
+    // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.
+    std::string stack = le64(2) + le64(0x8100) + le64(0x8110) + le64(0) + le64(0x8120) + le64(0) +
+                        le64(6) + le64(4096) + le64(31) + le64(0x8130) + le64(0) + le64(0);
+    mem.map(0x8000, stack);
+    mem.map(0x8100, std::string("prog\0\0\0\0\0\0\0\0\0\0\0\0", 16) + std::string("arg\0", 4));
+    mem.map(0x8120, std::string("A=1\0", 4));
+    mem.map(0x8130, std::string("/bin/prog\0", 10));
+    auto st = read_exec_stack(mem, 0x8000, false);
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->argv, (std::vector<std::string>{"prog", "arg"}));
+    EXPECT_TRUE(st->argv_complete);
+    EXPECT_EQ(st->envc, 1u);
+    EXPECT_EQ(st->execfn, "/bin/prog");
+
+    const auto& execve = call("execve");
+    std::array<std::uint64_t, 6> values = {0x400000, 0x7ff0, 0x7ff8, 0, 0, 0};
+    std::string path = "0x400000", argv = "[...]", envp = "0x7ff8 /* 0+ vars */";
+    std::vector<std::string*> texts = {&path, &argv, &envp};
+    EXPECT_TRUE(complete_exec_args(execve, values, *st, texts));
+    EXPECT_EQ(path, "\"/bin/prog\"");
+    EXPECT_EQ(argv, "[\"prog\", \"arg\"]");
+    EXPECT_EQ(envp, "0x7ff8 /* 1 vars */");
+    // What the entry decoded is kept.
+    std::string p2 = "\"/bin/prog\"", a2 = "[\"prog\"]", e2 = "0x7ff8 /* 1 vars */";
+    std::vector<std::string*> t2 = {&p2, &a2, &e2};
+    EXPECT_FALSE(complete_exec_args(execve, values, *st, t2));
+
+    // Hostile stacks: an absurd argc, no NULL after argv, unreadable.
+    FakeMemory bad;
+    bad.map(0x8000, le64(1000000));
+    EXPECT_FALSE(read_exec_stack(bad, 0x8000, false));
+    FakeMemory nonull;
+    nonull.map(0x8000, le64(1) + le64(0x8100) + le64(0x8100));
+    nonull.map(0x8100, std::string("x\0", 2));
+    EXPECT_FALSE(read_exec_stack(nonull, 0x8000, false));
+    EXPECT_FALSE(read_exec_stack(mem, 0x1234, false));
+    // An unterminated argument string: incomplete, and no crash.
+    FakeMemory cut;
+    cut.map(0x8000, le64(1) + le64(0x8100) + le64(0) + le64(0) + le64(0));
+    cut.map(0x8100, "endless");
+    auto c = read_exec_stack(cut, 0x8000, false);
+    ASSERT_TRUE(c);
+    EXPECT_FALSE(c->argv_complete);
+    EXPECT_EQ(c->execfn, "");
+}
+
+TEST(CapturePlan, StructuresAndLengths) {
+    auto fstat = capture_plan(call("fstat"));
+    ASSERT_EQ(fstat.exit.size(), 1u);
+    EXPECT_EQ(fstat.exit[0].kind, CaptureKind::BufFixed);
+    EXPECT_EQ(fstat.exit[0].max, 144u);
+    auto accept = capture_plan(call("accept"));
+    ASSERT_EQ(accept.enter.size(), 1u);  // addrlen's value going in
+    EXPECT_EQ(accept.enter[0].arg, 2);
+    EXPECT_EQ(accept.exit.size(), 2u);  // the address and addrlen coming out
+    auto writev = capture_plan(call("writev"));
+    ASSERT_EQ(writev.enter.size(), 1u);
+    EXPECT_EQ(writev.enter[0].kind, CaptureKind::BufFixed);
+    // Never more rules than the listener takes.
+    for (const auto& info : syscall_table(Abi::X86_64)) {
+        auto plan = capture_plan(info);
+        EXPECT_LE(plan.enter.size(), 4u) << info.name;
+        EXPECT_LE(plan.exit.size(), 4u) << info.name;
+    }
 }
 
 }  // namespace
 }  // namespace nitro::decode
+

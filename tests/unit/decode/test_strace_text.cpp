@@ -90,5 +90,53 @@ TEST(StraceText, UnreadableProcessAndControlCharacters) {
     EXPECT_EQ(format_who(q), "[pid 5] a?b ");
 }
 
+// A call from the x86-64 table, as the backend decodes it.
+Syscall known(const char* name, std::uint64_t nr, int pid, std::vector<SyscallArg> args) {
+    Syscall sc;
+    sc.name = name;
+    sc.nr = nr;
+    sc.known = true;
+    sc.returns = true;
+    sc.process = proc(pid, "cat");
+    sc.args = std::move(args);
+    return sc;
+}
+
+TEST(StraceText, UnfinishedStopsBeforeWhatTheExitFillsIn) {
+    // As strace: "read(3, <unfinished ...>" then "<... read resumed>"abc", 10) = 3".
+    StraceText t;
+    std::string out;
+    Syscall in = known("read", 0, 9, {{"fd", 3, "3"}, {"buf", 0x1000, "0x1000"}, {"count", 10, "10"}});
+    t.feed(enter(0, 1), in, out);
+    t.feed(enter(1, 1), openat(10, false), out);
+    Syscall done = in;
+    done.direction = Direction::Exit;
+    done.args[1].text = "\"abc\"";
+    done.ret = 3;
+    done.ret_text = "3";
+    t.feed(exit_of(0, 2, 0, 1), done, out);
+    t.flush(out);
+    EXPECT_EQ(out,
+              "[pid 9] cat read(3,  <unfinished ...>\n"
+              "[pid 10] cat openat(AT_FDCWD, \"/etc/passwd\", O_RDONLY <unfinished ...>\n"
+              "[pid 9] cat <... read resumed>\"abc\", 10) = 3\n");
+    EXPECT_EQ(format_call_head(in), "read(3, ");
+    EXPECT_EQ(format_call_tail(done), "\"abc\", 10");
+}
+
+TEST(StraceText, CloneInStraceOrderWithoutUnusedArguments) {
+    StraceText t;
+    std::string out;
+    Syscall c = known("clone", 56, 4,
+                      {{"flags", 17, "flags=SIGCHLD"}, {"stack", 0, "child_stack=NULL"},
+                       {"parent_tid", 0, ""}, {"child_tid", 0, ""}, {"tls", 0, ""}});
+    t.feed(enter(0, 1), c, out);
+    c.direction = Direction::Exit;
+    c.ret = 5;
+    c.ret_text = "5";
+    t.feed(exit_of(0, 2, 0, 1), c, out);
+    EXPECT_EQ(out, "[pid 4] cat clone(child_stack=NULL, flags=SIGCHLD) = 5\n");
+}
+
 }  // namespace
 }  // namespace nitro::decode

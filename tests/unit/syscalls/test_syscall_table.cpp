@@ -232,7 +232,7 @@ TEST(SyscallTable, TypedFamiliesX86_64) {
               "dirfd:dirfd pathname:cstring statbuf:struct_out(stat) flags:at_flags -> int");
     EXPECT_EQ(signature(x, "execve"), "pathname:cstring argv:argv envp:argv -> int");
     EXPECT_EQ(signature(x, "mmap"),
-              "addr:ptr length:size prot:prot flags:map_flags fd:fd offset:long -> ptr");
+              "addr:ptr length:size prot:prot flags:map_flags fd:fd offset:hex -> ptr");
     EXPECT_EQ(signature(x, "clone"),
               "flags:clone_flags stack:ptr parent_tid:ptr child_tid:ptr tls:ulong -> int");
     EXPECT_EQ(signature(x, "kill"), "pid:int sig:signal -> int");

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+// strace comparison corpus, file family: every call is made once through its own system call
+// number (raw syscall(2), so libc cannot substitute another call), with successes and failures.
+// Deterministic: fixed paths under /tmp/corpus_file.d, fixed modes.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <linux/stat.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define DIR "/tmp/corpus_file.d"
+
+int main(void) {
+    struct stat st;
+    struct statx stx;
+    char buf[256];
+    syscall(SYS_mkdir, DIR, 0755);
+    syscall(SYS_mkdir, DIR, 0755); /* EEXIST */
+    syscall(SYS_chdir, DIR);
+    int dfd = (int)syscall(SYS_open, DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    syscall(SYS_mkdirat, dfd, "sub", 0700);
+    int fd = (int)syscall(SYS_creat, DIR "/a.txt", 0644);
+    syscall(SYS_write, fd, "corpus\n", 7);
+    syscall(SYS_close, fd);
+    fd = (int)syscall(SYS_open, "a.txt", O_RDWR | O_APPEND | O_NOFOLLOW);
+    syscall(SYS_close, fd);
+    fd = (int)syscall(SYS_openat, AT_FDCWD, "/nonexistent/file", O_RDONLY); /* ENOENT */
+    fd = (int)syscall(SYS_openat, dfd, "b.txt", O_WRONLY | O_CREAT | O_EXCL | O_TRUNC, 0600);
+    syscall(SYS_close, fd);
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .mode = 0, .resolve = RESOLVE_BENEATH};
+    fd = (int)syscall(SYS_openat2, dfd, "a.txt", &how, sizeof how);
+    syscall(SYS_stat, DIR "/a.txt", &st);
+    syscall(SYS_lstat, "a.txt", &st);
+    syscall(SYS_fstat, fd, &st);
+    syscall(SYS_newfstatat, dfd, "b.txt", &st, AT_SYMLINK_NOFOLLOW);
+    syscall(SYS_newfstatat, AT_FDCWD, "missing", &st, 0); /* ENOENT */
+    syscall(SYS_statx, AT_FDCWD, "a.txt", AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx);
+    syscall(SYS_close, fd);
+    syscall(SYS_access, "a.txt", R_OK | W_OK);
+    syscall(SYS_access, "missing", F_OK); /* ENOENT */
+    syscall(SYS_faccessat, dfd, "b.txt", X_OK); /* EACCES for non-root, root: 0600 -> EACCES */
+    syscall(SYS_faccessat2, AT_FDCWD, "a.txt", R_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW);
+    syscall(SYS_symlink, "a.txt", "link");
+    syscall(SYS_readlink, "link", buf, sizeof buf);
+    syscall(SYS_readlinkat, dfd, "link", buf, 3); /* truncated to 3 bytes */
+    syscall(SYS_readlink, "a.txt", buf, sizeof buf); /* EINVAL: not a link */
+    syscall(SYS_rename, "a.txt", "c.txt");
+    syscall(SYS_renameat, dfd, "c.txt", AT_FDCWD, DIR "/d.txt");
+    syscall(SYS_renameat2, AT_FDCWD, "d.txt", dfd, "b.txt", RENAME_NOREPLACE); /* EEXIST */
+    syscall(SYS_renameat2, AT_FDCWD, "d.txt", dfd, "b.txt", RENAME_EXCHANGE);
+    syscall(SYS_unlink, "link");
+    syscall(SYS_unlink, "link"); /* ENOENT */
+    syscall(SYS_unlinkat, dfd, "b.txt", 0);
+    syscall(SYS_unlinkat, AT_FDCWD, "d.txt", 0);
+    syscall(SYS_unlinkat, dfd, "sub", AT_REMOVEDIR);
+    syscall(SYS_chdir, "/tmp");
+    syscall(SYS_rmdir, DIR "/sub"); /* ENOENT */
+    syscall(SYS_close, dfd);
+    syscall(SYS_rmdir, DIR);
+    syscall(SYS_write, 1, "corpus_file: done\n", 18);
+    return 0;
+}

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+// strace comparison corpus, fd I/O: read, write, pread64, pwrite64, readv, writev and lseek on
+// a tmpfs file, with buffers that need escaping, buffers longer than strace's -s limit, short
+// and failed reads. Deterministic.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+int main(void) {
+    static const char bin[] = "tab\there \"quoted\" back\\slash\x01\x7f\xff end\n";
+    static const char longer[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    char buf[128];
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/tmp/corpus_io.dat", O_RDWR | O_CREAT | O_TRUNC,
+                          0640);
+    syscall(SYS_write, fd, bin, sizeof bin - 1);
+    syscall(SYS_write, fd, longer, sizeof longer - 1);
+    syscall(SYS_write, fd, "", 0);
+    syscall(SYS_pwrite64, fd, "PW", 2, 4);
+    syscall(SYS_lseek, fd, 0, SEEK_SET);
+    syscall(SYS_read, fd, buf, 10);
+    syscall(SYS_read, fd, buf, sizeof buf);
+    syscall(SYS_read, fd, buf, sizeof buf); /* end of file: 0 */
+    syscall(SYS_pread64, fd, buf, 6, 3);
+    syscall(SYS_lseek, fd, -5L, SEEK_END);
+    char a[4], b[8];
+    struct iovec rv[2] = {{a, sizeof a}, {b, sizeof b}};
+    syscall(SYS_lseek, fd, 0, SEEK_SET);
+    syscall(SYS_readv, fd, rv, 2);
+    struct iovec wv[3] = {{(void*)"one ", 4}, {(void*)"two\n", 4}, {(void*)longer, 40}};
+    syscall(SYS_writev, fd, wv, 3);
+    syscall(SYS_read, 99, buf, 1);      /* EBADF */
+    syscall(SYS_write, fd, NULL, 4);    /* EFAULT */
+    syscall(SYS_close, fd);
+    syscall(SYS_unlink, "/tmp/corpus_io.dat");
+    syscall(SYS_write, 1, "corpus_io: done\n", 16);
+    return 0;
+}

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+// strace comparison corpus, networking: socket, bind, listen, connect, accept, accept4, sendto,
+// recvfrom with AF_UNIX (path and abstract), AF_INET and AF_INET6 on the loopback interface
+// (the test brings lo up first; without it the inet parts fail, which is traced all the same).
+// One process: a stream connect completes through the listen backlog before accept.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static void unix_stream(void) {
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    strcpy(a.sun_path, "/tmp/corpus_net.sock");
+    socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(a.sun_path) + 1);
+    int s = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    syscall(SYS_bind, s, &a, alen);
+    syscall(SYS_listen, s, 4);
+    int c = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+    syscall(SYS_connect, c, &a, alen);
+    struct sockaddr_un peer;
+    socklen_t plen = sizeof peer;
+    int a1 = (int)syscall(SYS_accept, s, &peer, &plen);
+    syscall(SYS_sendto, c, "ping\n", 5, 0, NULL, 0);
+    char buf[64];
+    syscall(SYS_recvfrom, a1, buf, sizeof buf, 0, NULL, NULL);
+    int c2 = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+    syscall(SYS_connect, c2, &a, alen);
+    plen = sizeof peer;
+    int a2 = (int)syscall(SYS_accept4, s, &peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    syscall(SYS_recvfrom, a2, buf, sizeof buf, MSG_DONTWAIT, NULL, NULL); /* EAGAIN */
+    syscall(SYS_close, a2);
+    syscall(SYS_close, c2);
+    syscall(SYS_close, a1);
+    syscall(SYS_close, c);
+    syscall(SYS_close, s);
+    syscall(SYS_unlink, a.sun_path);
+}
+
+static void unix_dgram_abstract(void) {
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    memcpy(a.sun_path, "\0corpus", 7);
+    socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 7);
+    int s = (int)syscall(SYS_socket, AF_UNIX, SOCK_DGRAM, 0);
+    syscall(SYS_bind, s, &a, alen);
+    int c = (int)syscall(SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    syscall(SYS_sendto, c, "datagram", 8, MSG_DONTWAIT, &a, alen);
+    char buf[64];
+    struct sockaddr_un from;
+    socklen_t flen = sizeof from;
+    syscall(SYS_recvfrom, s, buf, sizeof buf, 0, &from, &flen);
+    syscall(SYS_close, c);
+    syscall(SYS_close, s);
+}
+
+static void inet(void) {
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(4242);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int s = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    syscall(SYS_bind, s, &a, sizeof a);
+    syscall(SYS_listen, s, 1);
+    int c = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+    syscall(SYS_connect, c, &a, sizeof a);
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof peer;
+    int a1 = (int)syscall(SYS_accept, s, &peer, &plen);
+    syscall(SYS_sendto, a1, "hello over tcp", 14, MSG_NOSIGNAL, NULL, 0);
+    char buf[64];
+    syscall(SYS_recvfrom, c, buf, sizeof buf, 0, NULL, NULL);
+    syscall(SYS_close, a1);
+    syscall(SYS_close, c);
+    syscall(SYS_close, s);
+
+    int u = (int)syscall(SYS_socket, AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    a.sin_port = htons(5353);
+    syscall(SYS_bind, u, &a, sizeof a);
+    syscall(SYS_sendto, u, "udp4", 4, 0, &a, sizeof a);
+    struct sockaddr_in from;
+    socklen_t flen = sizeof from;
+    syscall(SYS_recvfrom, u, buf, sizeof buf, 0, &from, &flen);
+    syscall(SYS_close, u);
+    a.sin_addr.s_addr = htonl(0xc0000201); /* 192.0.2.1: no route without a network */
+    int d = (int)syscall(SYS_socket, AF_INET, SOCK_DGRAM, 0);
+    syscall(SYS_connect, d, &a, sizeof a);
+    syscall(SYS_close, d);
+}
+
+static void inet6(void) {
+    struct sockaddr_in6 a;
+    memset(&a, 0, sizeof a);
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(6000);
+    a.sin6_addr = in6addr_loopback;
+    int u = (int)syscall(SYS_socket, AF_INET6, SOCK_DGRAM, 0);
+    syscall(SYS_bind, u, &a, sizeof a);
+    syscall(SYS_sendto, u, "udp6", 4, 0, &a, sizeof a);
+    char buf[64];
+    struct sockaddr_in6 from;
+    socklen_t flen = sizeof from;
+    syscall(SYS_recvfrom, u, buf, sizeof buf, 0, &from, &flen);
+    syscall(SYS_close, u);
+}
+
+int main(void) {
+    unix_stream();
+    unix_dgram_abstract();
+    inet();
+    inet6();
+    syscall(SYS_socket, 12345, SOCK_STREAM, 0); /* EAFNOSUPPORT */
+    syscall(SYS_write, 1, "corpus_net: done\n", 17);
+    return 0;
+}

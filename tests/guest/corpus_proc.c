@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+// strace comparison corpus, processes: getpid/getppid/gettid, clone (fork-like), clone3,
+// fork, vfork, exit, exit_group, wait4, kill, execve and execveat with argv.
+//   corpus_proc          runs the whole sequence
+//   corpus_proc exec N   (the re-executed image) writes a line and exits with status N
+// Deterministic; children are waited for in creation order.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char self[] = "/tests/corpus_proc";
+
+static void child_exec(int how) {
+    char* argv[] = {(char*)"corpus_proc", (char*)"exec", how ? (char*)"7" : (char*)"6", NULL};
+    char* envp[] = {(char*)"CORPUS=1", (char*)"PATH=/tests:/bin", NULL};
+    if (how == 0) {
+        syscall(SYS_execve, self, argv, envp);
+    } else {
+        syscall(SYS_execveat, AT_FDCWD, self, argv, envp, 0);
+    }
+    syscall(SYS_exit_group, 99);
+}
+
+int main(int argc, char** argv) {
+    int status;
+    if (argc == 3 && strcmp(argv[1], "exec") == 0) {
+        syscall(SYS_write, 1, "corpus_proc: exec\n", 18);
+        syscall(SYS_exit_group, atoi(argv[2]));
+    }
+    syscall(SYS_getpid);
+    syscall(SYS_getppid);
+    syscall(SYS_gettid);
+
+    /* clone used as fork; the child leaves with exit(2). */
+    long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (pid == 0) syscall(SYS_exit, 3);
+    syscall(SYS_wait4, pid, &status, 0, NULL);
+
+    /* clone3 used as fork; the child runs execve. */
+    struct clone_args ca;
+    memset(&ca, 0, sizeof ca);
+    ca.exit_signal = SIGCHLD;
+    pid = syscall(SYS_clone3, &ca, sizeof ca);
+    if (pid == 0) child_exec(0);
+    syscall(SYS_wait4, pid, &status, 0, NULL);
+
+    /* fork; the child runs execveat. */
+    pid = syscall(SYS_fork);
+    if (pid == 0) child_exec(1);
+    syscall(SYS_wait4, -1, &status, __WALL, NULL);
+
+    /* vfork; the child leaves at once. */
+    pid = vfork();
+    if (pid == 0) _exit(5);
+    syscall(SYS_wait4, pid, &status, 0, NULL);
+
+    /* fork; the child kills itself (its kill never returns). Killing it from the parent would
+       race with what the child is doing, and strace and nitro report such races differently. */
+    pid = syscall(SYS_fork);
+    if (pid == 0) {
+        syscall(SYS_kill, syscall(SYS_getpid), SIGKILL);
+        syscall(SYS_exit_group, 1);
+    }
+    syscall(SYS_kill, pid, 0); /* running or a zombie: 0 either way */
+    syscall(SYS_wait4, pid, &status, 0, NULL);
+    syscall(SYS_wait4, -1, &status, WNOHANG, NULL); /* ECHILD */
+    syscall(SYS_kill, 999999, SIGTERM);             /* ESRCH */
+    syscall(SYS_write, 1, "corpus_proc: done\n", 18);
+    syscall(SYS_exit_group, 0);
+    return 0;
+}

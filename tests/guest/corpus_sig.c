@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+// strace comparison corpus, flags and signals: rt_sigaction, rt_sigprocmask, kill/tgkill/tkill
+// of blocked and ignored signals, fcntl, dup/dup2/dup3, pipe2 with flag sets. No signal
+// handler runs (a handler's rt_sigreturn reads its frame from the stack, not from arguments).
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct ksigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+};
+
+int main(void) {
+    struct ksigaction act, old;
+    memset(&act, 0, sizeof act);
+    act.handler = SIG_IGN;
+    act.flags = SA_RESTART;
+    act.mask = 1UL << (SIGUSR2 - 1) | 1UL << (SIGTERM - 1);
+    syscall(SYS_rt_sigaction, SIGUSR1, &act, &old, 8);
+    syscall(SYS_rt_sigaction, SIGUSR1, NULL, &old, 8);
+    act.handler = SIG_DFL;
+    act.flags = 0;
+    act.mask = 0;
+    syscall(SYS_rt_sigaction, SIGHUP, &act, NULL, 8);
+    syscall(SYS_rt_sigaction, SIGKILL, &act, NULL, 8); /* EINVAL */
+    unsigned long set = 1UL << (SIGUSR2 - 1) | 1UL << (SIGRTMIN + 1 - 1), oldset = 0;
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, &oldset, 8);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &oldset, 8);
+    long pid = syscall(SYS_getpid);
+    syscall(SYS_kill, pid, SIGUSR1);
+    syscall(SYS_tgkill, pid, syscall(SYS_gettid), SIGUSR2);
+    syscall(SYS_tkill, syscall(SYS_gettid), SIGRTMIN + 1);
+    /* Ignoring the blocked signals discards them, so unblocking all delivers nothing. */
+    act.handler = SIG_IGN;
+    syscall(SYS_rt_sigaction, SIGUSR2, &act, NULL, 8);
+    syscall(SYS_rt_sigaction, SIGRTMIN + 1, &act, NULL, 8);
+    set = ~0UL;
+    syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, NULL, 8);
+    syscall(SYS_rt_sigprocmask, 7, &set, NULL, 8); /* EINVAL */
+
+    int p[2];
+    syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK);
+    syscall(SYS_fcntl, p[0], F_GETFL);
+    syscall(SYS_fcntl, p[0], F_SETFL, O_NONBLOCK | O_APPEND);
+    syscall(SYS_fcntl, p[1], F_GETFD);
+    syscall(SYS_fcntl, p[1], F_SETFD, FD_CLOEXEC);
+    syscall(SYS_fcntl, p[1], F_DUPFD_CLOEXEC, 10);
+    syscall(SYS_dup, p[0]);
+    syscall(SYS_dup2, p[0], 20);
+    syscall(SYS_dup3, p[1], 21, O_CLOEXEC);
+    syscall(SYS_dup3, p[1], 21, 0x40); /* EINVAL */
+    syscall(SYS_write, p[1], "x", 1);
+    char c;
+    syscall(SYS_read, p[0], &c, 1);
+    syscall(SYS_read, p[0], &c, 1); /* EAGAIN */
+    syscall(SYS_write, 1, "corpus_sig: done\n", 17);
+    return 0;
+}
