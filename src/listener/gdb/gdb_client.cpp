@@ -255,6 +255,33 @@ std::vector<std::uint8_t> GdbClient::read_memory(std::uint64_t address, std::siz
     return out;
 }
 
+std::size_t GdbClient::read_memory_some(std::uint64_t address, std::span<std::uint8_t> out) {
+    require_stopped("read memory");
+    std::size_t chunk = std::max<std::size_t>(1, (packet_size() - kReadOverhead) / 2);
+    std::size_t done = 0;
+    while (done < out.size()) {
+        std::uint64_t at = address + done;
+        // Never ask across a page: a stub may fail the whole request for one bad page.
+        std::size_t page_left = 0x1000 - static_cast<std::size_t>(at & 0xfff);
+        std::size_t want = std::min({chunk, out.size() - done, page_left});
+        std::string reply = channel_.request(fmt::format("m{:x},{:x}", at, want));
+        if (reply.empty() || is_error_reply(reply)) break;
+        std::size_t n = reply.size() / 2;
+        if (reply.size() % 2 || n > want)
+            fail("gdb: {} sent a malformed or oversized reply to m{:x},{:x}: '{}'", channel_.peer(),
+                 at, want, describe(reply));
+        for (std::size_t i = 0; i < n; ++i) {
+            int h = hex_digit(reply[2 * i]);
+            int l = hex_digit(reply[2 * i + 1]);
+            if (h < 0 || l < 0) fail("gdb: malformed memory data at {:#x}: '{}'", at, describe(reply));
+            out[done + i] = static_cast<std::uint8_t>(h << 4 | l);
+        }
+        done += n;
+        if (n < want) break;  // the rest is unreadable
+    }
+    return done;
+}
+
 void GdbClient::write_memory(std::uint64_t address, std::span<const std::uint8_t> data) {
     require_stopped("write memory");
     std::size_t chunk = std::max<std::size_t>(1, (packet_size() - kWriteOverhead) / 2);
@@ -311,6 +338,14 @@ StopReply GdbClient::query_stop() {
 void GdbClient::resume() {
     require_stopped("resume");
     channel_.send(features_.vcont_continue ? "vCont;c" : "c");
+    running_ = true;
+}
+
+void GdbClient::resume_thread(ThreadId thread) {
+    require_stopped("resume");
+    if (!features_.vcont_continue)
+        fail("gdb: {} cannot resume a single thread (no vCont;c)", channel_.peer());
+    channel_.send("vCont;c:" + thread.to_string());
     running_ = true;
 }
 

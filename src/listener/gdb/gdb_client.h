@@ -76,6 +76,10 @@ class GdbClient {
     /// Reads guest virtual memory ('m'), in chunks that fit the stub's packet size.
     std::vector<std::uint8_t> read_memory(std::uint64_t address, std::size_t length);
     void write_memory(std::uint64_t address, std::span<const std::uint8_t> data);
+    /// Reads up to out.size() bytes, page by page, and returns how many were read before the
+    /// first unreadable byte (an error reply is not an exception here: guest pointers are often
+    /// bad). Malformed or oversized replies still throw.
+    std::size_t read_memory_some(std::uint64_t address, std::span<std::uint8_t> out);
 
     void insert_breakpoint(BreakpointType type, std::uint64_t address, int kind = 1);
     void remove_breakpoint(BreakpointType type, std::uint64_t address, int kind = 1);
@@ -89,6 +93,8 @@ class GdbClient {
     StopReply query_stop();
     /// Resumes all threads (vCont;c or c) without waiting.
     void resume();
+    /// Resumes one thread only (vCont;c:tid), the others stay stopped; needs vCont.
+    void resume_thread(ThreadId thread);
     /// Steps one thread (vCont;s:tid, or Hc + s) without waiting.
     void resume_step(std::optional<ThreadId> thread = std::nullopt);
     /// resume_step() and wait for the stop reply.

@@ -98,7 +98,15 @@ std::optional<std::string> PacketChannel::receive_until(Deadline deadline) {
             write("-");
             continue;
         }
-        if (ack_mode_) write("+");
+        if (ack_mode_) {
+            // A stub that exits sends its last packet (QEMU: "W00") and closes at once: the
+            // packet arrived intact, so it is delivered; the next send reports the closed peer.
+            try {
+                write("+");
+            } catch (const Error& e) {
+                log::debug("gdb: cannot acknowledge the last packet: {}", e.what());
+            }
+        }
         std::string payload = rle_decode(f->payload, options_.max_packet);
         log::debug("gdb <- {}", describe(payload));
         return payload;
