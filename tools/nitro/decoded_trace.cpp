@@ -1,66 +1,25 @@
 // SPDX-License-Identifier: MIT
-#include "decoded_trace.h"
-
+// nitro trace with the Linux backend: decoded system calls with their processes.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "decode/strace_text.h"
-#include "listener/tcg/tcg_listener.h"
 #include "nitro/error.h"
+#include "nitro/log.h"
+#include "nitro/memory.h"
 #include "os/linux/backend.h"
-#include "os/linux/kernel_profile.h"
-#include "output/event_json.h"
+#include "os/linux/profile_source.h"
+#include "output/syscall_json.h"
 #include "output/sink.h"
-#include "plugin_path.h"
+#include "target.h"
+#include "trace_output.h"
 
 namespace nitro::cli {
 
 namespace {
-
-// Linux calls that change the calling thread's identity as the plugin sees it (see the raw
-// path in trace_command.cpp).
-
-// One record with the original Nitro's keys (event, name, full_name, process) and nitro's
-// additions (args, ret, errno).
-void append_json_record(std::string& out, const Event& ev, const Syscall& sc) {
-    using output::append_json_string;
-    out += R"({"event": )";
-    output::append_event_object(out, ev);
-    out += R"(, "name": )";
-    append_json_string(out, sc.name);
-    out += R"(, "full_name": )";
-    append_json_string(out, sc.full_name);
-    out += R"(, "process": )";
-    if (sc.process.valid) {
-        out += R"({"name": )";
-        append_json_string(out, sc.process.name);
-        fmt::format_to(std::back_inserter(out), R"(, "pid": {}, "tid": {}, "ppid": {}}})",
-                       sc.process.pid, sc.process.tid, sc.process.ppid);
-    } else {
-        out += "null";
-    }
-    out += R"(, "args": [)";
-    for (std::size_t i = 0; i < sc.args.size(); ++i) {
-        if (i) out += ", ";
-        out += R"({"name": )";
-        append_json_string(out, sc.args[i].name);
-        fmt::format_to(std::back_inserter(out), R"(, "value": "{:#x}", "text": )",
-                       sc.args[i].value);
-        append_json_string(out, sc.args[i].text);
-        out += "}";
-    }
-    out += "]";
-    if (sc.ret) {
-        fmt::format_to(std::back_inserter(out), R"(, "ret": {}, "errno": )", *sc.ret);
-        if (sc.errno_name.empty()) {
-            out += "null";
-        } else {
-            append_json_string(out, sc.errno_name);
-        }
-    }
-    out += "}";
-}
 
 // Writes each '\n'-terminated line of text as one record.
 void write_lines(output::Sink& sink, std::string& text) {
@@ -71,93 +30,160 @@ void write_lines(output::Sink& sink, std::string& text) {
     text.clear();
 }
 
+class DecodedOutput final : public TraceOutput {
+  public:
+    /// Without a profile (no image, no profile file), it is built from guest memory at the
+    /// first event.
+    DecodedOutput(const TraceOptions& o, std::optional<linux_os::KernelProfile> profile,
+                  linux_os::ProfileOptions sources, const vm::GuestRam& ram)
+        : opts_(o),
+          text_(o.format == "text"),
+          sink_(o.out, o.format == "json" ? output::Sink::Framing::JsonArray
+                                          : output::Sink::Framing::Lines),
+          memory_(std::make_shared<MappedPhysicalMemory>(MappedPhysicalMemory::Options{
+              .path = ram.path, .ram_size = ram.size, .below_4g_mem_size = ram.below_4g})),
+          sources_(std::move(sources)),
+          ram_(ram) {
+        if (profile) backend_ = std::make_unique<linux_os::LinuxBackend>(std::move(*profile), memory_);
+    }
+
+    void attach(Listener& listener) override {
+        listener_ = &listener;
+        if (backend_) {
+            backend_->attach(listener);
+        } else {
+            // The capture rules do not depend on the profile: send them before the guest runs.
+            linux_os::LinuxBackend(linux_os::KernelProfile{}, memory_).attach(listener);
+        }
+    }
+
+    void handle(const Event& e) override {
+        if (!backend_) profile_from_memory(e);
+        Syscall sc = backend_->process_event(e);
+        if (!wanted(e, sc)) return;
+        if (text_) {
+            strace_text_.feed(e, sc, out_);
+            write_lines(sink_, out_);
+        } else {
+            out_.clear();
+            output::append_syscall_record(out_, e, sc);
+            sink_.write(out_);
+        }
+    }
+
+    void finish() override {
+        if (text_) {
+            strace_text_.flush(out_);
+            write_lines(sink_, out_);
+        }
+        sink_.close();
+    }
+    uint64_t records() const override { return sink_.records(); }
+
+    void print_stats(std::FILE* f) const override {
+        if (!backend_) return;
+        const BackendStats& s = backend_->stats();
+        std::fprintf(f,
+                     "nitro: backend: %llu events decoded, %llu decoding errors, %llu process "
+                     "errors, %llu unknown syscalls, %llu hooks run\n",
+                     static_cast<unsigned long long>(s.events),
+                     static_cast<unsigned long long>(s.decode_errors),
+                     static_cast<unsigned long long>(s.process_errors),
+                     static_cast<unsigned long long>(s.unknown_syscalls),
+                     static_cast<unsigned long long>(s.hooks_run));
+        if (opts_.pid) {
+            std::fprintf(f, "nitro: --pid %lld %s\n", static_cast<long long>(opts_.pid),
+                         cr3_pushed_ ? "pushed down to the listener as an address-space filter"
+                                     : "filtered in nitro");
+        }
+    }
+
+  private:
+    void profile_from_memory(const Event& e) {
+        linux_os::GuestMemory mem = linux_os::open_guest_memory(ram_.path, ram_.size);
+        linux_os::ResolvedProfile p = linux_os::resolve_profile(sources_, &mem, &e);
+        log::info("kernel profile from {} in {:.0f} ms", p.source, p.ms);
+        backend_ = std::make_unique<linux_os::LinuxBackend>(std::move(p.profile), memory_);
+        if (listener_) backend_->attach(*listener_);  // the context word needs the profile
+    }
+
+    // --pid and --process. A --pid process's address space, once seen, is pushed down to the
+    // listener (only its events leave the guest); an execve drops it until the new image's
+    // first event, which has the new address space.
+    bool wanted(const Event& e, const Syscall& sc) {
+        if (opts_.pid == 0 && opts_.process.empty()) return true;
+        if (!sc.process.valid) return false;
+        if (!opts_.process.empty() && sc.process.name != opts_.process) return false;
+        if (opts_.pid == 0) return true;
+        if (sc.process.pid != opts_.pid) return false;
+        if (listener_) {
+            bool exec =
+                e.direction == Direction::Enter && (sc.name == "execve" || sc.name == "execveat");
+            if (exec && cr3_pushed_) {
+                listener_->set_cr3_filter({});
+                cr3_pushed_ = false;
+            } else if (!exec && !cr3_pushed_) {
+                listener_->set_cr3_filter({e.sregs.cr3});
+                cr3_pushed_ = true;
+            }
+        }
+        return true;
+    }
+
+    TraceOptions opts_;
+    bool text_;
+    output::Sink sink_;
+    std::shared_ptr<MappedPhysicalMemory> memory_;
+    linux_os::ProfileOptions sources_;
+    vm::GuestRam ram_;
+    std::unique_ptr<linux_os::LinuxBackend> backend_;
+    decode::StraceText strace_text_;
+    std::string out_;
+    Listener* listener_ = nullptr;
+    bool cr3_pushed_ = false;
+};
+
 }  // namespace
 
-int decoded_trace(const TraceOptions& o) {
-    if (o.guest.kernel.empty()) {
-        fail(
-            "decoded tracing needs the guest's kernel image (--kernel) for its BTF profile; "
-            "use --nobackend for raw events");
-    }
-    // Load the profile before booting: a kernel without BTF fails here, not mid-trace.
-    linux_os::KernelProfile profile = linux_os::load_kernel_file(o.guest.kernel).profile;
+struct DecodedOutputFactory::Impl {
+    TraceOptions opts;
+    linux_os::ProfileOptions sources;
+    std::optional<linux_os::KernelProfile> profile;
+};
 
-    const bool text = o.format == "text";
-    output::Sink sink(o.out, o.format == "json" ? output::Sink::Framing::JsonArray
-                                                : output::Sink::Framing::Lines);
-    vm::LaunchConfig cfg = launch_config(o.guest);
-    cfg.plugin = find_plugin();
-    cfg.start_paused = true;
-    vm::QemuLauncher vm(std::move(cfg));
-    vm.start();
+DecodedOutputFactory::DecodedOutputFactory(const TraceOptions& o, const std::string& kernel_image,
+                                           Progress& progress)
+    : impl_(std::make_unique<Impl>()) {
+    impl_->opts = o;
+    impl_->sources.profile_file = o.profile_file;
+    impl_->sources.kernel_image = kernel_image;
+    if (o.no_profile_cache) {
+        impl_->sources.cache_dir.clear();
+    } else if (!o.profile_cache.empty()) {
+        impl_->sources.cache_dir = o.profile_cache;
+    }
+    if (kernel_image.empty() && o.profile_file.empty()) return;  // from guest memory, later
+    if (!kernel_image.empty() && !std::filesystem::is_regular_file(kernel_image)) {
+        fail("kernel image {} does not exist", kernel_image);
+    }
+    progress.step("building the kernel profile from " +
+                  (o.profile_file.empty() ? kernel_image : o.profile_file));
+    try {
+        auto r = linux_os::resolve_profile(impl_->sources);
+        log::info("kernel profile from {} in {:.0f} ms", r.source, r.ms);
+        impl_->profile = std::move(r.profile);
+    } catch (const Error& e) {
+        fail("{} (nitro needs a kernel with BTF, a profile file (--profile), or guest memory "
+             "alone: drop --kernel-image; or use --nobackend for raw events)",
+             e.what());
+    }
+}
 
-    auto memory = std::make_shared<MappedPhysicalMemory>(
-        MappedPhysicalMemory::Options{.path = vm.memory_path(), .ram_size = vm.memory_size()});
-    linux_os::LinuxBackend backend(std::move(profile), memory);
+DecodedOutputFactory::~DecodedOutputFactory() = default;
 
-    auto listener_ptr = attach_listener(vm, o.sync);
-    tcg::TcgListener& listener = *listener_ptr;
-    backend.attach(listener);
-    vm.resume();
-
-    auto t0 = std::chrono::steady_clock::now();
-    auto deadline = trace_deadline(o.duration);
-    decode::StraceText strace_text;
-    Event ev;
-    std::string out;
-    uint64_t events = 0;
-    auto handle = [&](const Event& e) {
-        Syscall sc = backend.process_event(e);
-        events++;
-        if (text) {
-            strace_text.feed(e, sc, out);
-            write_lines(sink, out);
-        } else {
-            out.clear();
-            append_json_record(out, e, sc);
-            sink.write(out);
-        }
-    };
-    bool stopped_by_user = false;
-    for (;;) {
-        if (interrupted() || std::chrono::steady_clock::now() >= deadline) {
-            stopped_by_user = true;
-            listener.set_traps(false);
-            while (listener.next(ev, std::chrono::milliseconds(0)) == Listener::Status::Event) {
-                handle(ev);
-            }
-            listener.stop();
-            break;
-        }
-        auto s = listener.next(ev, std::chrono::milliseconds(200));
-        if (s == Listener::Status::End) break;
-        if (s == Listener::Status::Timeout) continue;
-        handle(ev);
-    }
-    if (text) {
-        strace_text.flush(out);
-        write_lines(sink, out);
-    }
-    sink.close();
-    auto stats = listener.stats();
-    vm::GuestEnd end = stopped_by_user ? (vm.stop(), vm::GuestEnd::Killed) : vm.wait();
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "nitro: %s; %llu events decoded, %llu records written",
-                 stopped_by_user ? "stopped" : vm::to_string(end),
-                 static_cast<unsigned long long>(events),
-                 static_cast<unsigned long long>(sink.records()));
-    if (stats.dropped) {
-        std::fprintf(stderr, ", %llu DROPPED", static_cast<unsigned long long>(stats.dropped));
-    }
-    std::fprintf(stderr, "\n");
-    if (o.stats) {
-        std::fprintf(stderr, "nitro: %.2f s, %llu events, %llu dropped, %llu malformed records\n",
-                     secs, static_cast<unsigned long long>(stats.events),
-                     static_cast<unsigned long long>(stats.dropped),
-                     static_cast<unsigned long long>(listener.record_errors()));
-    }
-    if (stopped_by_user) return 0;
-    return end == vm::GuestEnd::PowerOff ? 0 : 1;
+std::unique_ptr<TraceOutput> DecodedOutputFactory::make(const Target& target) {
+    return std::make_unique<DecodedOutput>(impl_->opts, std::move(impl_->profile), impl_->sources,
+                                           target.ram());
 }
 
 }  // namespace nitro::cli

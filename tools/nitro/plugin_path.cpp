@@ -21,7 +21,8 @@ std::string find_plugin() {
     fs::path exe = fs::read_symlink("/proc/self/exe", ec);
     if (!ec) {
         fs::path dir = exe.parent_path();
-        for (fs::path p : {dir / NITRO_PLUGIN_NAME, dir / NITRO_PLUGIN_RELDIR / NITRO_PLUGIN_NAME}) {
+        for (fs::path p :
+             {dir / NITRO_PLUGIN_NAME, dir / NITRO_PLUGIN_RELDIR / NITRO_PLUGIN_NAME}) {
             p = p.lexically_normal();
             if (fs::is_regular_file(p)) return p.string();
             tried.push_back(p);

@@ -7,8 +7,9 @@
 
 namespace nitro::cli {
 
-void add_guest_options(CLI::App& cmd, GuestOptions& g) {
-    cmd.add_option("--kernel", g.kernel, "Guest kernel image (bzImage)")->required();
+void add_guest_options(CLI::App& cmd, GuestOptions& g, bool kernel_required) {
+    auto* k = cmd.add_option("--kernel", g.kernel, "Guest kernel image (bzImage)");
+    if (kernel_required) k->required();
     cmd.add_option("--initrd", g.initrd, "Guest initial RAM disk");
     cmd.add_option("--append", g.append, "Extra kernel command line");
     cmd.add_option("--disk", g.disk, "Disk image (attached as virtio, changes discarded)");
