@@ -5,7 +5,7 @@
 //
 // Modes: untraced (no plugin) | plugin loaded, traps off | events consumed without output |
 // raw tracing of every syscall to a capture file (nitro trace --format raw) | the same to a
-// jsonl file | strace -f inside the guest (what a Linux user would otherwise pick).
+// jsonl file | decoded tracing (Linux backend) to jsonl | strace -f inside the guest (what a Linux user would otherwise pick).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -19,6 +19,8 @@
 #include <sys/resource.h>
 
 #include "listener/tcg/capture_file.h"
+#include "os/linux/backend.h"
+#include "output/syscall_json.h"
 #include "listener/tcg/tcg_listener.h"
 #include "nitro/error.h"
 #include "output/event_json.h"
@@ -35,7 +37,7 @@ struct Workload {
     long n_strace;  // iterations under strace (each op is ~100x slower)
 };
 
-enum class BenchMode { Untraced, TrapsOff, Consume, RawTrace, RawJson, Strace };
+enum class BenchMode { Untraced, TrapsOff, Consume, RawTrace, RawJson, Decoded, Strace };
 const char* mode_name(BenchMode m) {
     switch (m) {
         case BenchMode::Untraced: return "untraced";
@@ -43,6 +45,7 @@ const char* mode_name(BenchMode m) {
         case BenchMode::Consume: return "events consumed, no output";
         case BenchMode::RawTrace: return "raw trace to file";
         case BenchMode::RawJson: return "raw trace to jsonl";
+        case BenchMode::Decoded: return "decoded trace to jsonl";
         case BenchMode::Strace: return "strace -f in guest";
     }
     return "?";
@@ -86,7 +89,8 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
         }
     };
     bool with_plugin = mode == BenchMode::TrapsOff || mode == BenchMode::Consume ||
-                       mode == BenchMode::RawTrace || mode == BenchMode::RawJson;
+                       mode == BenchMode::RawTrace || mode == BenchMode::RawJson ||
+                       mode == BenchMode::Decoded;
     if (with_plugin) {
         cfg.plugin = o.plugin;
         cfg.plugin_args = o.plugin_args;
@@ -106,6 +110,7 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
             std::fprintf(stderr, "qemu cpu %.3f s\n", f(ru1) - f(start));
         }
     } qemu_cpu{ru0, cpu_s};
+    const std::string cfg_kernel = cfg.kernel;
     vm::QemuLauncher vm(cfg);
     vm.start();
     if (!with_plugin) {
@@ -115,7 +120,24 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
     tcg::TcgListener listener(vm.plugin_ctl_path(), tcg::TcgOptions{});
     listener.set_traps(mode != BenchMode::TrapsOff);
     vm.resume();
-    if (mode == BenchMode::RawTrace) {
+    if (mode == BenchMode::Decoded) {
+        // What `nitro trace --format jsonl -o FILE` does: the Linux backend, every call decoded.
+        auto backend = linux_os::LinuxBackend::open(cfg_kernel, vm.memory_path(), vm.memory_size());
+        backend->attach(listener);
+        output::Sink sink(o.out_dir + "/nitro-bench-events.jsonl", output::Sink::Framing::Lines);
+        Event ev;
+        std::string line;
+        for (;;) {
+            auto s = listener.next(ev, std::chrono::milliseconds(200));
+            if (s == Listener::Status::End) break;
+            if (s != Listener::Status::Event) continue;
+            Syscall sc = backend->process_event(ev);
+            line.clear();
+            output::append_syscall_record(line, ev, sc);
+            sink.write(line);
+        }
+        sink.close();
+    } else if (mode == BenchMode::RawTrace) {
         // What `nitro trace --nobackend --format raw` does: records copied as they are.
         tcg::CaptureWriter file(o.out_dir + "/nitro-bench-events.ncap", listener.vcpu_count(),
                                 listener.time_base());
@@ -165,8 +187,8 @@ int main(int argc, char** argv) {
     app.add_option("--smp", o.smp, "vCPUs");
     app.add_option("--scale", o.scale, "Multiply the iteration counts");
     app.add_option("--out-dir", o.out_dir, "Where the traced modes write their event files");
-    std::vector<std::string> modes = {"untraced", "trapsoff", "raw", "rawjson", "strace"};
-    app.add_option("--modes", modes, "Modes to run: untraced trapsoff consume raw rawjson strace");
+    std::vector<std::string> modes = {"untraced", "trapsoff", "raw", "rawjson", "decoded", "strace"};
+    app.add_option("--modes", modes, "Modes to run: untraced trapsoff consume raw rawjson decoded strace");
     app.add_option("--plugin-arg", o.plugin_args,
                    "Extra plugin arguments for the traced modes (e.g. direct=off, ring=BYTES)");
     std::vector<std::string> workloads = {"null", "file"};
@@ -192,6 +214,7 @@ int main(int argc, char** argv) {
         else if (m == "consume") run_modes.push_back(BenchMode::Consume);
         else if (m == "raw") run_modes.push_back(BenchMode::RawTrace);
         else if (m == "rawjson") run_modes.push_back(BenchMode::RawJson);
+        else if (m == "decoded") run_modes.push_back(BenchMode::Decoded);
         else if (m == "strace") run_modes.push_back(BenchMode::Strace);
         else {
             std::fprintf(stderr, "unknown mode %s\n", m.c_str());

@@ -173,9 +173,10 @@ DecodedOutputFactory::DecodedOutputFactory(const TraceOptions& o, const std::str
         log::info("kernel profile from {} in {:.0f} ms", r.source, r.ms);
         impl_->profile = std::move(r.profile);
     } catch (const Error& e) {
-        fail("{} (nitro needs a kernel with BTF, a profile file (--profile), or guest memory "
-             "alone: drop --kernel-image; or use --nobackend for raw events)",
-             e.what());
+        fail("no kernel profile from {}: {} (nitro needs a kernel with BTF, a profile file "
+             "(--profile), or guest memory alone: drop --kernel-image; or use --nobackend for raw "
+             "events)",
+             o.profile_file.empty() ? kernel_image : o.profile_file, e.what());
     }
 }
 

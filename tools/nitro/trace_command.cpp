@@ -257,8 +257,8 @@ void print_stats(const LoopResult& r, const Listener& listener, const TraceOutpu
         auto p = t->producer_stats();
         std::fprintf(stderr,
                      "nitro: plugin: %llu callbacks, %.0f ns of vCPU time each on average (incl. "
-                     "waits for ring space and the one-time register-file search), registers "
-                     "read in place on %s\n",
+                     "waits for ring space and the one-time register-file search); register file "
+                     "used in place on %s\n",
                      static_cast<unsigned long long>(p.callbacks),
                      p.callbacks ? p.busy_ns / static_cast<double>(p.callbacks) : 0.0,
                      p.direct_vcpus && !p.api_vcpus ? "every traced vCPU"
