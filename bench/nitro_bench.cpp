@@ -5,7 +5,8 @@
 //
 // Modes: untraced (no plugin) | plugin loaded, traps off | events consumed without output |
 // raw tracing of every syscall to a capture file (nitro trace --format raw) | the same to a
-// jsonl file | decoded tracing (Linux backend) to jsonl | strace -f inside the guest (what a Linux user would otherwise pick).
+// jsonl file | decoded tracing (Linux backend) to jsonl | the gdb listener (QEMU's gdbstub,
+// fewer iterations) | strace -f inside the guest (what a Linux user would otherwise pick).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -17,9 +18,13 @@
 #include <thread>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "listener/tcg/capture_file.h"
+#include "listener/gdb/gdb_listener.h"
+#include "nitro/memory.h"
 #include "os/linux/backend.h"
+#include "os/linux/kernel_profile.h"
 #include "output/syscall_json.h"
 #include "listener/tcg/tcg_listener.h"
 #include "nitro/error.h"
@@ -37,7 +42,7 @@ struct Workload {
     long n_strace;  // iterations under strace (each op is ~100x slower)
 };
 
-enum class BenchMode { Untraced, TrapsOff, Consume, RawTrace, RawJson, Decoded, Strace };
+enum class BenchMode { Untraced, TrapsOff, Consume, RawTrace, RawJson, Decoded, Gdb, Strace };
 const char* mode_name(BenchMode m) {
     switch (m) {
         case BenchMode::Untraced: return "untraced";
@@ -46,6 +51,7 @@ const char* mode_name(BenchMode m) {
         case BenchMode::RawTrace: return "raw trace to file";
         case BenchMode::RawJson: return "raw trace to jsonl";
         case BenchMode::Decoded: return "decoded trace to jsonl";
+        case BenchMode::Gdb: return "gdb listener, consumed";
         case BenchMode::Strace: return "strace -f in guest";
     }
     return "?";
@@ -66,7 +72,9 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
                                        const std::vector<Workload>& loads, uint64_t* events) {
     std::string cmds;
     for (const auto& w : loads) {
-        long n = static_cast<long>((mode == BenchMode::Strace ? w.n_strace : w.n) * o.scale);
+        // strace and the gdb listener cost milliseconds per call: fewer iterations
+        bool slow = mode == BenchMode::Strace || mode == BenchMode::Gdb;
+        long n = static_cast<long>((slow ? w.n_strace : w.n) * o.scale);
         if (mode == BenchMode::Strace) {
             cmds += "strace -f -o /tmp/strace.out bench_loop " + w.name + " " + std::to_string(n) + "; ";
         } else {
@@ -111,8 +119,30 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
         }
     } qemu_cpu{ru0, cpu_s};
     const std::string cfg_kernel = cfg.kernel;
+    std::string gdb_sock;
+    if (mode == BenchMode::Gdb) {
+        // QEMU's gdbstub on a private socket; the listener starts the vCPUs itself.
+        gdb_sock = o.out_dir + "/nitro-bench-gdb-" + std::to_string(getpid()) + ".sock";
+        std::filesystem::remove(gdb_sock);
+        cfg.extra_args = {"-gdb", "unix:" + gdb_sock + ",server=on,wait=off"};
+        cfg.start_paused = true;
+    }
     vm::QemuLauncher vm(cfg);
     vm.start();
+    if (mode == BenchMode::Gdb) {
+        auto kernel = linux_os::load_kernel_file(cfg_kernel);
+        auto memory = std::make_shared<MappedPhysicalMemory>(
+            MappedPhysicalMemory::Options{.path = vm.memory_path(), .ram_size = vm.memory_size()});
+        auto listener = gdb::make_gdb_listener("unix:" + gdb_sock, kernel, memory);
+        Event ev;
+        while (listener->next(ev, std::chrono::milliseconds(200)) != Listener::Status::End) {
+        }
+        *events += listener->stats().events;
+        listener.reset();
+        vm.wait();
+        std::filesystem::remove(gdb_sock);
+        return result;
+    }
     if (!with_plugin) {
         vm.wait();
         return result;
@@ -187,8 +217,9 @@ int main(int argc, char** argv) {
     app.add_option("--smp", o.smp, "vCPUs");
     app.add_option("--scale", o.scale, "Multiply the iteration counts");
     app.add_option("--out-dir", o.out_dir, "Where the traced modes write their event files");
-    std::vector<std::string> modes = {"untraced", "trapsoff", "raw", "rawjson", "decoded", "strace"};
-    app.add_option("--modes", modes, "Modes to run: untraced trapsoff consume raw rawjson decoded strace");
+    std::vector<std::string> modes = {"untraced", "trapsoff", "raw",   "rawjson",
+                                      "decoded",  "gdb",      "strace"};
+    app.add_option("--modes", modes, "Modes to run: untraced trapsoff consume raw rawjson decoded gdb strace");
     app.add_option("--plugin-arg", o.plugin_args,
                    "Extra plugin arguments for the traced modes (e.g. direct=off, ring=BYTES)");
     std::vector<std::string> workloads = {"null", "file"};
@@ -215,6 +246,7 @@ int main(int argc, char** argv) {
         else if (m == "raw") run_modes.push_back(BenchMode::RawTrace);
         else if (m == "rawjson") run_modes.push_back(BenchMode::RawJson);
         else if (m == "decoded") run_modes.push_back(BenchMode::Decoded);
+        else if (m == "gdb") run_modes.push_back(BenchMode::Gdb);
         else if (m == "strace") run_modes.push_back(BenchMode::Strace);
         else {
             std::fprintf(stderr, "unknown mode %s\n", m.c_str());
