@@ -37,7 +37,7 @@ class BootTarget final : public Target {
 
     void open(Progress& progress) override {
         vm::LaunchConfig cfg = launch_config(opts_.guest);
-        cfg.plugin = find_plugin();
+        if (opts_.listener == "tcg") cfg.plugin = find_plugin();  // the gdb listener needs none
         cfg.start_paused = true;
         progress.step("booting the guest (QEMU " + opts_.guest.accel + ")");
         vm_ = std::make_unique<vm::QemuLauncher>(std::move(cfg));
