@@ -9,6 +9,7 @@
 #include <iterator>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nitro/abi.h"
@@ -58,6 +59,39 @@ struct ListenerStats {
     uint64_t dropped = 0;  ///< events lost (drop mode, or a consumer that fell behind)
 };
 
+/// A single-pass range over events, `for (const Event& e : range)`: next(ev) fills the next
+/// event and returns false at the end.
+template <typename Next>
+class EventRange {
+public:
+    struct Sentinel {};
+    class Iterator {
+    public:
+        using value_type = Event;
+        using difference_type = std::ptrdiff_t;
+        explicit Iterator(Next next) : next_(std::move(next)) { advance(); }
+        const Event& operator*() const { return ev_; }
+        const Event* operator->() const { return &ev_; }
+        Iterator& operator++() {
+            advance();
+            return *this;
+        }
+        bool operator==(Sentinel) const { return done_; }
+
+    private:
+        void advance() { done_ = !next_(ev_); }
+        Next next_;
+        Event ev_;
+        bool done_ = false;
+    };
+    explicit EventRange(Next next) : next_(std::move(next)) {}
+    Iterator begin() { return Iterator(next_); }
+    Sentinel end() { return {}; }
+
+private:
+    Next next_;
+};
+
 class Listener {
 public:
     enum class Status { Event, Timeout, End };
@@ -96,46 +130,21 @@ public:
     virtual EndReason end_reason() const = 0;
     virtual ListenerStats stats() const = 0;
 
-    /// A range over the events: `for (const Event& e : listener.listen()) ...` until the end.
-    class Range {
-    public:
-        struct Sentinel {};
-        class Iterator {
-        public:
-            using value_type = Event;
-            using difference_type = std::ptrdiff_t;
-            explicit Iterator(Listener* l) : l_(l) { advance(); }
-            const Event& operator*() const { return ev_; }
-            const Event* operator->() const { return &ev_; }
-            Iterator& operator++() {
-                advance();
-                return *this;
-            }
-            bool operator==(Sentinel) const { return done_; }
-
-        private:
-            void advance() {
-                for (;;) {
-                    auto s = l_->next(ev_, std::chrono::milliseconds(500));
-                    if (s == Status::Event) return;
-                    if (s == Status::End) {
-                        done_ = true;
-                        return;
-                    }
-                }
-            }
-            Listener* l_;
-            Event ev_;
-            bool done_ = false;
-        };
-        explicit Range(Listener* l) : l_(l) {}
-        Iterator begin() { return Iterator(l_); }
-        Sentinel end() { return {}; }
-
-    private:
-        Listener* l_;
+    /// Waits as long as it takes for the next event; false at the end.
+    bool next_until_end(Event& ev) {
+        for (;;) {
+            auto s = next(ev, std::chrono::milliseconds(500));
+            if (s == Status::Event) return true;
+            if (s == Status::End) return false;
+        }
+    }
+    struct NextEvent {
+        Listener* listener;
+        bool operator()(Event& ev) const { return listener->next_until_end(ev); }
     };
-    Range listen() { return Range(this); }
+    using Range = EventRange<NextEvent>;
+    /// A range over the events: `for (const Event& e : listener.listen()) ...` until the end.
+    Range listen() { return Range(NextEvent{this}); }
 };
 
 }  // namespace nitro

@@ -110,36 +110,12 @@ class Nitro {
 
     /// The events, until the guest ends or stop() is called:
     /// `for (const Event& e : nitro.listen())`. Starts the guest the first time.
-    class EventRange {
-      public:
-        struct Sentinel {};
-        class Iterator {
-          public:
-            using value_type = Event;
-            using difference_type = std::ptrdiff_t;
-            explicit Iterator(Nitro* n) : n_(n) { advance(); }
-            const Event& operator*() const { return ev_; }
-            const Event* operator->() const { return &ev_; }
-            Iterator& operator++() {
-                advance();
-                return *this;
-            }
-            bool operator==(Sentinel) const { return done_; }
-
-          private:
-            void advance() { done_ = !n_->next_event(ev_); }
-            Nitro* n_;
-            Event ev_;
-            bool done_ = false;
-        };
-        explicit EventRange(Nitro* n) : n_(n) {}
-        Iterator begin() { return Iterator(n_); }
-        Sentinel end() { return {}; }
-
-      private:
-        Nitro* n_;
+    struct NextEvent {
+        Nitro* owner;
+        bool operator()(Event& ev) const { return owner->next_event(ev); }
     };
-    EventRange listen() { return EventRange(this); }
+    using EventRange = nitro::EventRange<NextEvent>;
+    EventRange listen() { return EventRange(NextEvent{this}); }
 
     /// Waits for the next event (the guest starts the first time). False at the end.
     bool next_event(Event& ev);
