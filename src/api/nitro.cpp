@@ -165,9 +165,7 @@ Nitro::Nitro(Target target, NitroOptions options)
     }
     auto listener = std::make_unique<tcg::TcgListener>(guest_->vm->plugin_ctl_path(),
                                                        tcg::TcgOptions{.mode = options_.mode});
-    for (Abi abi : {Abi::X86_64, Abi::I386}) {  // also without a backend (raw events)
-        listener->set_pairing_hints(abi, linux_os::pairing_hints(abi));
-    }
+    linux_os::set_linux_pairing_hints(*listener);  // also without a backend (raw events)
     listener_ = std::move(listener);
     backend_ = std::move(backend);
     if (backend_) {

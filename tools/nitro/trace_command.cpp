@@ -134,9 +134,7 @@ std::unique_ptr<Listener> make_listener(const TraceOptions& o, Target& target) {
         auto l = std::make_unique<tcg::TcgListener>(target.plugin_ctl(), topts);
         // Which calls change a thread's identity or create one, for pairing exits with
         // entries (also without a backend: raw events).
-        for (Abi abi : {Abi::X86_64, Abi::I386}) {
-            l->set_pairing_hints(abi, linux_os::pairing_hints(abi));
-        }
+        linux_os::set_linux_pairing_hints(*l);
         return l;
     }
     if (o.listener == "gdb") return make_gdb_listener(o, target);

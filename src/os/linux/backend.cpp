@@ -172,9 +172,7 @@ void LinuxBackend::attach(Listener& listener) {
     // The current task as it is at each event (per-CPU current_task behind the kernel's GS
     // base), so that asynchronous events are attributed to the task that made them.
     if (profile_.current_task_percpu) listener.set_context_word(profile_.current_task_percpu);
-    for (Abi abi : {Abi::X86_64, Abi::I386}) {
-        listener.set_pairing_hints(abi, pairing_hints(abi));
-    }
+    set_linux_pairing_hints(listener);
 }
 
 Syscall LinuxBackend::process_event(const Event& ev) {

@@ -18,4 +18,9 @@ inline PairingHints pairing_hints(Abi abi) {
             .noreturn = {60 /* exit */, 231 /* exit_group */}};
 }
 
+/// Gives the listener Linux's hints for both ABIs.
+inline void set_linux_pairing_hints(Listener& listener) {
+    for (Abi abi : {Abi::X86_64, Abi::I386}) listener.set_pairing_hints(abi, pairing_hints(abi));
+}
+
 }  // namespace nitro::linux_os
