@@ -121,7 +121,7 @@ static void give_up(struct direct_regs *d) {
 }
 
 void direct_discover(struct direct_regs *d, direct_api_read api, void *ctx) {
-    d->attempts++;
+    d->retry_soon = false;
     uint64_t v[NITRO_NREGS];
     for (int r = 0; r < NITRO_NREGS; r++) v[r] = 0;
     for (int k = 0; k < 16; k++) v[hw_order[k]] = api(ctx, hw_order[k]);
@@ -131,11 +131,13 @@ void direct_discover(struct direct_regs *d, direct_api_read api, void *ctx) {
     v[NITRO_REG_FS_BASE] = api(ctx, NITRO_REG_FS_BASE);
     v[NITRO_REG_GS_BASE] = api(ctx, NITRO_REG_GS_BASE);
     v[NITRO_REG_CR3] = api(ctx, NITRO_REG_CR3);
-    /* The fs base (the thread's TLS pointer) and cr3 must be distinctive to be found. */
+    /* The fs base (the thread's TLS pointer) and cr3 must be distinctive to be found: a
+     * thread without TLS yet (a fresh image) is no attempt; try again at the next call. */
     if (!distinctive(v[NITRO_REG_FS_BASE]) || !distinctive(v[NITRO_REG_CR3])) {
-        give_up(d);
+        d->retry_soon = true;
         return;
     }
+    d->attempts++;
 
     struct scan s = {.anchor = -1};
     for (int k = 0; k < 16; k++) {

@@ -35,6 +35,7 @@ enum direct_state {
 struct direct_regs {
     int state;
     unsigned attempts;
+    bool retry_soon; /* the last try found no distinctive TLS base: try at the next call */
     unsigned verified; /* events verified so far */
     uint64_t checks;   /* events since activation */
     const uint8_t *base; /* the register file: 16 x 64-bit in hardware order */
@@ -47,7 +48,8 @@ struct direct_regs {
 /* Register read through QEMU's plugin API (provided by the plugin). */
 typedef uint64_t (*direct_api_read)(void *ctx, int reg);
 
-/* One discovery attempt, from a vCPU callback (register state synchronised). */
+/* One discovery attempt, from a vCPU callback (register state synchronised). Without a
+ * distinctive TLS base and cr3 it only sets retry_soon (not an attempt). */
 void direct_discover(struct direct_regs *d, direct_api_read api, void *ctx);
 /* During verification: compares every located register with the API; activates after
  * NITRO_DIRECT_VERIFY_EVENTS agreeing events, switches off at the first disagreement. */

@@ -219,8 +219,12 @@ static void direct_tick(struct vcpu *v, unsigned vcpu_index, bool user_entry) {
             break;
         case DIRECT_VERIFYING: direct_verify(d, api_read, v); break;
         case DIRECT_UNTRIED:
-            /* after some events (the thread has its TLS base), then every 4096 events */
-            if (user_entry && direct_enabled && ++v->events % 4096 == 64) direct_discover(d, api_read, v);
+            /* after some events (the thread has its TLS base), then every 4096 events; at the
+             * next call when the last try met a thread without TLS yet */
+            if (user_entry && direct_enabled &&
+                (++v->events % 4096 == 64 || (d->retry_soon && v->events > 64))) {
+                direct_discover(d, api_read, v);
+            }
             break;
         default: break;
     }

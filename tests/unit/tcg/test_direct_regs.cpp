@@ -141,7 +141,13 @@ TEST(DirectRegs, WaitsForADistinctiveTlsBase) {
     direct_regs d{};
     direct_discover(&d, Cpu::api, &cpu);
     EXPECT_EQ(d.state, DIRECT_UNTRIED);
-    EXPECT_EQ(d.attempts, 1u);
+    EXPECT_EQ(d.attempts, 0u);  // no attempt spent: try again at the next call
+    EXPECT_TRUE(d.retry_soon);
+    cpu.truth[NITRO_REG_FS_BASE] = 0x7f1122339000ULL;  // the thread set its TLS base
+    cpu.sync();
+    direct_discover(&d, Cpu::api, &cpu);
+    EXPECT_EQ(d.state, DIRECT_VERIFYING);
+    EXPECT_FALSE(d.retry_soon);
 }
 
 TEST(DirectRegs, NotFoundGivesUpAfterAttempts) {
