@@ -131,6 +131,7 @@ void direct_discover(struct direct_regs *d, direct_api_read api, void *ctx) {
     v[NITRO_REG_FS_BASE] = api(ctx, NITRO_REG_FS_BASE);
     v[NITRO_REG_GS_BASE] = api(ctx, NITRO_REG_GS_BASE);
     v[NITRO_REG_CR3] = api(ctx, NITRO_REG_CR3);
+    v[NITRO_REG_K_GS_BASE] = api(ctx, NITRO_REG_K_GS_BASE);
     /* The fs base (the thread's TLS pointer) and cr3 must be distinctive to be found: a
      * thread without TLS yet (a fresh image) is no attempt; try again at the next call. */
     if (!distinctive(v[NITRO_REG_FS_BASE]) || !distinctive(v[NITRO_REG_CR3])) {
@@ -213,6 +214,23 @@ void direct_discover(struct direct_regs *d, direct_api_read api, void *ctx) {
                 d->off[NITRO_REG_CR3] = cand[i];
                 d->width[NITRO_REG_CR3] = 8;
                 break;
+            }
+        }
+        /* The kernel's GS base (a system-call entry's KERNEL_GS_BASE MSR): the one copy after
+         * the control registers (the MSRs follow them); none or several: the API reads it. */
+        if (d->width[NITRO_REG_CR3] && distinctive(v[NITRO_REG_K_GS_BASE])) {
+            nc = find_value(w, wlen, wstart_off, v[NITRO_REG_K_GS_BASE], cand, 8);
+            int32_t kgs_off = 0;
+            int after = 0;
+            for (unsigned i = 0; i < nc; i++) {
+                if (cand[i] > d->off[NITRO_REG_CR3]) {
+                    kgs_off = cand[i];
+                    after++;
+                }
+            }
+            if (after == 1) {
+                d->off[NITRO_REG_K_GS_BASE] = kgs_off;
+                d->width[NITRO_REG_K_GS_BASE] = 8;
             }
         }
     }

@@ -17,9 +17,10 @@ namespace nitro::tcg {
 namespace {
 
 constexpr size_t kBufferBytes = 4u << 20;
-// The largest record the plugin writes: the header and NITRO_MAX_CAPTURES full captures.
+// The largest record the plugin writes: the header, all registers and NITRO_MAX_CAPTURES
+// full captures.
 constexpr size_t kMaxRecord =
-    sizeof(nitro_record) +
+    sizeof(nitro_record) + 8 * NITRO_NREGS +
     NITRO_MAX_CAPTURES * (sizeof(nitro_capture_hdr) + NITRO_MAX_CAPTURE_BYTES + 8);
 
 void write_all(int fd, const uint8_t* p, size_t n, const std::string& path) {
@@ -150,7 +151,9 @@ bool CaptureReader::next(Event& ev) {
             return false;
         }
         pos_ += size;
-        if (rec->kind == NITRO_REC_EVENT && decode_record(rec, static_cast<uint32_t>(size), ev, &time_)) {
+        // Each vCPU's records carry some registers; the others are its last known values.
+        if (rec->kind == NITRO_REC_EVENT && rec->vcpu < regs_.size() &&
+            decode_record(rec, static_cast<uint32_t>(size), ev, regs_[rec->vcpu], &time_)) {
             return true;
         }
         errors_++;

@@ -4,11 +4,13 @@
 // the plugin's rings (ring_abi.h: nitro_record + captures, 8-byte aligned), in time order.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "listener/tcg/ring_abi.h"
+#include "listener/tcg/ring_reader.h"
 #include "listener/tcg/time_base.h"
 #include "nitro/event.h"
 
@@ -77,6 +79,7 @@ private:
     size_t pos_ = 0;
     CaptureFileHeader header_{};
     TimeBase time_;
+    std::array<RegisterCache, NITRO_MAX_VCPUS> regs_{};  // per vCPU (see decode_record)
     uint64_t errors_ = 0;
     bool truncated_ = false;
 };

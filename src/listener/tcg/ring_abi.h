@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
-#define NITRO_ABI_VERSION 5u
+#define NITRO_ABI_VERSION 6u
 #define NITRO_MAX_VCPUS 64u
 #define NITRO_MAX_NR 1024u /* syscall numbers traced per ABI: 0..1023 */
 #define NITRO_MAX_CR3 16u
@@ -98,8 +98,15 @@ struct nitro_capture_hdr {
     uint32_t len;
 };
 
+/* One event. Only the registers in regmask follow the fixed part (in nitro_reg order): the
+ * plugin sends those that define the call at every event and all of them every 256th event
+ * of a vCPU, at its first event after a configuration change, and always when the consumer
+ * asks for all registers (ctl->all_registers). A register not sent has the value it had in
+ * the vCPU's last record that carried it; the consumer keeps those values per vCPU. Records
+ * stay small (about 250 bytes for an entry, 190 for an exit): they cross from the vCPU's
+ * core to the consumer's, and their bytes are most of the cost of an event. */
 struct nitro_record {
-    uint32_t size; /* whole record incl. captures, multiple of 8 */
+    uint32_t size; /* whole record incl. registers and captures, multiple of 8 */
     uint16_t kind; /* enum nitro_rec_kind */
     uint8_t type;  /* enum nitro_event_type (of the entry, also on exits) */
     uint8_t direction;
@@ -115,10 +122,12 @@ struct nitro_record {
     uint64_t context; /* the word at kernel_gs_base + ctl->context_offset (0 = none/unreadable) */
     uint64_t nr;      /* syscall number (exits: of the paired entry) */
     uint64_t args[6]; /* arguments by ABI (exits: of the paired entry) */
-    uint64_t regs[NITRO_NREGS];
-    /* followed by ncaptures x (nitro_capture_hdr + data) */
+    uint32_t regmask; /* bit per nitro_reg present in regs[] */
+    uint32_t pad2;
+    /* followed by popcount(regmask) x uint64_t register values in nitro_reg order, then
+     * ncaptures x (nitro_capture_hdr + data) */
 };
-
+#define NITRO_ALL_REGS ((1u << NITRO_NREGS) - 1u)
 enum nitro_mode { NITRO_MODE_ASYNC = 0, NITRO_MODE_ASYNC_DROP = 1, NITRO_MODE_SYNC = 2 };
 
 struct nitro_ring {
@@ -129,7 +138,8 @@ struct nitro_ring {
     uint32_t producer_waiting;
     uint32_t pad0;
     uint64_t callbacks;   /* instrumented instructions executed while tracing */
-    uint64_t busy_cycles; /* host TSC cycles spent in those callbacks (the plugin's own cost) */
+    uint64_t busy_cycles; /* host TSC cycles spent in those callbacks (the plugin's own cost;
+                             estimated from every 16th callback) */
     uint8_t pad_p[64 - 48];
     /* consumer-owned line */
     uint64_t tail;    /* bytes consumed (monotonic) */

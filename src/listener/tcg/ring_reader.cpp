@@ -66,17 +66,31 @@ bool RingReader::pop(Event& ev) {
         const nitro_record* rec = front();
         if (!rec) return false;
         uint32_t size = rec->size;
-        bool ok = rec->kind == NITRO_REC_EVENT && decode_record(rec, size, ev, time_);
+        bool ok = rec->kind == NITRO_REC_EVENT && decode_record(rec, size, ev, regs_, time_);
         consume(size);
         if (ok) return true;
         errors_++;
     }
 }
 
-bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, const TimeBase* time) {
-    if (size < sizeof(nitro_record)) return false;
+uint32_t record_registers_end(const nitro_record* rec, uint32_t size) {
+    if (size < sizeof(nitro_record) || (rec->regmask & ~NITRO_ALL_REGS)) return 0;
+    uint64_t end = sizeof(nitro_record) + 8ULL * static_cast<unsigned>(__builtin_popcount(rec->regmask));
+    return end <= size ? static_cast<uint32_t>(end) : 0;
+}
+
+bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, RegisterCache& cache,
+                   const TimeBase* time) {
+    const uint32_t regs_end = record_registers_end(rec, size);
+    if (!regs_end) return false;
     if (rec->type < NITRO_TYPE_SYSCALL || rec->type > NITRO_TYPE_INT80) return false;
     if (rec->direction > NITRO_DIR_EXIT) return false;
+    // The registers it carries replace the vCPU's last known values.
+    const auto* value = reinterpret_cast<const uint8_t*>(rec) + sizeof(nitro_record);
+    for (uint32_t m = rec->regmask; m; m &= m - 1) {
+        std::memcpy(&cache.r[__builtin_ctz(m)], value, 8);
+        value += 8;
+    }
     ev.vcpu = rec->vcpu;
     ev.type = static_cast<EventType>(rec->type);
     ev.direction = static_cast<Direction>(rec->direction);
@@ -90,7 +104,7 @@ bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, const Time
                                                      : ExitInsn::None;
     ev.nr = rec->nr;
     std::memcpy(ev.args.data(), rec->args, sizeof rec->args);
-    const uint64_t* r = rec->regs;
+    const uint64_t* r = cache.r;
     ev.regs = Registers{r[NITRO_REG_RAX], r[NITRO_REG_RBX], r[NITRO_REG_RCX], r[NITRO_REG_RDX],
                         r[NITRO_REG_RSI], r[NITRO_REG_RDI], r[NITRO_REG_RBP], r[NITRO_REG_RSP],
                         r[NITRO_REG_R8],  r[NITRO_REG_R9],  r[NITRO_REG_R10], r[NITRO_REG_R11],
@@ -106,7 +120,7 @@ bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, const Time
     // Captures: bounded by the record; each header and its data must fit.
     ev.captures.clear();
     ev.capture_storage.clear();
-    const uint8_t* p = reinterpret_cast<const uint8_t*>(rec) + sizeof(nitro_record);
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(rec) + regs_end;
     const uint8_t* end = reinterpret_cast<const uint8_t*>(rec) + size;
     unsigned n = rec->ncaptures > NITRO_MAX_CAPTURES ? NITRO_MAX_CAPTURES : rec->ncaptures;
     struct Span {

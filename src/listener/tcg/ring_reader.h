@@ -12,6 +12,13 @@
 
 namespace nitro::tcg {
 
+/// The registers of one vCPU as its records last carried them. A record carries the registers
+/// that define its call (and all of them now and then; see nitro_record in ring_abi.h); the
+/// others of its Event come from here.
+struct RegisterCache {
+    uint64_t r[NITRO_NREGS] = {};
+};
+
 class RingReader {
 public:
     RingReader() = default;
@@ -45,11 +52,16 @@ private:
     uint32_t bytes_ = 0;
     const TimeBase* time_ = nullptr;
     uint64_t errors_ = 0;
+    RegisterCache regs_;
 };
 
-/// Fills ev from a record of size bytes (captures included); false if it is malformed.
-/// Times are converted with time (left 0 without one).
-bool decode_record(const nitro_record* rec, uint32_t size, Event& ev,
+/// Fills ev from a record of size bytes (registers and captures included); false if it is
+/// malformed. Registers the record does not carry come from cache, which takes those it does
+/// (one cache per vCPU). Times are converted with time (left 0 without one).
+bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, RegisterCache& cache,
                    const TimeBase* time = nullptr);
+/// The size a record's fixed part and registers take (its captures follow); 0 if the record
+/// is too short for them or names registers that do not exist.
+uint32_t record_registers_end(const nitro_record* rec, uint32_t size);
 
 }  // namespace nitro::tcg

@@ -194,7 +194,7 @@ Listener::Status TcgListener::next_record(const nitro_record*& rec, std::chrono:
     return next_from_rings(timeout, [&](RingReader& r) -> std::optional<uint64_t> {
         const nitro_record* front = r.front_record();
         if (!front) return std::nullopt;
-        if (front->kind != NITRO_REC_EVENT || front->size < sizeof(nitro_record)) {
+        if (front->kind != NITRO_REC_EVENT || !record_registers_end(front, front->size)) {
             r.skip_front(front->size, /*malformed=*/true);
             return std::nullopt;
         }

@@ -6,7 +6,9 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "listener/tcg/capture_file.h"
@@ -20,26 +22,37 @@ std::string temp_path(const char* name) {
     return "/tmp/nitro-test-" + std::to_string(getpid()) + "-" + name + ".ncap";
 }
 
+// A record as the plugin writes it, carrying cr3 (and rbx when given) and maybe a capture.
 std::vector<uint8_t> record(uint64_t seq, uint64_t nr, uint8_t dir, uint64_t cr3, bool compat,
-                            const std::string& capture = "") {
+                            const std::string& capture = "", uint32_t vcpu = 0,
+                            std::optional<uint64_t> rbx = std::nullopt) {
     size_t cap = capture.empty() ? 0 : sizeof(nitro_capture_hdr) + ((capture.size() + 7) & ~size_t{7});
-    std::vector<uint8_t> bytes(sizeof(nitro_record) + cap);
+    size_t nregs = rbx ? 2 : 1;
+    std::vector<uint8_t> bytes(sizeof(nitro_record) + 8 * nregs + cap);
     nitro_record r{};
     r.size = static_cast<uint32_t>(bytes.size());
     r.kind = NITRO_REC_EVENT;
     r.type = compat ? NITRO_TYPE_SYSENTER : NITRO_TYPE_SYSCALL;
     r.direction = dir;
+    r.vcpu = vcpu;
     r.flags = compat ? NITRO_REC_F_COMPAT : 0;
     r.seq = seq;
     r.nr = nr;
     r.tsc = 1000 + seq * 10;
-    r.regs[NITRO_REG_CR3] = cr3;
+    r.regmask = 1u << NITRO_REG_CR3 | (rbx ? 1u << NITRO_REG_RBX : 0u);
+    uint8_t* p = bytes.data() + sizeof r;
+    if (rbx) {  // nitro_reg order: rbx before cr3
+        std::memcpy(p, &*rbx, 8);
+        p += 8;
+    }
+    std::memcpy(p, &cr3, 8);
+    p += 8;
     if (!capture.empty()) {
         r.ncaptures = 1;
         nitro_capture_hdr h{0, NITRO_CAP_CSTRING, NITRO_CAP_OK, 0,
                             static_cast<uint32_t>(capture.size())};
-        std::memcpy(bytes.data() + sizeof r, &h, sizeof h);
-        std::memcpy(bytes.data() + sizeof r + sizeof h, capture.data(), capture.size());
+        std::memcpy(p, &h, sizeof h);
+        std::memcpy(p + sizeof h, capture.data(), capture.size());
     }
     std::memcpy(bytes.data(), &r, sizeof r);
     return bytes;
@@ -103,6 +116,21 @@ TEST(CaptureFile, FiltersApplyOnReplay) {
     EXPECT_EQ(seqs, std::vector<uint64_t>({1}));
 }
 
+// Registers a record does not carry come from the last record of the same vCPU.
+TEST(CaptureFile, RegistersNotSentComeFromTheSameVcpu) {
+    File f("regcache");
+    write_file(f.path, {record(1, 39, NITRO_DIR_ENTER, 0x1000, false, "", 0, 0xaaa),
+                        record(1, 39, NITRO_DIR_ENTER, 0x2000, false, "", 1, 0xbbb),
+                        record(2, 39, NITRO_DIR_EXIT, 0x1000, false, "", 0),
+                        record(2, 39, NITRO_DIR_EXIT, 0x2000, false, "", 1)});
+    CaptureReader r(f.path);
+    Event ev;
+    std::vector<std::pair<uint32_t, uint64_t>> got;
+    while (r.next(ev)) got.emplace_back(ev.vcpu, ev.regs.rbx);
+    EXPECT_EQ(got, (std::vector<std::pair<uint32_t, uint64_t>>{{0, 0xaaa}, {1, 0xbbb}, {0, 0xaaa}, {1, 0xbbb}}));
+    EXPECT_EQ(r.errors(), 0u);
+}
+
 TEST(CaptureFile, TruncatedFileEndsAtTheLastWholeRecord) {
     File f("truncated");
     write_file(f.path, {record(1, 1, NITRO_DIR_ENTER, 0x1000, false),
@@ -122,7 +150,7 @@ TEST(CaptureFile, BrokenRecordsAreCountedNotTrusted) {
     reinterpret_cast<nitro_record*>(bad_type.data())->type = 77;
     auto bad_capture = record(3, 1, NITRO_DIR_ENTER, 0x1000, false, "abc");
     nitro_capture_hdr h{0, NITRO_CAP_CSTRING, NITRO_CAP_OK, 0, 100000};  // longer than the record
-    std::memcpy(bad_capture.data() + sizeof(nitro_record), &h, sizeof h);
+    std::memcpy(bad_capture.data() + sizeof(nitro_record) + 8, &h, sizeof h);
     write_file(f.path, {good, bad_type, bad_capture, good});
     CaptureReader r(f.path);
     Event ev;

@@ -27,6 +27,7 @@ struct FakeEnv {
     Seg segs[6];  // es cs ss ds fs gs
     Seg ldt, tr, gdt, idt;
     uint64_t cr[5];
+    uint64_t msrs[8];  // efer, star, lstar, cstar, fmask, kernelgsbase, ...
     uint8_t rest[4096];
 };
 static_assert(offsetof(FakeEnv, eip) == 128);
@@ -53,6 +54,7 @@ struct Cpu {
         truth[NITRO_REG_FS_BASE] = 0x7f1122334000ULL + seed * 0x1000;
         truth[NITRO_REG_GS_BASE] = 0;
         truth[NITRO_REG_CR3] = 0x2a5f000 + seed * 0x1000;
+        truth[NITRO_REG_K_GS_BASE] = 0xffff88807dc00000ULL + seed * 0x40000;
         sync();
     }
     void sync() {
@@ -63,6 +65,7 @@ struct Cpu {
         env->segs[4].base = truth[NITRO_REG_FS_BASE];
         env->segs[5].base = truth[NITRO_REG_GS_BASE];
         env->cr[3] = truth[NITRO_REG_CR3];
+        env->msrs[5] = truth[NITRO_REG_K_GS_BASE];
     }
     // Another system call: new argument registers and stack pointer.
     void step(uint64_t i) {
@@ -93,13 +96,28 @@ TEST(DirectRegs, FindsVerifiesAndReadsTheRegisterFile) {
     }
     ASSERT_EQ(d.state, DIRECT_ACTIVE);
     cpu.step(1234);
+    EXPECT_EQ(d.off[NITRO_REG_K_GS_BASE], static_cast<int32_t>(offsetof(FakeEnv, msrs) + 5 * 8));
     for (int r : {NITRO_REG_RAX, NITRO_REG_RDI, NITRO_REG_RSP, NITRO_REG_RIP, NITRO_REG_CS,
-                  NITRO_REG_SS, NITRO_REG_FS_BASE, NITRO_REG_GS_BASE, NITRO_REG_CR3}) {
+                  NITRO_REG_SS, NITRO_REG_FS_BASE, NITRO_REG_GS_BASE, NITRO_REG_CR3,
+                  NITRO_REG_K_GS_BASE}) {
         ASSERT_TRUE(d.direct_mask >> r & 1) << r;
         EXPECT_EQ(direct_read(&d, r), cpu.truth[r]) << r;
     }
     EXPECT_FALSE(d.direct_mask >> NITRO_REG_RFLAGS & 1);  // eflags is computed: via the API
     EXPECT_TRUE(direct_check(&d, Cpu::api, &cpu));
+}
+
+// The kernel's GS base is read directly only when exactly one copy follows the control
+// registers; the other registers are found regardless.
+TEST(DirectRegs, AmbiguousKernelGsBaseStaysWithTheApi) {
+    Cpu cpu(3);
+    cpu.env->rest[0] = 0;  // a second copy of the value after cr3:
+    std::memcpy(cpu.env->rest + 64, &cpu.truth[NITRO_REG_K_GS_BASE], 8);
+    direct_regs d{};
+    direct_discover(&d, Cpu::api, &cpu);
+    ASSERT_EQ(d.state, DIRECT_VERIFYING);
+    EXPECT_FALSE(d.direct_mask >> NITRO_REG_K_GS_BASE & 1);
+    EXPECT_TRUE(d.direct_mask >> NITRO_REG_CR3 & 1);
 }
 
 TEST(DirectRegs, TwoCopiesAreAmbiguousAndNeverUsed) {

@@ -2,7 +2,10 @@
 // The consumer side of a plugin ring, fed hand-made and hostile records.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "listener/tcg/ring_reader.h"
@@ -11,6 +14,45 @@ namespace nitro::tcg {
 namespace {
 
 constexpr uint32_t kBytes = 4096;
+
+// A record as the plugin writes it: the fixed part, the registers of its mask (in nitro_reg
+// order), then the captures.
+struct Rec {
+    std::vector<uint8_t> bytes;
+    nitro_record& h() { return *reinterpret_cast<nitro_record*>(bytes.data()); }
+    uint32_t size() const { return static_cast<uint32_t>(bytes.size()); }
+
+    explicit Rec(uint64_t seq, uint64_t tsc = 0,
+                 std::vector<std::pair<int, uint64_t>> regs = {{NITRO_REG_RAX, 257},
+                                                               {NITRO_REG_CR3, 0x1234000}}) {
+        nitro_record r{};
+        r.kind = NITRO_REC_EVENT;
+        r.type = NITRO_TYPE_SYSCALL;
+        r.direction = NITRO_DIR_ENTER;
+        r.seq = seq;
+        r.nr = 257;
+        r.tsc = tsc;
+        std::sort(regs.begin(), regs.end());
+        for (auto& [reg, value] : regs) r.regmask |= 1u << reg;
+        bytes.resize(sizeof r);
+        for (auto& [reg, value] : regs) append(&value, 8);
+        std::memcpy(bytes.data(), &r, sizeof r);
+        h().size = size();
+    }
+    void append(const void* p, size_t n) {
+        const auto* b = static_cast<const uint8_t*>(p);
+        bytes.insert(bytes.end(), b, b + n);
+        bytes.resize((bytes.size() + 7) & ~size_t{7});
+        h().size = size();
+    }
+    void capture(uint8_t arg, std::string_view data, uint32_t claimed_len = 0) {
+        nitro_capture_hdr hdr{arg, NITRO_CAP_CSTRING, NITRO_CAP_OK, 0,
+                              claimed_len ? claimed_len : static_cast<uint32_t>(data.size())};
+        append(&hdr, sizeof hdr);
+        append(data.data(), data.size());
+        h().ncaptures++;
+    }
+};
 
 struct Ring {
     nitro_ring ring{};
@@ -22,38 +64,21 @@ struct Ring {
         std::memcpy(data.data() + ring.head % kBytes, p, n);
         ring.head += n;
     }
-    static nitro_record event(uint64_t seq, uint64_t tsc = 0) {
-        nitro_record r{};
-        r.size = sizeof r;
-        r.kind = NITRO_REC_EVENT;
-        r.type = NITRO_TYPE_SYSCALL;
-        r.direction = NITRO_DIR_ENTER;
-        r.seq = seq;
-        r.nr = 257;
-        r.tsc = tsc;
-        r.regs[NITRO_REG_RAX] = 257;
-        r.regs[NITRO_REG_CR3] = 0x1234000;
-        return r;
-    }
+    void put(Rec& r) { put(r.bytes.data(), r.size()); }
 };
 
 TEST(RingReader, DecodesAnEventAndItsCapture) {
     Ring r;
-    std::vector<uint8_t> rec(sizeof(nitro_record) + sizeof(nitro_capture_hdr) + 16);
-    nitro_record e = Ring::event(7);
-    e.size = static_cast<uint32_t>(rec.size());
-    e.ncaptures = 1;
-    e.args[1] = 0x7ffc0000;
-    std::memcpy(rec.data(), &e, sizeof e);
-    nitro_capture_hdr h{1, NITRO_CAP_CSTRING, NITRO_CAP_OK, 0, 10};
-    std::memcpy(rec.data() + sizeof e, &h, sizeof h);
-    std::memcpy(rec.data() + sizeof e + sizeof h, "/etc/hosts", 10);
-    r.put(rec.data(), static_cast<uint32_t>(rec.size()));
+    Rec e(7);
+    e.h().args[1] = 0x7ffc0000;
+    e.capture(1, "/etc/hosts");
+    r.put(e);
 
     Event ev;
     ASSERT_TRUE(r.reader.pop(ev));
     EXPECT_EQ(ev.seq, 7u);
     EXPECT_EQ(ev.nr, 257u);
+    EXPECT_EQ(ev.regs.rax, 257u);
     EXPECT_EQ(ev.sregs.cr3, 0x1234000u);
     ASSERT_EQ(ev.captures.size(), 1u);
     EXPECT_EQ(ev.captures[0].data, "/etc/hosts");
@@ -63,14 +88,51 @@ TEST(RingReader, DecodesAnEventAndItsCapture) {
     EXPECT_EQ(r.ring.tail, r.ring.head);
 }
 
+// A register a record does not carry keeps the value of the vCPU's last record that did.
+TEST(RingReader, RegistersNotSentKeepTheirLastValues) {
+    Ring r;
+    Rec full(1, 0, {{NITRO_REG_RAX, 1}, {NITRO_REG_RBX, 0xb0b}, {NITRO_REG_CR0, 0x80050033},
+                    {NITRO_REG_CR3, 0x1000}, {NITRO_REG_EFER, 0xd01}});
+    Rec lean(2, 0, {{NITRO_REG_RAX, 2}, {NITRO_REG_CR3, 0x2000}});
+    r.put(full);
+    r.put(lean);
+    Event ev;
+    ASSERT_TRUE(r.reader.pop(ev));
+    EXPECT_EQ(ev.regs.rbx, 0xb0bu);
+    ASSERT_TRUE(r.reader.pop(ev));
+    EXPECT_EQ(ev.seq, 2u);
+    EXPECT_EQ(ev.regs.rax, 2u);
+    EXPECT_EQ(ev.sregs.cr3, 0x2000u);
+    EXPECT_EQ(ev.regs.rbx, 0xb0bu);
+    EXPECT_EQ(ev.sregs.cr0, 0x80050033u);
+    EXPECT_EQ(ev.sregs.efer, 0xd01u);
+    EXPECT_EQ(ev.regs.rcx, 0u);  // never sent
+}
+
+TEST(RingReader, RegistersBeyondTheRecordOrUnknownAreRejected) {
+    Ring r;
+    Rec shorter(1);
+    shorter.h().regmask |= 1u << NITRO_REG_RBX;  // three registers claimed, two present
+    r.put(shorter);
+    Rec unknown(2);
+    unknown.h().regmask |= 1u << NITRO_NREGS;
+    r.put(unknown);
+    Rec good(3);
+    r.put(good);
+    Event ev;
+    ASSERT_TRUE(r.reader.pop(ev));
+    EXPECT_EQ(ev.seq, 3u);
+    EXPECT_EQ(r.reader.errors(), 2u);
+}
+
 TEST(RingReader, SkipsWrapRecords) {
     Ring r;
     nitro_record wrap{};
     wrap.size = 64;
     wrap.kind = NITRO_REC_WRAP;
     r.put(&wrap, 64);
-    nitro_record e = Ring::event(1, 99);
-    r.put(&e, sizeof e);
+    Rec e(1, 99);
+    r.put(e);
     EXPECT_EQ(r.reader.peek_time(), std::optional<uint64_t>(99));
     Event ev;
     ASSERT_TRUE(r.reader.pop(ev));
@@ -79,16 +141,11 @@ TEST(RingReader, SkipsWrapRecords) {
 
 TEST(RingReader, CaptureLongerThanItsRecordIsRejected) {
     Ring r;
-    std::vector<uint8_t> rec(sizeof(nitro_record) + sizeof(nitro_capture_hdr) + 8);
-    nitro_record e = Ring::event(1);
-    e.size = static_cast<uint32_t>(rec.size());
-    e.ncaptures = 1;
-    std::memcpy(rec.data(), &e, sizeof e);
-    nitro_capture_hdr h{1, NITRO_CAP_CSTRING, NITRO_CAP_OK, 0, 4000};  // claims 4000 bytes
-    std::memcpy(rec.data() + sizeof e, &h, sizeof h);
-    r.put(rec.data(), static_cast<uint32_t>(rec.size()));
-    nitro_record next = Ring::event(2);
-    r.put(&next, sizeof next);
+    Rec e(1);
+    e.capture(1, "/etc", 4000);  // claims 4000 bytes
+    r.put(e);
+    Rec next(2);
+    r.put(next);
 
     Event ev;
     ASSERT_TRUE(r.reader.pop(ev));  // the bad record is skipped, the next one decoded
@@ -99,9 +156,9 @@ TEST(RingReader, CaptureLongerThanItsRecordIsRejected) {
 TEST(RingReader, ImpossibleSizesResynchronise) {
     for (uint32_t bad : {0u, 4u, 13u, kBytes * 2}) {
         Ring r;
-        nitro_record e = Ring::event(1);
-        e.size = bad;
-        r.put(&e, sizeof e);
+        Rec e(1);
+        e.h().size = bad;
+        r.put(e.bytes.data(), e.size());
         Event ev;
         EXPECT_FALSE(r.reader.pop(ev)) << bad;
         EXPECT_EQ(r.reader.errors(), 1u) << bad;
@@ -120,12 +177,12 @@ TEST(RingReader, ImpossibleCountersResynchronise) {
 
 TEST(RingReader, BadTypeOrDirectionIsAnError) {
     Ring r;
-    nitro_record e = Ring::event(1);
-    e.type = 9;
-    r.put(&e, sizeof e);
-    nitro_record d = Ring::event(2);
-    d.direction = 5;
-    r.put(&d, sizeof d);
+    Rec e(1);
+    e.h().type = 9;
+    r.put(e);
+    Rec d(2);
+    d.h().direction = 5;
+    r.put(d);
     Event ev;
     EXPECT_FALSE(r.reader.pop(ev));
     EXPECT_EQ(r.reader.errors(), 2u);
@@ -140,9 +197,9 @@ TEST(RingReader, ConvertsTimesWithTheTimeBase) {
     nitro_ring ring{};
     std::vector<uint8_t> data(kBytes);
     RingReader reader(&ring, data.data(), kBytes, &tb);
-    nitro_record e = Ring::event(1, 5000);
-    std::memcpy(data.data(), &e, sizeof e);
-    ring.head = sizeof e;
+    Rec e(1, 5000);
+    std::memcpy(data.data(), e.bytes.data(), e.size());
+    ring.head = e.size();
     Event ev;
     ASSERT_TRUE(reader.pop(ev));
     EXPECT_EQ(ev.host_time_ns, tb.real0_ns + 2000);
