@@ -98,6 +98,7 @@ struct vcpu {
     uint64_t since_refresh;  /* traced events, for the all-register refresh */
     uint32_t sent_all_gen;   /* ctl->config_generation at the last all-register record */
     uint64_t rec_start;      /* ring position (absolute) of the record being written */
+    uint64_t head;      /* the ring's head, kept here: the ring's copy is for the consumer */
     uint64_t tail_seen; /* the ring's tail as last read (see ring_reserve) */
     uint64_t prefetched; /* ring bytes (absolute, like head) asked for ahead of head */
     struct direct_regs direct; /* register file read in place once found (direct_regs.h) */
@@ -109,7 +110,7 @@ static size_t ctl_size;
 static char ctl_path[PATH_MAX];
 static struct vcpu *vcpus;
 static unsigned n_vcpus;
-static uint32_t ring_bytes = NITRO_DEFAULT_RING_BYTES;
+static uint32_t ring_bytes = NITRO_DEFAULT_RING_BYTES; /* a power of two: positions are masked */
 static struct qemu_plugin_scoreboard *active_sb;
 static qemu_plugin_u64 active;
 static pthread_t watcher;
@@ -549,11 +550,11 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
  * cache line is written by the consumer's core, and reading it at every event would move
  * it across cores at every event. */
 static bool ring_reserve(struct vcpu *v, uint32_t size) {
-    struct nitro_ring *ring = v->ring;
-    uint64_t head = ring->head;
-    uint64_t pos = head % ring_bytes;
+    uint64_t head = v->head;
+    uint64_t pos = head & (ring_bytes - 1);
     uint64_t need = size + ((pos + size > ring_bytes) ? ring_bytes - pos : 0);
     if (head - v->tail_seen + need <= ring_bytes) return true;
+    struct nitro_ring *ring = v->ring;
     for (;;) {
         uint64_t tail = LOAD(&ring->tail);
         v->tail_seen = tail;
@@ -581,12 +582,12 @@ static bool ring_reserve(struct vcpu *v, uint32_t size) {
  * event). In the asynchronous modes a wake-up lost to that race is found again by the next
  * event's check; only the last event before the guest falls quiet may wait for the consumer's
  * bounded sleep to end (2 ms dozing, 100 ms asleep). */
-static void wake_consumer(struct nitro_ring *ring) {
+static void wake_consumer(struct nitro_ring *ring, uint64_t head) {
     bool sync = LOAD_RELAXED(&ctl->mode) == NITRO_MODE_SYNC;
     if (sync) __atomic_thread_fence(__ATOMIC_SEQ_CST);
     uint32_t sleeping = LOAD(&ctl->consumer_sleeping);
     if (sleeping == NITRO_SLEEP_AWAKE) return;
-    if (sleeping == NITRO_SLEEP_DOZE && !sync && ring->head - LOAD(&ring->tail) < ring_bytes / 4) {
+    if (sleeping == NITRO_SLEEP_DOZE && !sync && head - LOAD(&ring->tail) < ring_bytes / 4) {
         return;
     }
     __atomic_fetch_add(&ctl->doorbell, 1, __ATOMIC_SEQ_CST);
@@ -601,7 +602,7 @@ static void prefetch_ahead(struct vcpu *v, uint64_t head) {
     if (v->prefetched < head) v->prefetched = head & ~63ULL;
     uint64_t tail = v->tail_seen;
     while (v->prefetched < head + PREFETCH_AHEAD && v->prefetched < tail + ring_bytes) {
-        __builtin_prefetch(v->data + v->prefetched % ring_bytes, 1, 3);
+        __builtin_prefetch(v->data + (v->prefetched & (ring_bytes - 1)), 1, 3);
         v->prefetched += 64;
     }
 }
@@ -615,8 +616,8 @@ static struct nitro_record *record_begin(struct vcpu *v, uint32_t bound) {
         __atomic_fetch_add(&ring->dropped, 1, __ATOMIC_RELAXED);
         return NULL;
     }
-    uint64_t head = ring->head;
-    uint64_t pos = head % ring_bytes;
+    uint64_t head = v->head;
+    uint64_t pos = head & (ring_bytes - 1);
     if (pos + bound > ring_bytes) {
         struct nitro_record *wrap = (struct nitro_record *)(v->data + pos);
         wrap->size = (uint32_t)(ring_bytes - pos);
@@ -634,11 +635,12 @@ static void record_commit(struct vcpu *v, struct nitro_record *rec, uint32_t siz
     struct nitro_ring *ring = v->ring;
     uint64_t seq = rec->seq;
     rec->size = size;
-    STORE(&ring->head, v->rec_start + size);
+    v->head = v->rec_start + size;
+    STORE(&ring->head, v->head);
     prefetch_ahead(v, v->rec_start + size);
     /* One producer: a plain store (an atomic add would be a locked instruction). */
     __atomic_store_n(&ring->produced, ring->produced + 1, __ATOMIC_RELAXED);
-    wake_consumer(ring);
+    wake_consumer(ring, v->head);
 
     if (LOAD_RELAXED(&ctl->mode) == NITRO_MODE_SYNC) {
         /* The original Nitro's semantics: the vCPU waits until the consumer has handled the
@@ -1084,8 +1086,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         } else if (strncmp(a, "ring=", 5) == 0) {
             char *end;
             unsigned long v = strtoul(a + 5, &end, 0);
-            if (*end || v < 65536 || v > (1UL << 30) || v % 64) {
-                fprintf(stderr, "nitro plugin: ring= must be 64 KiB..1 GiB, multiple of 64\n");
+            if (*end || v < 65536 || v > (1UL << 30) || (v & (v - 1))) {
+                fprintf(stderr, "nitro plugin: ring= must be a power of two, 64 KiB..1 GiB\n");
                 return -1;
             }
             ring_bytes = (uint32_t)v;

@@ -131,25 +131,27 @@ struct nitro_record {
 enum nitro_mode { NITRO_MODE_ASYNC = 0, NITRO_MODE_ASYNC_DROP = 1, NITRO_MODE_SYNC = 2 };
 
 struct nitro_ring {
-    /* producer-owned line */
+    /* producer-owned line: written by the vCPU at every event, read by the consumer about once
+     * per batch of records */
     uint64_t head; /* bytes written (monotonic) */
     uint64_t produced;
     uint64_t dropped; /* events lost in drop mode (or while the consumer was gone) */
-    uint32_t producer_waiting;
-    uint32_t pad0;
     uint64_t callbacks;   /* instrumented instructions executed while tracing */
     uint64_t busy_cycles; /* host TSC cycles spent in those callbacks (the plugin's own cost;
                              estimated from every 16th callback) */
-    uint8_t pad_p[64 - 48];
-    /* consumer-owned line */
-    uint64_t tail;    /* bytes consumed (monotonic) */
+    uint8_t pad_p[64 - 40];
+    /* consumer-owned line: written by the consumer, read by the vCPU only when the ring looks
+     * full (and in sync mode) */
+    uint64_t tail;    /* bytes consumed (monotonic); published in batches */
     uint32_t space;   /* futex: bumped by the consumer after freeing space */
     uint32_t ack;     /* futex: low 32 bits of the last seq the consumer processed (sync) */
     uint64_t ack_seq; /* full seq acknowledged */
-    uint8_t pad_c[64 - 24];
+    uint32_t producer_waiting; /* set by a vCPU waiting for space (rare; read by the consumer
+                                  whenever it publishes its tail) */
+    uint32_t pad1;
+    uint8_t pad_c[64 - 32];
     /* data follows at offset 128, ring_bytes long */
 };
-
 struct nitro_ctl {
     /* written once by the plugin */
     uint64_t magic;

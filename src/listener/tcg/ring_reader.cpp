@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 
@@ -17,24 +18,32 @@ T load_acquire(const T* p) {
 }
 }  // namespace
 
+RingReader::RingReader(nitro_ring* ring, uint8_t* data, uint32_t ring_bytes, const TimeBase* time)
+    : ring_(ring), data_(data), bytes_(ring_bytes), time_(time) {
+    tail_ = head_seen_ = tail_published_ = load_acquire(&ring_->tail);
+    batch_ = std::min<uint32_t>(64u << 10, ring_bytes / 4);
+}
+
 const nitro_record* RingReader::front() {
     for (;;) {
-        uint64_t tail = ring_->tail;
-        uint64_t head = load_acquire(&ring_->head);
-        if (head == tail) return nullptr;
-        uint64_t avail = head - tail;
-        uint32_t pos = static_cast<uint32_t>(tail % bytes_);
+        if (tail_ == head_seen_) {
+            publish_tail();  // caught up: the producer may use the whole ring
+            head_seen_ = load_acquire(&ring_->head);
+            if (head_seen_ == tail_) return nullptr;
+        }
+        uint64_t avail = head_seen_ - tail_;
+        uint32_t pos = static_cast<uint32_t>(tail_ & (bytes_ - 1));  // a power of two
         if (avail > bytes_ || bytes_ - pos < 8) {
             // The producer's counters are impossible: resynchronise rather than read garbage.
             errors_++;
-            __atomic_store_n(&ring_->tail, head, __ATOMIC_RELEASE);
+            resynchronise();
             return nullptr;
         }
         const auto* rec = reinterpret_cast<const nitro_record*>(data_ + pos);
         uint32_t size = rec->size;
         if (size < 8 || size % 8 || size > bytes_ - pos || size > avail) {
             errors_++;
-            __atomic_store_n(&ring_->tail, head, __ATOMIC_RELEASE);
+            resynchronise();
             return nullptr;
         }
         if (rec->kind == NITRO_REC_WRAP) {
@@ -45,8 +54,21 @@ const nitro_record* RingReader::front() {
     }
 }
 
+void RingReader::resynchronise() {
+    tail_ = head_seen_ = load_acquire(&ring_->head);
+    publish_tail();
+}
+
 void RingReader::consume(uint32_t size) {
-    __atomic_store_n(&ring_->tail, ring_->tail + size, __ATOMIC_RELEASE);
+    tail_ += size;
+    if (tail_ - tail_published_ >= batch_) publish_tail();
+}
+
+void RingReader::publish_tail() {
+    if (tail_ == tail_published_) return;
+    __atomic_store_n(&ring_->tail, tail_, __ATOMIC_RELEASE);
+    tail_published_ = tail_;
+    // Pairs with the producer's fence between setting producer_waiting and re-reading tail.
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (load_acquire(&ring_->producer_waiting)) {
         __atomic_fetch_add(&ring_->space, 1, __ATOMIC_SEQ_CST);

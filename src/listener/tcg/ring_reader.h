@@ -22,10 +22,10 @@ struct RegisterCache {
 class RingReader {
 public:
     RingReader() = default;
+    /// ring_bytes: a power of two (the listener checks the plugin's). Starts at the ring's
+    /// published tail.
     RingReader(nitro_ring* ring, uint8_t* data, uint32_t ring_bytes,
-               const TimeBase* time = nullptr)
-        : ring_(ring), data_(data), bytes_(ring_bytes), time_(time) {}
-
+               const TimeBase* time = nullptr);
     /// The host TSC of the next event record, skipping wrap records; nullopt if empty.
     std::optional<uint64_t> peek_time();
     /// Decodes the next record into ev and consumes it. Returns false if the ring is empty.
@@ -39,6 +39,8 @@ public:
         consume(size);
         if (malformed) errors_++;
     }
+    /// True when no record is left (the producer's head is re-read; the tail is published).
+    bool empty() { return front() == nullptr; }
     /// Number of malformed records seen.
     uint64_t errors() const { return errors_; }
     nitro_ring* ring() const { return ring_; }
@@ -46,6 +48,8 @@ public:
 private:
     const nitro_record* front();
     void consume(uint32_t size);
+    void publish_tail();
+    void resynchronise();
 
     nitro_ring* ring_ = nullptr;
     uint8_t* data_ = nullptr;
@@ -53,6 +57,13 @@ private:
     const TimeBase* time_ = nullptr;
     uint64_t errors_ = 0;
     RegisterCache regs_;
+    // The producer's head is read only when the records seen so far are used up, and the
+    // tail is published in batches (and whenever the reader has caught up): each access to
+    // a line the other side writes moves it between cores and stalls the vCPU's stores.
+    uint64_t tail_ = 0;            // consumed
+    uint64_t head_seen_ = 0;       // the head as last read
+    uint64_t tail_published_ = 0;  // the tail as the producer sees it
+    uint32_t batch_ = 0;           // publish the tail after this many bytes
 };
 
 /// Fills ev from a record of size bytes (registers and captures included); false if it is

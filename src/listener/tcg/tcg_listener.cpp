@@ -91,7 +91,7 @@ TcgListener::TcgListener(const std::string& ctl_path, TcgOptions options)
     n_vcpus_ = ctl_->n_vcpus;
     uint64_t stride = ctl_->ring_stride;
     uint32_t bytes = ctl_->ring_bytes;
-    if (n_vcpus_ == 0 || n_vcpus_ > NITRO_MAX_VCPUS || bytes % 8 ||
+    if (n_vcpus_ == 0 || n_vcpus_ > NITRO_MAX_VCPUS || bytes < 64 || (bytes & (bytes - 1)) ||
         stride < sizeof(nitro_ring) + bytes || ctl_->ring_offset < sizeof(nitro_ctl) ||
         ctl_->ring_offset + stride * n_vcpus_ > size_) {
         munmap(ctl_, size_);
@@ -261,7 +261,7 @@ Listener::Status TcgListener::next_from_rings(std::chrono::milliseconds timeout,
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         bool empty = true;
         for (auto& r : readers_) {
-            if (load(&r.ring()->head) != load(&r.ring()->tail)) empty = false;
+            if (!r.empty()) empty = false;
         }
         if (empty) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
