@@ -9,11 +9,13 @@
 // from several processes on several vCPUs. items_per_second is events per second.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "decode/strace_text.h"
 #include "os/linux/backend.h"
+#include "os/linux/process.h"
 #include "output/syscall_json.h"
 #include "synthetic_guest.h"
 
@@ -24,12 +26,52 @@ using nitro::Event;
 using nitro::test::SyntheticGuest;
 
 constexpr unsigned kVcpus = 4;
+
+// NITRO_BENCH_ITERATIONS=N runs every benchmark exactly N iterations, once: for counting
+// instructions per event under callgrind (without it, the trial runs that size the measured
+// one would be counted too).
+void fixed_iterations(benchmark::internal::Benchmark* b) {
+    if (const char* n = std::getenv("NITRO_BENCH_ITERATIONS")) {
+        if (const long v = std::strtol(n, nullptr, 10); v > 0) b->Iterations(v);
+    }
+}
 constexpr std::uint64_t kAtFdcwd = static_cast<std::uint64_t>(-100);
 
 struct Stream {
     SyntheticGuest guest;
     std::vector<Event> events;
 };
+
+// The registers a real event carries (the synthetic guest sets only the ones decoding needs):
+// user-space pointers and counters that vary from call to call, and the control registers and
+// selectors of a 64-bit Linux process. They are in every jsonl record.
+void user_registers(Event& e, unsigned vcpu, int round) {
+    const std::uint64_t v = vcpu, r = static_cast<std::uint64_t>(round);
+    e.regs.rdi = e.args[0];
+    e.regs.rsi = e.args[1];
+    e.regs.rdx = e.args[2];
+    e.regs.r10 = e.args[3];
+    e.regs.r8 = e.args[4];
+    e.regs.r9 = e.args[5];
+    e.regs.rip = 0x7f3a12e4a000ULL + v * 0x100000 + e.nr * 0x40;
+    e.regs.rcx = e.regs.rip;
+    e.regs.r11 = e.regs.rflags = 0x246;
+    e.regs.rsp = 0x7ffc9a3c1000ULL + v * 0x10000 - r * 0x40;
+    e.regs.rbp = e.regs.rsp + 0x90;
+    e.regs.rbx = 0x55d41c2e7000ULL + v * 0x1000 + r * 8;
+    e.regs.r12 = 0x55d41c2e5a20ULL + v * 0x1000;
+    e.regs.r13 = 0x7ffc9a3c2f08ULL + v * 0x10000;
+    e.regs.r14 = r;
+    e.regs.r15 = 0x7f3a12f8b020ULL + v * 0x100000;
+    e.sregs.cr0 = 0x80050033;
+    e.sregs.cr4 = 0x3506f0;
+    e.sregs.efer = 0xd01;
+    e.sregs.fs_base = 0x7f3a12d6f740ULL + v * 0x100000;
+    e.sregs.cs = 0x33;
+    e.sregs.ss = 0x2b;
+    e.host_time_ns = 1795000000000000000ULL + r * 1000003 + v * 7919;
+    e.guest_time_ns = 4000000000ULL + r * 999983 + v * 7907;
+}
 
 // A few hundred calls, one process per vCPU, each with its own strings and buffers.
 Stream& stream() {
@@ -52,14 +94,18 @@ Stream& stream() {
         g.write_user(buf, read_data);
         auto& ev = st.events;
         ev.reserve(1024);
+        int round = 0;
         auto pair = [&](Event in, std::int64_t ret, auto&& add_exit_captures) {
+            user_registers(in, in.vcpu, round);
             Event out = g.exit_of(in, ret);
+            out.host_time_ns += 420;
+            out.guest_time_ns += 400;
             add_exit_captures(out);
             ev.push_back(std::move(in));
             ev.push_back(std::move(out));
         };
         auto none = [](Event&) {};
-        for (int round = 0; round < 32; ++round) {
+        for (round = 0; round < 32; ++round) {
             for (unsigned v = 0; v < kVcpus; ++v) {
                 Event open = g.enter(v, 257, {kAtFdcwd, path, 02000000 /* O_CLOEXEC */, 0, 0, 0});
                 SyntheticGuest::add_capture(open, 1, CaptureKind::CString, path_text);
@@ -90,8 +136,24 @@ Stream& stream() {
     return s;
 }
 
-// Decoding only: process, name, arguments, return value.
+// Decoding only: process, name, arguments, return value, into one Syscall reused from event to
+// event (LinuxBackend::process_event_into, as `nitro trace` does).
 void BM_Decode(benchmark::State& state) {
+    Stream& s = stream();
+    nitro::linux_os::LinuxBackend backend(SyntheticGuest::profile(), s.guest.memory());
+    nitro::Syscall sc;
+    std::size_t i = 0;
+    for (auto _ : state) {
+        backend.process_event_into(s.events[i], sc);
+        benchmark::DoNotOptimize(sc);
+        if (++i == s.events.size()) i = 0;
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_Decode)->Apply(fixed_iterations);
+
+// The same with a new Syscall per event (Backend::process_event, the library API).
+void BM_DecodeByValue(benchmark::State& state) {
     Stream& s = stream();
     nitro::linux_os::LinuxBackend backend(SyntheticGuest::profile(), s.guest.memory());
     std::size_t i = 0;
@@ -102,17 +164,52 @@ void BM_Decode(benchmark::State& state) {
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
-BENCHMARK(BM_Decode);
+BENCHMARK(BM_DecodeByValue)->Apply(fixed_iterations);
+
+// Stages alone, for a per-stage cost (ns/event): the process lookup, and the jsonl formatting
+// of calls decoded beforehand.
+void BM_ProcessLookup(benchmark::State& state) {
+    Stream& s = stream();
+    const nitro::linux_os::KernelProfile profile = SyntheticGuest::profile();
+    nitro::linux_os::ProcessReader reader(*s.guest.memory(), profile);
+    std::size_t i = 0;
+    for (auto _ : state) {
+        nitro::Process p = reader.current(s.events[i]);
+        benchmark::DoNotOptimize(p);
+        if (++i == s.events.size()) i = 0;
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_ProcessLookup)->Apply(fixed_iterations);
+
+void BM_FormatJsonl(benchmark::State& state) {
+    Stream& s = stream();
+    nitro::linux_os::LinuxBackend backend(SyntheticGuest::profile(), s.guest.memory());
+    std::vector<nitro::Syscall> decoded;
+    decoded.reserve(s.events.size());
+    for (const Event& ev : s.events) decoded.push_back(backend.process_event(ev));
+    std::string out;
+    std::size_t i = 0;
+    for (auto _ : state) {
+        out.clear();
+        nitro::output::append_syscall_record(out, s.events[i], decoded[i]);
+        benchmark::DoNotOptimize(out.data());
+        if (++i == s.events.size()) i = 0;
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_FormatJsonl)->Apply(fixed_iterations);
 
 // The whole pipeline with jsonl records, as `nitro trace --format jsonl` (without the write).
 void BM_PipelineJsonl(benchmark::State& state) {
     Stream& s = stream();
     nitro::linux_os::LinuxBackend backend(SyntheticGuest::profile(), s.guest.memory());
     std::string out;
+    nitro::Syscall sc;
     std::size_t i = 0, bytes = 0;
     for (auto _ : state) {
         const Event& ev = s.events[i];
-        nitro::Syscall sc = backend.process_event(ev);
+        backend.process_event_into(ev, sc);
         out.clear();
         nitro::output::append_syscall_record(out, ev, sc);
         bytes += out.size();
@@ -122,7 +219,7 @@ void BM_PipelineJsonl(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
     state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
 }
-BENCHMARK(BM_PipelineJsonl);
+BENCHMARK(BM_PipelineJsonl)->Apply(fixed_iterations);
 
 // The whole pipeline with strace-like text, as `nitro trace` (without the write).
 void BM_PipelineText(benchmark::State& state) {
@@ -130,10 +227,11 @@ void BM_PipelineText(benchmark::State& state) {
     nitro::linux_os::LinuxBackend backend(SyntheticGuest::profile(), s.guest.memory());
     nitro::decode::StraceText text;
     std::string out;
+    nitro::Syscall sc;
     std::size_t i = 0;
     for (auto _ : state) {
         const Event& ev = s.events[i];
-        nitro::Syscall sc = backend.process_event(ev);
+        backend.process_event_into(ev, sc);
         out.clear();
         text.feed(ev, sc, out);
         benchmark::DoNotOptimize(out.data());
@@ -141,7 +239,7 @@ void BM_PipelineText(benchmark::State& state) {
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
-BENCHMARK(BM_PipelineText);
+BENCHMARK(BM_PipelineText)->Apply(fixed_iterations);
 
 // A hook on every openat (reads its path) on top of the jsonl pipeline.
 void BM_PipelineJsonlWithHook(benchmark::State& state) {
@@ -152,10 +250,11 @@ void BM_PipelineJsonlWithHook(benchmark::State& state) {
         paths += args.read_string(1).value_or("").size();
     });
     std::string out;
+    nitro::Syscall sc;
     std::size_t i = 0;
     for (auto _ : state) {
         const Event& ev = s.events[i];
-        nitro::Syscall sc = backend.process_event(ev);
+        backend.process_event_into(ev, sc);
         out.clear();
         nitro::output::append_syscall_record(out, ev, sc);
         benchmark::DoNotOptimize(out.data());
@@ -164,7 +263,7 @@ void BM_PipelineJsonlWithHook(benchmark::State& state) {
     benchmark::DoNotOptimize(paths);
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
-BENCHMARK(BM_PipelineJsonlWithHook);
+BENCHMARK(BM_PipelineJsonlWithHook)->Apply(fixed_iterations);
 
 }  // namespace
 

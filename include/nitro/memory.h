@@ -162,6 +162,16 @@ class PhysicalMemory {
 
     /// Reads a little-endian 64-bit value (a page-table entry, a pointer).
     Result<std::uint64_t, MemStatus> read_u64(GuestPhys addr) const;
+
+    /// Where the bytes [addr, addr + len) are in nitro's own memory, when they are there in one
+    /// piece for as long as this object lives (a mapped RAM file, a buffer), for readers that
+    /// keep a translation from event to event; nullptr otherwise (then use read()). Reads
+    /// through the pointer race with the guest as read() does.
+    virtual const std::byte* host_view(GuestPhys addr, std::size_t len) const {
+        (void)addr;
+        (void)len;
+        return nullptr;
+    }
 };
 
 /// Guest-physical memory held in a host buffer: for tests, and for readers that fetch guest
@@ -175,6 +185,7 @@ class BufferPhysicalMemory final : public PhysicalMemory {
 
     MemStatus read(GuestPhys addr, std::span<std::byte> out) const override;
     MemStatus write(GuestPhys addr, std::span<const std::byte> data) override;
+    const std::byte* host_view(GuestPhys addr, std::size_t len) const override;
     std::uint64_t size() const override { return bytes_.size(); }
     std::uint64_t limit() const override { return bytes_.size(); }
 
@@ -245,6 +256,7 @@ class MappedPhysicalMemory final : public PhysicalMemory {
     MemStatus read(GuestPhys addr, std::span<std::byte> out) const override;
     /// Fails with MemStatus::ReadOnly unless opened with Options::writable.
     MemStatus write(GuestPhys addr, std::span<const std::byte> data) override;
+    const std::byte* host_view(GuestPhys addr, std::size_t len) const override;
     std::uint64_t size() const override { return layout_.ram_size; }
     std::uint64_t limit() const override { return layout_.limit(); }
 

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cstring>
 
 namespace nitro::decode {
@@ -26,8 +27,20 @@ std::uint64_t reg(const ArgContext& ctx, std::size_t i) {
     return ctx.compat ? (ctx.args[i] & 0xffffffffULL) : ctx.args[i];
 }
 
+// fmt's "{}" and "{:#x}" of one integer, without fmt's format-string machinery: arguments are
+// decoded for every event.
+template <typename Int>
+std::string dec(Int v) {
+    char buf[24];
+    return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+std::string hex_prefixed(std::uint64_t v) {
+    char buf[24] = {'0', 'x'};
+    return std::string(buf, std::to_chars(buf + 2, buf + sizeof buf, v, 16).ptr);
+}
+
 // C's "%#x": 0 prints "0", anything else 0x-prefixed.
-std::string hex(std::uint64_t v) { return v == 0 ? std::string("0") : fmt::format("{:#x}", v); }
+std::string hex(std::uint64_t v) { return v == 0 ? std::string("0") : hex_prefixed(v); }
 
 // Little-endian loads from captured bytes; the caller checks the size.
 std::uint64_t le(std::string_view d, std::size_t off, std::size_t n) {
@@ -224,7 +237,7 @@ std::string format_sockaddr(std::uint64_t addr, const Capture* c) {
     const std::size_t n = c->data.size();
     const int family = p[0] | p[1] << 8;
     std::string name = format_enum(FlagTable::Af, family);
-    if (name == fmt::format("{}", family)) name = fmt::format("{:#x} /* AF_??? */", family);
+    if (name == dec(family)) name = fmt::format("{:#x} /* AF_??? */", family);
     std::string out = "{sa_family=" + name;
     if (family == 1 /* AF_UNIX */) {
         std::string_view path = c->data.substr(2);
@@ -277,7 +290,7 @@ std::string format_mode(std::uint64_t mode) {
 std::string format_value(FlagTable table, std::int64_t v) {
     if (table == FlagTable::Signal) return format_signal(v);
     std::string s = format_enum(table, v);
-    if (s != fmt::format("{}", v)) return s;
+    if (s != dec(v)) return s;
     const char* unknown = nullptr;
     switch (table) {
         case FlagTable::Af: unknown = "AF_???"; break;
@@ -378,7 +391,7 @@ std::string format_wait_status(std::string_view d) {
 std::string format_rlim(std::uint64_t v) {
     if (v == ~0ULL) return "RLIM64_INFINITY";
     if (v > 0 && v % 1024 == 0) return fmt::format("{}*1024", v / 1024);
-    return fmt::format("{}", v);
+    return dec(v);
 }
 
 // A kernel structure by its spec tag; empty when the tag is not decoded or the bytes are too
@@ -472,7 +485,7 @@ std::string format_socklen(std::uint64_t addr, const Capture* c, const ArgContex
     if (!usable(c) || c->data.size() < 4) {
         return ctx.entry_text.empty() ? format_pointer(addr) : std::string(ctx.entry_text);
     }
-    const std::string now = fmt::format("{}", u32(c->data, 0));
+    const std::string now = dec(u32(c->data, 0));
     const std::string_view e = ctx.entry_text;
     if (!at_exit || e.size() < 3 || e.front() != '[' || e.back() != ']') return "[" + now + "]";
     const std::string_view before = e.substr(1, e.size() - 2);
@@ -490,12 +503,12 @@ std::string format_fcntl_arg(std::uint64_t cmd, std::uint64_t v) {
         case 0: case 8: case 10: case 1024: case 1026: case 1030: case 1031: case 1033:
             // F_DUPFD F_SETOWN F_SETSIG F_SETLEASE F_NOTIFY F_DUPFD_CLOEXEC F_SETPIPE_SZ
             // F_ADD_SEALS: numbers.
-            return fmt::format("{}", static_cast<std::int32_t>(v));
+            return dec(static_cast<std::int32_t>(v));
         case 5: case 6: case 7: case 12: case 13: case 14: case 15: case 16: case 36: case 37:
         case 38:
             return format_pointer(v);
         default:
-            return fmt::format("{:#x}", v);
+            return hex_prefixed(v);
     }
 }
 
@@ -529,11 +542,18 @@ std::string_view internal_errno_text(int err) {
 }  // namespace
 
 void append_quoted(std::string& out, std::string_view s, bool force_hex) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out.reserve(out.size() + s.size() + 2);
     out += '"';
+    std::size_t run = 0;  // start of the pending run of bytes printed as they are
     for (std::size_t i = 0; i < s.size(); ++i) {
         const auto ch = static_cast<unsigned char>(s[i]);
+        if (!force_hex && ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') continue;
+        out.append(s.data() + run, i - run);
+        run = i + 1;
         if (force_hex) {
-            fmt::format_to(std::back_inserter(out), "\\x{:02x}", ch);
+            const char esc[4] = {'\\', 'x', kHex[ch >> 4], kHex[ch & 15]};
+            out.append(esc, sizeof esc);
             continue;
         }
         switch (ch) {
@@ -545,16 +565,19 @@ void append_quoted(std::string& out, std::string_view s, bool force_hex) {
             case '\v': out += "\\v"; break;
             case '\f': out += "\\f"; break;
             default:
-                if (ch >= 0x20 && ch < 0x7f) {
-                    out += static_cast<char>(ch);
-                } else if (i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '9') {
-                    // A digit follows: all three octal digits, so it cannot be read as ours.
-                    fmt::format_to(std::back_inserter(out), "\\{:03o}", ch);
-                } else {
-                    fmt::format_to(std::back_inserter(out), "\\{:o}", ch);
-                }
+            {
+                // Octal; all three digits when a digit follows, so it cannot be read as ours.
+                const bool digit_follows = i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '9';
+                const char oct[4] = {'\\', static_cast<char>('0' + (ch >> 6)),
+                                     static_cast<char>('0' + ((ch >> 3) & 7)),
+                                     static_cast<char>('0' + (ch & 7))};
+                const std::size_t skip = digit_follows ? 0 : ch < 8 ? 2 : ch < 64 ? 1 : 0;
+                out += '\\';
+                out.append(oct + 1 + skip, 3 - skip);
+            }
         }
     }
+    out.append(s.data() + run, s.size() - run);
     out += '"';
 }
 
@@ -567,14 +590,14 @@ std::string quote(std::string_view s, std::size_t limit, bool more_follows, bool
 }
 
 std::string format_pointer(std::uint64_t addr) {
-    return addr == 0 ? std::string("NULL") : fmt::format("{:#x}", addr);
+    return addr == 0 ? std::string("NULL") : hex_prefixed(addr);
 }
 
 std::string format_signal(std::int64_t sig) {
     if (sig == 32) return "SIGRTMIN";
     if (sig > 32 && sig <= 64) return fmt::format("SIGRT_{}", sig - 32);
     if (sig > 0 && sig < 32) return format_enum(FlagTable::Signal, sig);
-    return fmt::format("{}", sig);
+    return dec(sig);
 }
 
 std::string format_sigset(std::string_view bytes) {
@@ -602,7 +625,7 @@ std::string format_sigset(std::string_view bytes) {
 
 std::string format_errno(int err) {
     std::string_view name = errno_name(err);
-    if (name.empty()) return fmt::format("{}", err);
+    if (name.empty()) return dec(err);
     std::string_view text = internal_errno_text(err);
     if (text.empty() && err > 0 && err < 512) {
         const char* d = strerrordesc_np(err);  // thread-safe, unlike strerror()
@@ -636,10 +659,10 @@ RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat,
         }
     }
     if (info && info->ret == RetKind::Ptr) {
-        r.text = fmt::format("{:#x}", compat ? static_cast<std::uint64_t>(ret) & 0xffffffffULL
+        r.text = hex_prefixed(compat ? static_cast<std::uint64_t>(ret) & 0xffffffffULL
                                              : static_cast<std::uint64_t>(ret));
     } else {
-        r.text = fmt::format("{}", ret);
+        r.text = dec(ret);
     }
     return r;
 }
@@ -685,22 +708,22 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
     if (info.name == "socket" && index == 2) {
         const std::uint64_t domain = reg(ctx, 0) & 0xffffffffULL;
         if (domain == 2 || domain == 10) return format_value(FlagTable::Ipproto, i32);
-        return fmt::format("{}", i32);
+        return dec(i32);
     }
 
     switch (a.type) {
         case ArgType::Int:
         case ArgType::Fd:
-            return fmt::format("{}", i32);
+            return dec(i32);
         case ArgType::Uint:
-            return fmt::format("{}", static_cast<std::uint32_t>(ctx.args[index]));
+            return dec(static_cast<std::uint32_t>(ctx.args[index]));
         case ArgType::Long:
         case ArgType::Ssize:
-            return ctx.compat ? fmt::format("{}", i32)
-                              : fmt::format("{}", static_cast<std::int64_t>(v));
+            return ctx.compat ? dec(i32)
+                              : dec(static_cast<std::int64_t>(v));
         case ArgType::Ulong:
         case ArgType::Size:
-            return fmt::format("{}", v);
+            return dec(v);
         case ArgType::Hex:
             return hex(v);
         case ArgType::Dirfd:
@@ -761,7 +784,116 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         case ArgType::None:
             break;
     }
-    return fmt::format("{:#x}", v);
+    return hex_prefixed(v);
+}
+
+namespace {
+
+template <typename Int>
+void append_dec(std::string& out, Int v) {
+    char buf[24];
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+void append_pointer(std::string& out, std::uint64_t addr) {
+    if (addr == 0) {
+        out += "NULL";
+        return;
+    }
+    char buf[24] = {'0', 'x'};
+    out.append(buf, std::to_chars(buf + 2, buf + sizeof buf, addr, 16).ptr);
+}
+
+// format_buffer() and format_cstring() (limit: the whole capture) into out.
+void append_captured(std::string& out, std::uint64_t addr, const Capture* c, std::size_t limit,
+                     bool force_hex) {
+    if (addr == 0) {
+        out += "NULL";
+        return;
+    }
+    if (!usable(c) || c->status == CaptureStatus::Fault) {
+        append_pointer(out, addr);
+        return;
+    }
+    const bool cut = c->data.size() > limit;
+    append_quoted(out, cut ? c->data.substr(0, limit) : c->data, force_hex);
+    if (cut || c->status != CaptureStatus::Ok) out += "...";
+}
+
+// The arguments of every call, written straight into out: what format_arg() returns for the
+// plain types, and for strings and buffers the listener captured. false: not one of those
+// (format_arg() decides).
+bool append_arg_fast(std::string& out, const SyscallInfo& info, std::size_t index,
+                     const ArgContext& ctx) {
+    if (index >= info.nargs || info.name == "clone" || info.name == "fcntl" ||
+        info.name == "socket") {
+        return false;
+    }
+    const ArgInfo& a = info.args[index];
+    const std::uint64_t v = reg(ctx, index);
+    const auto i32 = static_cast<std::int32_t>(ctx.args[index]);
+    // Guest memory is read (Source) only when nothing was captured: left to format_arg().
+    const bool captured_or_none = ctx.capture || !ctx.memory || v == 0;
+    switch (a.type) {
+        case ArgType::Int:
+        case ArgType::Fd:
+            append_dec(out, i32);
+            return true;
+        case ArgType::Uint:
+            append_dec(out, static_cast<std::uint32_t>(ctx.args[index]));
+            return true;
+        case ArgType::Long:
+        case ArgType::Ssize:
+            if (ctx.compat) {
+                append_dec(out, i32);
+            } else {
+                append_dec(out, static_cast<std::int64_t>(v));
+            }
+            return true;
+        case ArgType::Ulong:
+        case ArgType::Size:
+            append_dec(out, v);
+            return true;
+        case ArgType::Hex:
+            if (v == 0) {
+                out += '0';
+            } else {
+                append_pointer(out, v);
+            }
+            return true;
+        case ArgType::Ptr:
+            append_pointer(out, v);
+            return true;
+        case ArgType::Cstring:
+            if (!captured_or_none) return false;
+            if (ctx.capture) {
+                append_captured(out, v, ctx.capture, ctx.capture->data.size(), false);
+            } else {
+                append_captured(out, v, nullptr, 0, false);
+            }
+            return true;
+        case ArgType::BufIn:
+            if (!captured_or_none) return false;
+            append_captured(out, v, ctx.capture, ctx.string_limit, false);
+            return true;
+        case ArgType::BufOut:
+            if (!ctx.ret || is_error_return(*ctx.ret)) {
+                append_pointer(out, v);
+                return true;
+            }
+            if (!captured_or_none) return false;
+            append_captured(out, v, ctx.capture, ctx.string_limit, info.name == "getrandom");
+            return true;
+        default:
+            return false;
+    }
+}
+
+}  // namespace
+
+void append_arg(std::string& out, const SyscallInfo& info, std::size_t index,
+                const ArgContext& ctx) {
+    if (!append_arg_fast(out, info, index, ctx)) out += format_arg(info, index, ctx);
 }
 
 std::size_t printed_args(const SyscallInfo& info, const std::array<std::uint64_t, 6>& args) {

@@ -84,6 +84,10 @@ struct ArgContext {
 
 /// Renders argument `index` of a call described by info.
 std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgContext& ctx);
+/// format_arg(), appended to out: the same text, without a string of its own for the common
+/// argument types (numbers, pointers, captured strings and buffers).
+void append_arg(std::string& out, const SyscallInfo& info, std::size_t index,
+                const ArgContext& ctx);
 /// Whether the argument is decoded from bytes captured at the exit (read's buffer): its entry
 /// rendering is provisional.
 bool decoded_at_exit(const ArgInfo& arg);

@@ -87,6 +87,11 @@ MemStatus MappedPhysicalMemory::read(GuestPhys addr, std::span<std::byte> out) c
     return MemStatus::Ok;
 }
 
+const std::byte* MappedPhysicalMemory::host_view(GuestPhys addr, std::size_t len) const {
+    const auto off = layout_.offset_of(addr, len);
+    return off ? base_ + *off : nullptr;
+}
+
 MemStatus MappedPhysicalMemory::write(GuestPhys addr, std::span<const std::byte> data) {
     // Checked here rather than left to the page protection: writing to a PROT_READ mapping
     // would kill nitro with SIGSEGV.

@@ -4,7 +4,9 @@
 // The walk reads one entry per level and never revisits a level, so whatever the guest puts in
 // its tables (self-references, cycles, garbage) it ends after at most five reads.
 #include <algorithm>
+#include <optional>
 
+#include "memory/kernel_address_space.h"
 #include "nitro/memory.h"
 
 namespace nitro {
@@ -51,8 +53,9 @@ using Step = Result<Next, MemFault>;
 // are reserved, whether PS means a large page) sit in one place each.
 class Walker {
   public:
-    Walker(const PhysicalMemory& mem, const PagingConfig& config, GuestVirt va, WalkTrace* trace)
-        : mem_(mem), config_(config), va_(va), trace_(trace) {
+    Walker(const PhysicalMemory& mem, const PagingConfig& config, GuestVirt va, WalkTrace* trace,
+           std::optional<std::uint64_t> top_entry = std::nullopt)
+        : mem_(mem), config_(config), va_(va), trace_(trace), top_entry_(top_entry) {
         const unsigned maxphy = std::clamp(config.maxphyaddr, 12u, 52u);
         // Address bits at or above MAXPHYADDR, plus XD when NX is off.
         common_reserved_ = kAddrBits & ~((1ULL << maxphy) - 1);
@@ -139,7 +142,14 @@ class Walker {
         const unsigned shift = 12 + 9 * (level - 1);
         const std::uint64_t index = (va_.value() >> shift) & 0x1FF;
         entry_addr_ = table + index * 8;
-        auto r = mem_.read_u64(entry_addr_);
+        Result<std::uint64_t, MemStatus> r = std::uint64_t{0};
+        if (top_entry_ && level == (config_.mode == PagingMode::Level5 ? kLevelPml5 : kLevelPml4)) {
+            // The caller knows the top-level entry (translate_below()): no root to read.
+            entry_addr_ = GuestPhys{};
+            r = *top_entry_;
+        } else {
+            r = mem_.read_u64(entry_addr_);
+        }
         e = r.ok() ? *r : 0;
         if (trace_ && trace_->count < trace_->steps.size()) {
             trace_->steps[trace_->count++] = WalkStep{level, entry_addr_, e};
@@ -173,6 +183,7 @@ class Walker {
     const PagingConfig& config_;
     GuestVirt va_;
     WalkTrace* trace_;
+    std::optional<std::uint64_t> top_entry_;
     std::uint64_t common_reserved_ = 0;
     GuestPhys entry_addr_{};
     PagePerms perms_{true, true, false};
@@ -180,6 +191,12 @@ class Walker {
 };
 
 }  // namespace
+
+Result<Translation, MemFault> translate_below(const PhysicalMemory& mem, const PagingConfig& config,
+                                              GuestVirt va, std::uint64_t top_entry,
+                                              WalkTrace* trace) {
+    return Walker(mem, config, va, trace, top_entry).run();
+}
 
 Result<Translation, MemFault> translate(const PhysicalMemory& mem, const PagingConfig& config,
                                         GuestVirt va, WalkTrace* trace) {

@@ -33,6 +33,11 @@ MemStatus BufferPhysicalMemory::read(GuestPhys addr, std::span<std::byte> out) c
     return MemStatus::Ok;
 }
 
+const std::byte* BufferPhysicalMemory::host_view(GuestPhys addr, std::size_t len) const {
+    if (!in_buffer(addr.value(), len, bytes_.size())) return nullptr;
+    return bytes_.data() + addr.value();
+}
+
 MemStatus BufferPhysicalMemory::write(GuestPhys addr, std::span<const std::byte> data) {
     if (data.empty()) return MemStatus::Ok;
     if (!in_buffer(addr.value(), data.size(), bytes_.size())) return MemStatus::OutOfRange;

@@ -4,19 +4,19 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <iterator>
 
+#include "output/json_writer.h"
+
 namespace nitro::output {
 
 namespace {
 
-// Records are made for every event: numbers are formatted by hand (std::to_chars), because
-// fmt's format_to into a std::string resizes and zero-fills the string at every call. The
-// output is the same as fmt's "{}" and "{:#x}".
 void put_2(char* p, unsigned v) {
     p[0] = static_cast<char>('0' + v / 10 % 10);
     p[1] = static_cast<char>('0' + v % 10);
@@ -24,7 +24,7 @@ void put_2(char* p, unsigned v) {
 
 }  // namespace
 
-void append_iso_time(std::string& out, uint64_t unix_ns) {
+char* write_iso_time(char* p, uint64_t unix_ns) {
     // Events come many per second: the date and time of the last second are kept.
     thread_local time_t cached_secs = -1;
     thread_local char cached[32];
@@ -39,102 +39,100 @@ void append_iso_time(std::string& out, uint64_t unix_ns) {
         cached_len = std::min(r.size, sizeof cached);
         cached_secs = secs;
     }
-    out.append(cached, cached_len);
+    std::memcpy(p, cached, cached_len);
+    p += cached_len;
     const auto us = static_cast<unsigned>((unix_ns % 1000000000ULL) / 1000);
-    char frac[7] = {'.'};
-    put_2(frac + 1, us / 10000);
-    put_2(frac + 3, us / 100 % 100);
-    put_2(frac + 5, us % 100);
-    out.append(frac, sizeof frac);
+    p[0] = '.';
+    put_2(p + 1, us / 10000);
+    put_2(p + 3, us / 100 % 100);
+    put_2(p + 5, us % 100);
+    return p + 7;
+}
+
+void append_iso_time(std::string& out, uint64_t unix_ns) {
+    char buf[kIsoTimeBound + json::kSlack];
+    out.append(buf, write_iso_time(buf, unix_ns));
 }
 
 void append_json_string(std::string& out, std::string_view s) {
-    out.push_back('"');
-    std::size_t run = 0;  // start of the pending run of bytes copied as they are
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') continue;
-        out.append(s.data() + run, i - run);
-        run = i + 1;
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default: {
-                // Guest bytes are arbitrary: keep JSON valid ASCII.
-                static constexpr char kHex[] = "0123456789abcdef";
-                const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-                out.append(esc, sizeof esc);
-            }
-        }
+    // Short strings through a stack buffer; long ones straight into out.
+    char buf[512];
+    if (json::string_bound(s.size()) + json::kSlack <= sizeof buf) {
+        out.append(buf, json::put_string(buf, s));
+        return;
     }
-    out.append(s.data() + run, s.size() - run);
-    out.push_back('"');
+    const std::size_t old = out.size();
+    out.resize(old + json::string_bound(s.size()) + json::kSlack);
+    char* end = json::put_string(out.data() + old, s);
+    out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
-void append_event_object(std::string& out, const Event& ev) {
-    // Written into a stack buffer first: fixed-size copies of the keys inline, where appends
-    // to the string would call memcpy for each piece. The object is bounded (every value is a
-    // number or a short name), well below the buffer's size.
-    char buf[1536];
-    char* p = buf;
-    auto lit = [&p]<std::size_t N>(const char(&s)[N]) {
-        std::memcpy(p, s, N - 1);
-        p += N - 1;
-    };
-    auto str = [&p](std::string_view s) {
-        std::memcpy(p, s.data(), s.size());
-        p += s.size();
-    };
-    auto dec = [&p](auto v) { p = std::to_chars(p, p + 24, v).ptr; };
-    auto hex = [&p](std::uint64_t v) {
-        p[0] = '0';
-        p[1] = 'x';
-        p = std::to_chars(p + 2, p + 20, v, 16).ptr;
-    };
+namespace {
+
+// The last digits of one register field: most registers hold the same value from event to
+// event (control registers, selectors, the per-CPU and TLS bases, a process's CR3), and copying
+// the digits is cheaper than making them.
+struct HexMemo {
+    std::uint64_t value = 0;
+    json::HexDigits digits{0, 0};  // count 0: nothing kept yet
+};
+
+char* put_hex_memo(char* p, std::uint64_t v, HexMemo& m) {
+    if (m.digits.count == 0 || m.value != v) {
+        m.value = v;
+        m.digits = json::hex_digits(v);
+    }
+    return json::put_hex(p, m.digits);
+}
+
+}  // namespace
+
+char* write_event_object(char* p, const Event& ev) {
+    using json::put_dec;
+    thread_local std::array<HexMemo, 27> memo;
+    HexMemo* m = memo.data();
+    auto put_hex = [&m](char* q, std::uint64_t v) { return put_hex_memo(q, v, *m++); };
+    using json::put_lit;
+    using json::put_raw;
     const Registers& r = ev.regs;
     const SpecialRegisters& s = ev.sregs;
-    lit(R"({"vcpu": )");
-    dec(ev.vcpu);
-    lit(R"(, "type": ")");
-    str(to_string(ev.type));
-    lit(R"(", "direction": ")");
-    str(to_string(ev.direction));
-    lit(R"(", "cr3": ")");
-    hex(s.cr3);
-    lit(R"(", "rax": ")");
-    hex(r.rax);
-    lit(R"(", "time": ")");
-    out.append(buf, p);
-    append_iso_time(out, ev.host_time_ns);
-    p = buf;
-    lit(R"(", "guest_ns": )");
-    dec(ev.guest_time_ns);
-    lit(R"(, "seq": )");
-    dec(ev.seq);
+    p = put_lit(p, R"({"vcpu": )");
+    p = put_dec(p, ev.vcpu);
+    p = put_lit(p, R"(, "type": ")");
+    p = put_raw(p, to_string(ev.type));
+    p = put_lit(p, R"(", "direction": ")");
+    p = put_raw(p, to_string(ev.direction));
+    p = put_lit(p, R"(", "cr3": ")");
+    p = put_hex(p, s.cr3);
+    p = put_lit(p, R"(", "rax": ")");
+    p = put_hex(p, r.rax);
+    p = put_lit(p, R"(", "time": ")");
+    p = write_iso_time(p, ev.host_time_ns);
+    p = put_lit(p, R"(", "guest_ns": )");
+    p = put_dec(p, ev.guest_time_ns);
+    p = put_lit(p, R"(, "seq": )");
+    p = put_dec(p, ev.seq);
     if (ev.compat) {
-        lit(R"(, "abi": "i386", "nr": )");
+        p = put_lit(p, R"(, "abi": "i386", "nr": )");
     } else {
-        lit(R"(, "abi": "x86_64", "nr": )");
+        p = put_lit(p, R"(, "abi": "x86_64", "nr": )");
     }
-    dec(static_cast<int64_t>(ev.nr));
+    p = put_dec(p, static_cast<int64_t>(ev.nr));
     if (ev.direction == Direction::Exit) {
-        lit(R"(, "entry_vcpu": )");
-        dec(ev.entry_vcpu);
-        lit(R"(, "entry_seq": )");
-        dec(ev.entry_seq);
-        lit(R"(, "exit": ")");
-        str(to_string(ev.exit_insn));
-        lit("\"");
-        if (ev.unpaired) lit(R"(, "unpaired": true)");
-        if (ev.fallback) lit(R"(, "paired_by_vcpu": true)");
+        p = put_lit(p, R"(, "entry_vcpu": )");
+        p = put_dec(p, ev.entry_vcpu);
+        p = put_lit(p, R"(, "entry_seq": )");
+        p = put_dec(p, ev.entry_seq);
+        p = put_lit(p, R"(, "exit": ")");
+        p = put_raw(p, to_string(ev.exit_insn));
+        *p++ = '"';
+        if (ev.unpaired) p = put_lit(p, R"(, "unpaired": true)");
+        if (ev.fallback) p = put_lit(p, R"(, "paired_by_vcpu": true)");
     }
-#define NITRO_HEX_FIELD(key, value) \
-    lit(", \"" key "\": \"");        \
-    hex(value);                     \
-    lit("\"")
+#define NITRO_HEX_FIELD(key, value)          \
+    p = put_lit(p, ", \"" key "\": \""); \
+    p = put_hex(p, value);                   \
+    *p++ = '"'
     NITRO_HEX_FIELD("rbx", r.rbx);
     NITRO_HEX_FIELD("rcx", r.rcx);
     NITRO_HEX_FIELD("rdx", r.rdx);
@@ -161,8 +159,13 @@ void append_event_object(std::string& out, const Event& ev) {
     NITRO_HEX_FIELD("cs", s.cs);
     NITRO_HEX_FIELD("ss", s.ss);
 #undef NITRO_HEX_FIELD
-    lit("}");
-    out.append(buf, p);
+    *p++ = '}';
+    return p;
+}
+
+void append_event_object(std::string& out, const Event& ev) {
+    char buf[kEventObjectBound + json::kSlack];
+    out.append(buf, write_event_object(buf, ev));
 }
 
 void append_raw_event(std::string& out, const Event& ev) {

@@ -59,7 +59,8 @@ class DecodedOutput final : public TraceOutput {
 
     void handle(const Event& e) override {
         if (!backend_) profile_from_memory(e);
-        Syscall sc = backend_->process_event(e);
+        backend_->process_event_into(e, sc_);  // reuses sc_'s storage from event to event
+        const Syscall& sc = sc_;
         if (!wanted(e, sc)) return;
         if (text_) {
             strace_text_.feed(e, sc, out_);
@@ -139,6 +140,7 @@ class DecodedOutput final : public TraceOutput {
     std::unique_ptr<linux_os::LinuxBackend> backend_;
     decode::StraceText strace_text_;
     std::string out_;
+    Syscall sc_;
     Listener* listener_ = nullptr;
     bool cr3_pushed_ = false;
 };

@@ -56,10 +56,9 @@ void complete_exec(AddressSpace& as, const Event& ev, const SyscallInfo& info,
     decode::complete_exec_args(info, ev.args, *stack, texts);
 }
 
-std::vector<SyscallArg> decode_args(const SyscallInfo* info, const Event& ev,
-                                    std::optional<std::int64_t> ret,
-                                    const decode::MemoryReader* memory) {
-    std::vector<SyscallArg> out;
+// Decodes the event's arguments into out, reusing its elements' storage.
+void decode_args(std::vector<SyscallArg>& out, const SyscallInfo* info, const Event& ev,
+                 std::optional<std::int64_t> ret, const decode::MemoryReader* memory) {
     decode::ArgContext ctx;
     ctx.compat = ev.compat;
     ctx.args = ev.args;
@@ -67,18 +66,24 @@ std::vector<SyscallArg> decode_args(const SyscallInfo* info, const Event& ev,
     ctx.memory = memory;
     if (!info) {
         // Unknown number: all six registers, raw.
+        out.resize(kMaxSyscallArgs);
         for (std::size_t i = 0; i < kMaxSyscallArgs; ++i) {
-            out.push_back({fmt::format("arg{}", i), ev.args[i], fmt::format("{:#x}", ev.args[i])});
+            out[i].name = fmt::format("arg{}", i);
+            out[i].value = ev.args[i];
+            out[i].text = fmt::format("{:#x}", ev.args[i]);
         }
-        return out;
+        return;
     }
     const std::size_t n = decode::printed_args(*info, ev.args);
+    out.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
         ctx.capture = ev.capture(static_cast<unsigned>(i));
-        out.push_back(
-            {std::string(info->args[i].name), ev.args[i], decode::format_arg(*info, i, ctx)});
+        SyscallArg& a = out[i];
+        a.name.assign(info->args[i].name);
+        a.value = ev.args[i];
+        a.text.clear();
+        decode::append_arg(a.text, *info, i, ctx);
     }
-    return out;
 }
 
 bool is_bare_address(const std::string& text) {
@@ -176,8 +181,14 @@ void LinuxBackend::attach(Listener& listener) {
 }
 
 Syscall LinuxBackend::process_event(const Event& ev) {
+    Syscall sc;
+    process_event_into(ev, sc);
+    return sc;
+}
+
+void LinuxBackend::process_event_into(const Event& ev, Syscall& sc) {
     const SyscallInfo* info = lookup_syscall(ev.compat ? Abi::I386 : Abi::X86_64, ev.nr);
-    Syscall sc = decode_event(ev, info);
+    decode_event(ev, info, sc);
     ++stats_.events;
     if (!sc.known) ++stats_.unknown_syscalls;
     if (!sc.process.valid) ++stats_.process_errors;
@@ -190,35 +201,75 @@ Syscall LinuxBackend::process_event(const Event& ev) {
         ++stats_.hooks_run;
         (*hook)(sc, args);
     }
-    return sc;
 }
 
-Syscall LinuxBackend::decode_event(const Event& ev, const SyscallInfo* info) {
-    Syscall sc;
+void LinuxBackend::remember_entry(const PendingKey& key, const std::vector<SyscallArg>& args) {
+    if (pending_.size() >= kMaxPendingEntries) {
+        // Forget the oldest entry still waiting (a call that never returns, an exit lost to a
+        // dropping listener).
+        while (!pending_order_.empty()) {
+            const PendingKey oldest = pending_order_.front();
+            pending_order_.pop_front();
+            if (pending_.erase(oldest)) break;
+        }
+    }
+    if (!spare_.empty()) {
+        // A node (and argument strings) of an entry whose exit came: no allocation.
+        auto node = std::move(spare_.back());
+        spare_.pop_back();
+        node.key() = key;
+        node.mapped() = args;
+        if (!pending_.insert(std::move(node)).inserted) pending_[key] = args;
+    } else {
+        pending_[key] = args;
+    }
+    pending_order_.push_back(key);
+    if (pending_order_.size() > 2 * kMaxPendingEntries) {
+        // Drop the keys of entries whose exits came: at most kMaxPendingEntries remain, so
+        // this runs at most once every kMaxPendingEntries entries.
+        std::erase_if(pending_order_, [&](const PendingKey& k) { return !pending_.contains(k); });
+    }
+}
+
+bool LinuxBackend::take_entry(const PendingKey& key, std::vector<SyscallArg>& args) {
+    auto it = pending_.find(key);
+    if (it == pending_.end()) return false;
+    auto node = pending_.extract(it);
+    if (args.capacity() == 0) {
+        args.swap(node.mapped());  // a new Syscall: take the strings
+    } else {
+        args = node.mapped();  // a reused one: copy into its storage, keep the node's
+    }
+    if (spare_.size() < kSpareNodes) spare_.push_back(std::move(node));
+    return true;
+}
+
+void LinuxBackend::decode_event(const Event& ev, const SyscallInfo* info, Syscall& sc) {
     sc.abi = ev.compat ? Abi::I386 : Abi::X86_64;
     sc.nr = ev.nr;
     sc.direction = ev.direction;
     sc.known = info != nullptr;
     if (info) {
-        sc.name = std::string(info->name);
-        sc.full_name = std::string(info->handler);
+        sc.name.assign(info->name);
+        sc.full_name.assign(info->handler);
         sc.returns = info->ret != RetKind::Void;
     } else {
         sc.name = fmt::format("syscall_{}", ev.nr);
         sc.full_name = sc.name;
+        sc.returns = true;
     }
-    sc.process = processes_.current(ev);
+    processes_.current(ev, sc.process);
+    sc.ret.reset();
+    sc.errno_name.clear();
+    sc.ret_text.clear();
 
     // The exit of a call that replaced the address space (execve) cannot read its arguments.
     EventMemory memory(user_, ev);
     const decode::MemoryReader* mem = ev.fallback ? nullptr : &memory;
     if (ev.direction == Direction::Enter) {
-        sc.args = decode_args(info, ev, std::nullopt, mem);
-        if (sc.returns) {
-            if (pending_.size() >= kMaxPendingEntries) pending_.erase(pending_.begin());
-            pending_[{ev.vcpu, ev.seq}] = sc.args;
-        }
-        return sc;
+        decode_args(sc.args, info, ev, std::nullopt, mem);
+        if (sc.returns) remember_entry({ev.vcpu, ev.seq}, sc.args);
+        return;
     }
 
     const std::int64_t ret = ev.ret();
@@ -226,14 +277,11 @@ Syscall LinuxBackend::decode_event(const Event& ev, const SyscallInfo* info) {
     auto text = decode::format_return(info, ret, ev.compat, &ev.args);
     sc.ret_text = std::move(text.text);
     sc.errno_name = std::move(text.errno_name);
-    auto it = ev.unpaired ? pending_.end() : pending_.find({ev.entry_vcpu, ev.entry_seq});
-    if (it == pending_.end()) {
-        sc.args = decode_args(info, ev, ret, mem);
+    if (ev.unpaired || !take_entry({ev.entry_vcpu, ev.entry_seq}, sc.args)) {
+        decode_args(sc.args, info, ev, ret, mem);
         if (info) reread_strings(ev, *info, sc.args);
-        return sc;
+        return;
     }
-    sc.args = std::move(it->second);
-    pending_.erase(it);
     if (info) {
         // Buffers the call filled in are decoded from what the exit captured.
         decode::ArgContext ctx;
@@ -258,7 +306,6 @@ Syscall LinuxBackend::decode_event(const Event& ev, const SyscallInfo* info) {
             complete_exec(user_, ev, *info, sc.args);
         }
     }
-    return sc;
 }
 
 }  // namespace nitro::linux_os

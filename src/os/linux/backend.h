@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <deque>
+#include <functional>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -38,12 +40,16 @@ class LinuxBackend final : public Backend {
 
     void attach(Listener& listener) override;
     Syscall process_event(const Event& ev) override;
+    /// process_event() into sc, reusing its strings and argument vector: for a loop that
+    /// decodes event after event (nitro trace), where allocations would cost more than the
+    /// decoding.
+    void process_event_into(const Event& ev, Syscall& sc);
 
     const KernelProfile& profile() const { return profile_; }
     std::size_t pending_entries() const { return pending_.size(); }
 
   private:
-    Syscall decode_event(const Event& ev, const SyscallInfo* info);
+    void decode_event(const Event& ev, const SyscallInfo* info, Syscall& sc);
     void reread_strings(const Event& ev, const SyscallInfo& info, std::vector<SyscallArg>& args);
 
     KernelProfile profile_;
@@ -51,8 +57,27 @@ class LinuxBackend final : public Backend {
     ProcessReader processes_;
     AddressSpace user_;  // the calling process's address space, for reads at exits
     // Decoded entry arguments by (vCPU, seq) of the entry, for the exit to reuse: strings
-    // are only captured at entry.
-    std::map<std::pair<unsigned, std::uint64_t>, std::vector<SyscallArg>> pending_;
+    // are only captured at entry. pending_order_ holds the keys in the order they came (and
+    // keys already taken, until compacted), to forget the oldest first.
+    struct PendingKey {
+        unsigned vcpu;
+        std::uint64_t seq;
+        bool operator==(const PendingKey&) const = default;
+    };
+    struct PendingKeyHash {
+        std::size_t operator()(const PendingKey& k) const {
+            return std::hash<std::uint64_t>{}(k.seq * 0x9E3779B97F4A7C15ULL ^ k.vcpu);
+        }
+    };
+    using PendingMap = std::unordered_map<PendingKey, std::vector<SyscallArg>, PendingKeyHash>;
+    // Nodes of taken entries kept for the next ones, with their strings' storage.
+    static constexpr std::size_t kSpareNodes = 64;
+    void remember_entry(const PendingKey& key, const std::vector<SyscallArg>& args);
+    // Moves or copies the arguments of a pending entry into args; false when there is none.
+    bool take_entry(const PendingKey& key, std::vector<SyscallArg>& args);
+    PendingMap pending_;
+    std::deque<PendingKey> pending_order_;
+    std::vector<PendingMap::node_type> spare_;
 };
 
 }  // namespace nitro::linux_os

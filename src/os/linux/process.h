@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "memory/kernel_address_space.h"
 #include "nitro/event.h"
 #include "nitro/memory.h"
 #include "nitro/process.h"
@@ -27,36 +28,49 @@ std::optional<std::uint64_t> percpu_base(const SpecialRegisters& sregs);
 
 /// Reads task_structs through the kernel's page tables. Every read is bounded and may fail;
 /// failures come back as Process{valid = false, error = ...}.
+///
+/// Kernel memory is read through a KernelAddressSpace: translations of kernel pages are kept
+/// from event to event (each use checks that the page's leaf entry is unchanged), and once the
+/// kernel's own top-level entries are known, a process's page tables are not needed any more
+/// (they may have been freed by the time an asynchronous event is decoded). The fields that
+/// identify a task (pid, tgid, comm, real_parent) are read again at every event: what is
+/// cached is only how to reach them, and the parent's pid for an unchanged parent pointer.
 class ProcessReader {
   public:
     ProcessReader(PhysicalMemory& mem, const KernelProfile& profile);
 
-    /// The task running on the event's vCPU, read at the event. Picks the kernel page tables
-    /// from the event's CR3 (see kernel_root()).
+    /// The task running on the event's vCPU, read at the event. Walks the event's page tables
+    /// (or the kernel half of a KPTI pair) when a kernel page is not known yet.
     Process current(const Event& ev);
-    /// The task_struct at kernel address task, read through the current kernel root.
+    void current(const Event& ev, Process& out) { out = current(ev); }
+    /// The task_struct at kernel address task, read through the roots of the last event.
     Process read_task(std::uint64_t task);
     /// Address of the current task_struct on the event's vCPU (0 when unreadable).
     std::uint64_t current_task(const Event& ev);
 
-    /// Forgets cached processes (a cache entry is also dropped on its own when the task's
-    /// pid or comm changes, e.g. at exec or when the task_struct is reused).
+    /// Forgets cached processes (an entry is also replaced on its own when the task's pid,
+    /// comm or parent pointer changes, e.g. at exec, at reparenting or when the task_struct is
+    /// reused).
     void clear_cache() { cache_.clear(); }
     std::size_t cache_size() const { return cache_.size(); }
+    const KernelAddressSpace& kernel() const { return kernel_; }
 
   private:
-    // Selects the page tables to read kernel memory with for this event and returns the
-    // current task pointer: the event's CR3 if it maps the kernel's per-CPU data, else the
-    // kernel half of a KPTI pair (CR3 with bit 12 cleared).
-    std::optional<std::uint64_t> select_root(const Event& ev, std::string& error);
+    // Points the kernel reads at the event's page tables.
+    void use_roots(const Event& ev);
+    // The per-CPU current task pointer of the event's vCPU (read now).
+    std::optional<std::uint64_t> percpu_current(const Event& ev, std::string& error);
     template <typename T>
     std::optional<T> read(std::uint64_t va);
 
     PhysicalMemory* mem_;
     const KernelProfile* profile_;
-    AddressSpace kernel_;
+    KernelAddressSpace kernel_;
+    bool roots_set_ = false;
+    std::uint64_t roots_cr3_ = 0, roots_cr4_ = 0, roots_efer_ = 0;
     struct Cached {
         std::int64_t pid = 0, tid = 0, ppid = 0;
+        std::uint64_t parent = 0;  // real_parent when ppid was read
         std::string name;
     };
     std::unordered_map<std::uint64_t, Cached> cache_;

@@ -92,6 +92,7 @@ class LinuxBackendTest : public ::testing::Test {
     std::unique_ptr<LinuxBackend> backend_;
     std::unique_ptr<PageTableBuilder> pt_;
     std::uint64_t seq_ = 0;
+    std::string test_capture_;
 };
 
 TEST_F(LinuxBackendTest, ReadsTheCurrentProcess) {
@@ -202,6 +203,143 @@ TEST_F(LinuxBackendTest, PendingEntriesAreBounded) {
     Event eg = event(Direction::Enter, 231);
     EXPECT_FALSE(backend_->process_event(eg).returns);
     EXPECT_EQ(backend_->pending_entries(), LinuxBackend::kMaxPendingEntries);
+}
+
+TEST_F(LinuxBackendTest, ReusedTaskStructShowsTheNewProcess) {
+    EXPECT_EQ(backend_->process_event(event(Direction::Enter, 39)).process.pid, 231);
+    // The task exited and its task_struct was reused for another process, same parent.
+    write_task(0x20000, 400, 400, "sshd", kParent);
+    Syscall sc = backend_->process_event(event(Direction::Enter, 39));
+    EXPECT_EQ(sc.process.pid, 400);
+    EXPECT_EQ(sc.process.name, "sshd");
+    EXPECT_EQ(sc.process.ppid, 1);
+}
+
+TEST_F(LinuxBackendTest, ReparentedTaskShowsItsNewParent) {
+    EXPECT_EQ(backend_->process_event(event(Direction::Enter, 39)).process.ppid, 1);
+    // The parent exits; the task is reparented to a subreaper (same pid, same name).
+    constexpr std::uint64_t kReaper = 0xffff888000050000ULL;
+    pt_->map(GuestVirt(kReaper), GuestPhys(0x50000));
+    write_task(0x50000, 77, 77, "systemd", kParent);
+    poke(0x20000 + 0x20, kReaper);
+    EXPECT_EQ(backend_->process_event(event(Direction::Enter, 39)).process.ppid, 77);
+}
+
+TEST_F(LinuxBackendTest, ProcessOfAnEventWhosePageTablesWereFreed) {
+    // A second process: its own top-level table with the kernel half copied, as pgd_alloc does.
+    constexpr std::uint64_t kOtherRoot = 0x280000;
+    for (unsigned i = 0; i < 512; ++i) {
+        std::uint64_t e = 0;
+        if (i >= 256) {
+            ASSERT_EQ(mem_->read(GuestPhys(kKernelRoot + i * 8),
+                                 std::as_writable_bytes(std::span(&e, 1))),
+                      MemStatus::Ok);
+        }
+        poke(kOtherRoot + i * 8, e);
+    }
+    EXPECT_TRUE(backend_->process_event(event(Direction::Enter, 39)).process.valid);
+    Event late = event(Direction::Enter, 231 /* exit_group */, kOtherRoot);
+    late.context = kTask;  // the listener read the current task at the event
+    EXPECT_TRUE(backend_->process_event(late).process.valid);
+    // The process exits; by the time its last event is decoded (asynchronous mode) the kernel
+    // has freed its page tables and reused the page.
+    for (unsigned i = 0; i < 512; ++i) poke(kOtherRoot + i * 8, 0x0123456789abcdefULL);
+    late.seq = ++seq_;
+    Syscall sc = backend_->process_event(late);
+    ASSERT_TRUE(sc.process.valid) << sc.process.error;
+    EXPECT_EQ(sc.process.pid, 231);
+    EXPECT_EQ(sc.process.name, "cat");
+}
+
+TEST_F(LinuxBackendTest, UserMemoryIsReadThroughEachEventsCr3) {
+    // Two processes with different pages at the same user address: a path read at the exit
+    // comes from the process of the event, not from the translation of the one before.
+    PageTableBuilder other(*mem_, GuestPhys(0x380000), GuestPhys(0x390000));
+    other.map(GuestVirt(kPercpu), GuestPhys(0x10000));
+    other.map(GuestVirt(kTask), GuestPhys(0x20000));
+    other.map(GuestVirt(kParent), GuestPhys(0x30000));
+    other.map(GuestVirt(kUserString), GuestPhys(0x60000));
+    poke_bytes(0x40000, std::string_view("/first\0", 7));
+    poke_bytes(0x60000, std::string_view("/second\0", 8));
+    for (std::uint64_t cr3 : {kKernelRoot, std::uint64_t{0x380000}, kKernelRoot}) {
+        Event in = event(Direction::Enter, 87 /* unlink */, cr3);
+        in.args = {kUserString, 0, 0, 0, 0, 0};
+        Syscall sc = backend_->process_event(in);
+        EXPECT_EQ(sc.args[0].text, cr3 == kKernelRoot ? "\"/first\"" : "\"/second\"");
+    }
+}
+
+TEST_F(LinuxBackendTest, OldestPendingEntryIsForgottenFirst) {
+    // write's buffer is only captured at its entry: a paired exit shows it, an exit whose entry
+    // was forgotten shows the address.
+    auto write_entry = [&] {
+        Event in = event(Direction::Enter, 1 /* write */);
+        in.args = {1, 0x7ffc0000, 5, 0, 0, 0};
+        test_capture_ = "hello";
+        in.captures.push_back({1, CaptureKind::BufLenArg, CaptureStatus::Ok, test_capture_});
+        return in;
+    };
+    const Event oldest = write_entry();
+    backend_->process_event(oldest);
+    Event newest;
+    for (std::size_t i = 0; i < LinuxBackend::kMaxPendingEntries; ++i) {
+        newest = write_entry();
+        backend_->process_event(newest);
+    }
+    EXPECT_EQ(backend_->process_event(exit_of(newest, 5)).args[1].text, "\"hello\"");
+    EXPECT_EQ(backend_->process_event(exit_of(oldest, 5)).args[1].text, "0x7ffc0000");
+}
+
+// A capture held in the event's own storage, so that copies of the event keep it.
+void add_capture(Event& e, std::uint8_t arg, CaptureKind kind, std::string_view bytes) {
+    e.capture_storage.assign(bytes.begin(), bytes.end());
+    e.captures = {{arg, kind, CaptureStatus::Ok,
+                   std::string_view(e.capture_storage.data(), e.capture_storage.size())}};
+}
+
+TEST_F(LinuxBackendTest, ReusedSyscallGivesWhatANewOneGives) {
+    // The same stream through process_event (a new Syscall each time) and process_event_into
+    // (one Syscall reused): identical results, whatever the previous event left in it.
+    LinuxBackend other(fake_profile(), mem_);
+    std::vector<Event> stream;
+    std::string path = "/etc/ld.so.cache";
+    std::string data = "0123456789abcdef0123456789abcdef0123456789";
+    Event open = event(Direction::Enter, 257);
+    open.args = {static_cast<std::uint64_t>(-100), 0x7ffc0000, 02000000, 0, 0, 0};
+    add_capture(open, 1, CaptureKind::CString, path);
+    Event read = event(Direction::Enter, 0);
+    read.args = {3, 0x7ffc1000, 4096, 0, 0, 0};
+    Event read_exit = exit_of(read, data.size());
+    add_capture(read_exit, 1, CaptureKind::BufRet, data);
+    Event unknown = event(Direction::Enter, 999);
+    unknown.args = {1, 2, 3, 4, 5, 6};
+    Event unpaired = exit_of(event(Direction::Enter, 2), static_cast<std::uint64_t>(-13));
+    unpaired.unpaired = true;
+    stream = {open, exit_of(open, 3), read, read_exit, unknown, event(Direction::Enter, 231),
+              unpaired, open, exit_of(open, static_cast<std::uint64_t>(-2))};
+    Syscall reused;
+    for (const Event& e : stream) {
+        Syscall fresh = backend_->process_event(e);
+        other.process_event_into(e, reused);
+        EXPECT_EQ(reused.name, fresh.name);
+        EXPECT_EQ(reused.full_name, fresh.full_name);
+        EXPECT_EQ(reused.known, fresh.known);
+        EXPECT_EQ(reused.returns, fresh.returns);
+        EXPECT_EQ(reused.process.name, fresh.process.name);
+        EXPECT_EQ(reused.process.pid, fresh.process.pid);
+        EXPECT_EQ(reused.process.ppid, fresh.process.ppid);
+        EXPECT_EQ(reused.ret, fresh.ret);
+        EXPECT_EQ(reused.ret_text, fresh.ret_text);
+        EXPECT_EQ(reused.errno_name, fresh.errno_name);
+        ASSERT_EQ(reused.args.size(), fresh.args.size()) << fresh.name;
+        for (std::size_t i = 0; i < fresh.args.size(); ++i) {
+            EXPECT_EQ(reused.args[i].name, fresh.args[i].name);
+            EXPECT_EQ(reused.args[i].value, fresh.args[i].value);
+            EXPECT_EQ(reused.args[i].text, fresh.args[i].text) << fresh.name << " arg " << i;
+        }
+    }
+    EXPECT_EQ(other.stats().events, backend_->stats().events);
+    EXPECT_EQ(other.stats().decode_errors, backend_->stats().decode_errors);
 }
 
 }  // namespace
