@@ -10,10 +10,13 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "decode/strace_text.h"
+#include "listener/tcg/ring_reader.h"
 #include "os/linux/backend.h"
 #include "os/linux/process.h"
 #include "output/syscall_json.h"
@@ -135,6 +138,76 @@ Stream& stream() {
     }();
     return s;
 }
+
+// The listener's part: the plugin's records (as it writes them: the registers that define the
+// call, captures after them) read from a ring and turned into Events (RingReader::pop).
+void BM_RingRecords(benchmark::State& state) {
+    Stream& s = stream();
+    constexpr uint32_t kRing = 1u << 20;
+    std::vector<uint8_t> data(kRing);
+    nitro_ring ring{};
+    uint64_t end = 0;
+    for (const Event& e : s.events) {
+        const uint64_t regs[NITRO_NREGS] = {
+            e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx, e.regs.rsi, e.regs.rdi, e.regs.rbp,
+            e.regs.rsp, e.regs.r8, e.regs.r9, e.regs.r10, e.regs.r11, e.regs.r12, e.regs.r13,
+            e.regs.r14, e.regs.r15, e.regs.rip, e.regs.rflags, e.sregs.cs, e.sregs.ss,
+            e.sregs.fs_base, e.sregs.gs_base, e.sregs.kernel_gs_base, e.sregs.cr0, e.sregs.cr3,
+            e.sregs.cr4, e.sregs.efer};
+        constexpr auto R = [](int r) { return 1u << r; };
+        uint32_t mask = R(NITRO_REG_RAX) | R(NITRO_REG_RSP) | R(NITRO_REG_RIP) | R(NITRO_REG_RCX) |
+                        R(NITRO_REG_R11) | R(NITRO_REG_CS) | R(NITRO_REG_CR3) |
+                        R(NITRO_REG_FS_BASE) | R(NITRO_REG_GS_BASE) | R(NITRO_REG_K_GS_BASE);
+        if (e.direction == nitro::Direction::Enter) {
+            mask |= R(NITRO_REG_RDI) | R(NITRO_REG_RSI) | R(NITRO_REG_RDX) | R(NITRO_REG_R10) |
+                    R(NITRO_REG_R8) | R(NITRO_REG_R9);
+        }
+        nitro_record r{};
+        r.kind = NITRO_REC_EVENT;
+        r.type = static_cast<uint8_t>(e.type);
+        r.direction = static_cast<uint8_t>(e.direction);
+        r.vcpu = e.vcpu;
+        r.seq = e.seq;
+        r.entry_seq = e.entry_seq;
+        r.nr = e.nr;
+        r.context = e.context;
+        std::memcpy(r.args, e.args.data(), sizeof r.args);
+        r.regmask = mask;
+        r.ncaptures = static_cast<uint8_t>(e.captures.size());
+        std::vector<uint8_t> rec(sizeof r);
+        for (int i = 0; i < NITRO_NREGS; i++) {
+            if (!(mask >> i & 1)) continue;
+            rec.resize(rec.size() + 8);
+            std::memcpy(rec.data() + rec.size() - 8, &regs[i], 8);
+        }
+        for (const auto& c : e.captures) {
+            nitro_capture_hdr h{c.arg, static_cast<uint8_t>(c.kind), static_cast<uint8_t>(c.status),
+                                0, static_cast<uint32_t>(c.data.size())};
+            size_t at = rec.size();
+            rec.resize(at + sizeof h + ((c.data.size() + 7) & ~size_t{7}));
+            std::memcpy(rec.data() + at, &h, sizeof h);
+            std::memcpy(rec.data() + at + sizeof h, c.data.data(), c.data.size());
+        }
+        r.size = static_cast<uint32_t>(rec.size());
+        std::memcpy(rec.data(), &r, sizeof r);
+        if (end + rec.size() > kRing) break;
+        std::memcpy(data.data() + end, rec.data(), rec.size());
+        end += rec.size();
+    }
+    Event ev;
+    auto reader = std::make_unique<nitro::tcg::RingReader>(&ring, data.data(), kRing);
+    ring.head = end;
+    for (auto _ : state) {
+        if (!reader->pop(ev)) {  // a lap done: read the same records again
+            ring.tail = 0;
+            reader = std::make_unique<nitro::tcg::RingReader>(&ring, data.data(), kRing);
+            reader->pop(ev);
+        }
+        benchmark::DoNotOptimize(ev);
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_RingRecords)->Apply(fixed_iterations);
 
 // Decoding only: process, name, arguments, return value, into one Syscall reused from event to
 // event (LinuxBackend::process_event_into, as `nitro trace` does).
