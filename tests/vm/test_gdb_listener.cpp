@@ -21,9 +21,11 @@
 #include "decode/strace_text.h"
 #include "listener/gdb/gdb_listener.h"
 #include "listener/gdb/gdbserver_qmp.h"
+#include "listener/gdb/memory_symbols.h"
 #include "nitro/log.h"
 #include "os/linux/backend.h"
 #include "os/linux/kernel_profile.h"
+#include "os/linux/profile_source.h"
 #include "vm/qemu_launcher.h"
 #include "vm_fixture.h"
 
@@ -75,8 +77,11 @@ struct Guest {
 // Boots the guest running cmd, traces it with the gdb listener until it powers off.
 // With traps_at_ready, the listener attaches at boot with its traps off and turns them on when
 // the guest's init is up (set_traps while the guest runs).
+// With symbols_from_memory (attaching to a running guest), the trap symbols come from the
+// guest's memory (trap_symbols_from_memory) instead of the kernel image.
 Traced run_traced(const std::string& cmd, int smp, Attach attach, bool decode = false,
-               bool shared_memory = true, bool traps_at_ready = false) {
+               bool shared_memory = true, bool traps_at_ready = false,
+               bool symbols_from_memory = false) {
     Traced out;
     Guest g;
     if (getenv("NITRO_TEST_DEBUG")) log::set_level(log::Level::Debug);
@@ -125,7 +130,21 @@ Traced run_traced(const std::string& cmd, int smp, Attach attach, bool decode = 
     std::unique_ptr<linux_os::LinuxBackend> backend;
     if (decode) backend = std::make_unique<linux_os::LinuxBackend>(kernel().profile, memory);
     if (traps_at_ready) opts.traps = false;
-    auto listener = gdb::make_gdb_listener(endpoint, kernel(), shared_memory ? memory : nullptr, opts);
+    std::unique_ptr<gdb::GdbListener> listener;
+    if (symbols_from_memory) {
+        linux_os::GuestMemory gm = linux_os::open_guest_memory(vm.memory_path(), vm.memory_size());
+        gdb::KernelTrapSymbols syms = gdb::trap_symbols_from_memory(*gm.memory, gm.ranges);
+        // The same link addresses and banner as the kernel image's.
+        gdb::KernelTrapSymbols from_image =
+            gdb::KernelTrapSymbols::from_kallsyms(kernel().symbols, kernel().profile.banner);
+        EXPECT_EQ(syms.link, from_image.link);
+        EXPECT_EQ(syms.banner.substr(0, 64), from_image.banner.substr(0, 64));
+        opts.memory = shared_memory ? memory : nullptr;
+        listener = gdb::GdbListener::connect(endpoint, std::move(syms), opts);
+    } else {
+        listener =
+            gdb::make_gdb_listener(endpoint, kernel(), shared_memory ? memory : nullptr, opts);
+    }
     bool traps_on = !traps_at_ready;
     if (backend) backend->attach(*listener);
     decode::StraceText text;
@@ -193,6 +212,41 @@ Counted count(const std::vector<Ev>& events, bool compat, uint64_t nr,
     return c;
 }
 
+// The calls of the counted program: those in the address space that made most of them
+// (getppid is also called by the guest's shell), in that space's busiest lifetime. A page
+// directory freed by one process is soon another's (execs here alternate between two pages),
+// so the cr3 alone can mix processes: seen, one getppid of the busybox shell that exec'd
+// test_count, with the cr3 test_count got later. Each execve return into the space starts a
+// new lifetime.
+Counted count_program(const std::vector<Ev>& events, uint64_t nr, std::string* why) {
+    std::map<uint64_t, int> by_space;
+    for (const Ev& e : events)
+        if (!e.compat && e.nr == nr && e.dir == Direction::Enter) by_space[e.cr3 & ~0x1fffULL]++;
+    if (by_space.empty()) {
+        *why = "no such call";
+        return {};
+    }
+    const uint64_t space = std::max_element(by_space.begin(), by_space.end(), [](auto& a, auto& b) {
+                               return a.second < b.second;
+                           })->first;
+    // Lifetimes: [start, end) index ranges between execve returns into the space.
+    std::vector<size_t> starts = {0};
+    for (size_t i = 0; i < events.size(); ++i) {
+        const Ev& e = events[i];
+        if (!e.compat && e.nr == 59 && e.dir == Direction::Exit && (e.cr3 & ~0x1fffULL) == space)
+            starts.push_back(i + 1);
+    }
+    Counted best;
+    for (size_t k = 0; k < starts.size(); ++k) {
+        size_t end = k + 1 < starts.size() ? starts[k + 1] : events.size();
+        Counted c = count(std::vector<Ev>(events.begin() + static_cast<std::ptrdiff_t>(starts[k]),
+                                          events.begin() + static_cast<std::ptrdiff_t>(end)),
+                          false, nr, space);
+        if (c.entries > best.entries) best = c;
+    }
+    return best;
+}
+
 std::string summary(const Traced& r) {
     return "end " + std::string(to_string(r.end)) + " " + r.error + "; stops " +
            std::to_string(r.stats.stops) + ", steps " + std::to_string(r.stats.steps) +
@@ -216,11 +270,6 @@ class GdbCounted : public ::testing::TestWithParam<Case> {};
 TEST_P(GdbCounted, ExactlyNEntriesAndPairedExits) {
     NITRO_REQUIRE_GUEST();
     const Case& c = GetParam();
-    if (c.smp > 1) {
-        // Known bug (issue 6): at smp 2 the listener now and then loses one exit (299 of 300
-        // paired), in clean-clone CI runs, also run alone; not found yet.
-        GTEST_SKIP() << "smp 2 sometimes loses one exit: a race in the gdb listener, not found yet";
-    }
     const int n = 300;
     std::string cmd = std::string("test_count ") + c.syscall + " " + std::to_string(n) + " " +
                       std::to_string(c.threads);
@@ -230,14 +279,9 @@ TEST_P(GdbCounted, ExactlyNEntriesAndPairedExits) {
     ASSERT_TRUE(powered_off(r)) << summary(r);
     ASSERT_NE(r.console.find(std::string("test_count: ") + c.syscall + " x 300"), std::string::npos)
         << summary(r);
-    // getppid is also called by the guest's shell: count the busiest address space's calls.
-    std::map<uint64_t, int> by_space;
-    for (const Ev& e : r.events)
-        if (!e.compat && e.nr == c.nr && e.dir == Direction::Enter) by_space[e.cr3 & ~0x1fffULL]++;
-    ASSERT_FALSE(by_space.empty()) << summary(r);
-    auto busiest = std::max_element(by_space.begin(), by_space.end(),
-                                    [](auto& a, auto& b) { return a.second < b.second; });
-    Counted k = count(r.events, false, c.nr, busiest->first);
+    std::string why;
+    Counted k = count_program(r.events, c.nr, &why);
+    ASSERT_TRUE(why.empty()) << why << summary(r);
     EXPECT_EQ(k.entries, n) << summary(r);
     EXPECT_EQ(k.exits, n) << summary(r);
     EXPECT_EQ(k.paired, n) << summary(r);
@@ -306,6 +350,20 @@ TEST(GdbListener, ThirtyTwoBitProgramUsesCompatTraps) {
     std::printf("\n");
 }
 
+// No kernel image: the trap symbols (link addresses, banner) from the guest's kallsyms found
+// through its vmcoreinfo; they equal the image's, and the counts are exact.
+TEST(GdbListener, TrapSymbolsFromGuestMemory) {
+    NITRO_REQUIRE_GUEST();
+    Traced r = run_traced("sleep 2; test_count getppid 100", 1, Attach::Running, false, true,
+                          false, true);
+    ASSERT_TRUE(powered_off(r)) << summary(r);
+    std::string why;
+    Counted k = count_program(r.events, 110, &why);
+    ASSERT_TRUE(why.empty()) << why << summary(r);
+    EXPECT_EQ(k.entries, 100) << summary(r);
+    EXPECT_EQ(k.paired, 100) << summary(r);
+}
+
 // Without the shared memory file every read goes through the stub's 'm' packets.
 TEST(GdbListener, MemoryThroughTheStub) {
     NITRO_REQUIRE_GUEST();
@@ -313,13 +371,9 @@ TEST(GdbListener, MemoryThroughTheStub) {
     ASSERT_TRUE(powered_off(r)) << summary(r);
     EXPECT_TRUE(r.stats.memory_through_stub);
     EXPECT_GT(r.stats.memory_reads, 0u);
-    std::map<uint64_t, int> by_space;
-    for (const Ev& e : r.events)
-        if (!e.compat && e.nr == 110 && e.dir == Direction::Enter) by_space[e.cr3 & ~0x1fffULL]++;
-    ASSERT_FALSE(by_space.empty()) << summary(r);
-    auto busiest = std::max_element(by_space.begin(), by_space.end(),
-                                    [](auto& a, auto& b) { return a.second < b.second; });
-    Counted k = count(r.events, false, 110, busiest->first);
+    std::string why;
+    Counted k = count_program(r.events, 110, &why);
+    ASSERT_TRUE(why.empty()) << why << summary(r);
     EXPECT_EQ(k.entries, 100) << summary(r);
     EXPECT_EQ(k.paired, 100) << summary(r);
 }

@@ -29,6 +29,23 @@ void check_qemu_version(std::pair<int, int> v, const std::string& where) {
     }
 }
 
+// The guest's RAM file; with the gdb listener and raw events (--nobackend) a guest without one
+// is traced too, with memory read through the gdbstub (empty path).
+vm::GuestRam probe_ram_for(const TraceOptions& o, vm::QemuMonitor& monitor) {
+    if (o.listener != "gdb") return vm::probe_guest_ram(monitor);
+    try {
+        return vm::probe_guest_ram(monitor);
+    } catch (const Error& e) {
+        if (!o.nobackend) {
+            fail("{}; or, with --listener gdb, trace raw events (--nobackend): guest memory is "
+                 "then read through the gdbstub",
+                 e.what());
+        }
+        log::info("{}", e.what());
+        return {};
+    }
+}
+
 // --- nitro boots the guest ------------------------------------------------------------------
 
 class BootTarget final : public Target {
@@ -99,13 +116,13 @@ class QmpTarget final : public Target {
         pid_ = qmp_->peer_pid();
         check_qemu_version(vm::probe_qemu_version(*monitor_), "QEMU pid " + std::to_string(pid_));
         ctl_ = !opts_.ctl.empty() ? opts_.ctl : "/dev/shm/nitro-qemu-" + std::to_string(pid_);
-        if (access(ctl_.c_str(), F_OK) != 0) {
+        if (opts_.listener != "gdb" && access(ctl_.c_str(), F_OK) != 0) {  // gdb: no plugin
             fail(
                 "no nitro plugin in QEMU pid {}: its control file {} does not exist (start QEMU "
                 "with -plugin {},ctl=PATH, and give --ctl PATH if PATH is not the default)",
                 pid_, ctl_, find_plugin());
         }
-        ram_ = vm::probe_guest_ram(*monitor_);
+        ram_ = probe_ram_for(opts_, *monitor_);
         kernel_ = vm::probe_kernel_image(*monitor_, pid_);
     }
     std::string plugin_ctl() const override { return ctl_; }
@@ -176,13 +193,18 @@ class LibvirtTarget final : public Target {
                     "'virsh start {}'",
                     name, st.text, name);
             }
-            if (!vm::plugin_in_xml(dom_->xml(true))) {
+            if (opts_.listener != "gdb" && !vm::plugin_in_xml(dom_->xml(true))) {
                 fail("domain '{}' is not prepared for nitro: run 'nitro prepare {}' first", name,
                      name);
             }
             progress.step("starting domain " + name);
             dom_->start(/*paused=*/true);
             started_paused_ = true;
+        }
+        if (opts_.listener == "gdb") {  // QEMU's gdbstub: no plugin needed
+            ram_ = probe_ram_for(opts_, *dom_);
+            kernel_ = vm::probe_kernel_image(*dom_, 0);
+            return;
         }
         auto plugin = vm::plugin_in_xml(dom_->xml(false));
         if (!plugin) {
@@ -215,6 +237,7 @@ class LibvirtTarget final : public Target {
     }
     bool attached() const override { return true; }
     Ending finish(bool stopped_by_user, EndReason reason) override {
+        started_paused_ = false;  // the gdb listener resumed it itself (no resume() call)
         if (stopped_by_user) {
             return {fmt::format("detached; domain '{}' keeps running", opts_.domain), 0};
         }

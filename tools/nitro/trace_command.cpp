@@ -12,7 +12,9 @@
 #include "commands.h"
 #include "listener/gdb/gdb_listener.h"
 #include "listener/gdb/gdbserver_qmp.h"
+#include "listener/gdb/memory_symbols.h"
 #include "os/linux/kernel_profile.h"
+#include "os/linux/profile_source.h"
 #include "vm/temp_dir.h"
 #include "nitro/memory.h"
 #include "listener/tcg/capture_file.h"
@@ -101,28 +103,55 @@ class CaptureOutput final : public TraceOutput {
 // --- listeners -------------------------------------------------------------------------------
 
 /// --listener gdb: QEMU's gdbstub, started through the target's monitor on a private socket,
-/// hardware breakpoints at the kernel's entry and return paths (docs/gdb-listener.md).
+/// hardware breakpoints at the kernel's entry and return paths (docs/gdb-listener.md). Works
+/// without nitro's plugin; without a shared memory file guest memory is read through the stub.
 std::unique_ptr<Listener> make_gdb_listener(const TraceOptions& o, Target& target) {
-    if (!o.domain.empty()) {
-        fail("--listener gdb works with --kernel and --qmp targets; not yet with libvirt domains "
-             "(use --listener tcg)");
-    }
+    // The trap symbols: from the kernel image, or (not known, e.g. a domain that booted from a
+    // disk) from the running kernel's kallsyms in guest memory.
     std::string image = !o.kernel_image.empty() ? o.kernel_image : target.kernel_image().value_or("");
-    if (image.empty()) {
+    const vm::GuestRam& ram = target.ram();
+    gdb::KernelTrapSymbols symbols;
+    if (!image.empty()) {
+        linux_os::LoadedKernel kernel = linux_os::load_kernel_file(image);
+        symbols = gdb::KernelTrapSymbols::from_kallsyms(kernel.symbols, kernel.profile.banner);
+    } else if (!ram.path.empty()) {
+        linux_os::GuestMemory gm = linux_os::open_guest_memory(ram.path, ram.size);
+        try {
+            symbols = gdb::trap_symbols_from_memory(*gm.memory, gm.ranges);
+        } catch (const Error& e) {
+            fail("--listener gdb: {}; give the guest's kernel image (--kernel-image PATH)",
+                 e.what());
+        }
+    } else {
         fail("--listener gdb needs the guest's kernel image to find the system call entry "
-             "points: give --kernel-image PATH");
+             "points (or a shared memory file to find them in guest memory): give "
+             "--kernel-image PATH");
     }
-    linux_os::LoadedKernel kernel = linux_os::load_kernel_file(image);
+    // QEMU creates the socket: under libvirt it runs as another user (libvirt-qemu), who gets
+    // the private directory.
     auto dir = std::make_shared<vm::TempDir>("/tmp", "nitro-gdb");
-    std::string endpoint = gdb::start_gdbserver(target.monitor(), dir->file("gdb.sock"));
+    if (!o.domain.empty()) {
+        gdb::give_socket_dir_to_qemu(dir->path(), gdb::libvirt_qemu_pid(o.domain));
+    }
+    vm::QemuMonitor* monitor = &target.monitor();
+    std::string endpoint = gdb::start_gdbserver(*monitor, dir->file("gdb.sock"));
     gdb::GdbListenerOptions go;
     go.mode = o.sync ? Mode::Sync : Mode::Async;
-    vm::QemuMonitor* monitor = &target.monitor();
     go.after_detach = [monitor, dir] { gdb::stop_gdbserver(*monitor); };
-    const vm::GuestRam& ram = target.ram();
-    auto memory = std::make_shared<MappedPhysicalMemory>(MappedPhysicalMemory::Options{
-        .path = ram.path, .ram_size = ram.size, .below_4g_mem_size = ram.below_4g});
-    return gdb::make_gdb_listener(endpoint, kernel, memory, std::move(go));
+    std::shared_ptr<PhysicalMemory> memory;
+    if (!ram.path.empty()) {
+        memory = std::make_shared<MappedPhysicalMemory>(MappedPhysicalMemory::Options{
+            .path = ram.path, .ram_size = ram.size, .below_4g_mem_size = ram.below_4g});
+    } else {
+        log::info("no shared memory file: guest memory is read through the gdbstub (slower)");
+    }
+    go.memory = std::move(memory);
+    try {
+        return gdb::GdbListener::connect(endpoint, std::move(symbols), std::move(go));
+    } catch (const Error&) {
+        gdb::stop_gdbserver(*monitor);  // attaching failed: leave no stub behind
+        throw;
+    }
 }
 
 /// The listener --listener names, attached to the target.
@@ -247,6 +276,20 @@ void print_stats(const LoopResult& r, const Listener& listener, const TraceOutpu
                  static_cast<unsigned long long>(malformed),
                  static_cast<unsigned long long>(out.records()));
     out.print_stats(stderr);
+    if (auto* g = dynamic_cast<const gdb::GdbListener*>(&listener)) {
+        const gdb::GdbStats& gs = g->gdb_stats();
+        std::fprintf(stderr,
+                     "nitro: gdb listener: %llu breakpoint stops (%llu filtered, %llu interrupt "
+                     "returns), %llu step-overs, %llu guest memory reads %s\n",
+                     static_cast<unsigned long long>(gs.stops),
+                     static_cast<unsigned long long>(gs.filtered),
+                     static_cast<unsigned long long>(gs.interrupt_irets + gs.kernel_irets),
+                     static_cast<unsigned long long>(gs.steps),
+                     static_cast<unsigned long long>(gs.memory_reads),
+                     gs.memory_through_stub
+                         ? "through the gdbstub (no shared memory file: slower)"
+                         : "from the shared memory file");
+    }
     std::vector<std::pair<uint64_t, std::pair<Abi, uint64_t>>> rows;
     for (const auto& [k, n] : r.entries_by_nr) rows.push_back({n, k});
     std::sort(rows.begin(), rows.end(),

@@ -97,6 +97,10 @@ KernelTrapSymbols KernelTrapSymbols::from_kallsyms(const linux_os::Kallsyms& sym
     return out;
 }
 
+std::vector<std::string_view> KernelTrapSymbols::names() {
+    return {std::begin(kTrapSymbolNames), std::end(kTrapSymbolNames)};
+}
+
 std::optional<std::uint64_t> KernelTrapSymbols::get(std::string_view name) const {
     auto it = link.find(name);
     if (it == link.end()) return std::nullopt;
@@ -127,6 +131,7 @@ std::optional<std::size_t> simple_insn_length(std::span<const std::uint8_t> c) {
     if (b == 0x66 && at(1) == 0x90) return 2;
     if (b == 0xf3 && at(1) == 0x0f && at(2) == 0x1e && at(3) == 0xfa) return 4;  // endbr64
     if (b == 0x0f && at(1) == 0x01 && (at(2) == 0xf8 || at(2) == 0xca)) return 3;  // swapgs, clac
+    if (b == 0x0f && at(1) == 0x00 && at(2) == 0x2d && c.size() >= 7) return 7;  // verw rip+disp32
     // nopl/nopw forms: [66] 0f 1f modrm [sib] [disp8|disp32]
     std::size_t p = b == 0x66 ? 1 : 0;
     if (at(p) == 0x0f && at(p + 1) == 0x1f && at(p + 2) >= 0) {
@@ -142,7 +147,14 @@ std::optional<std::size_t> simple_insn_length(std::span<const std::uint8_t> c) {
 
 std::optional<std::uint64_t> find_sysret(std::span<const std::uint8_t> code, std::uint64_t base,
                                          bool q64) {
-    std::optional<std::uint64_t> found;
+    auto path = find_sysret_path(code, base, q64);
+    if (!path) return std::nullopt;
+    return path->sysret;
+}
+
+std::optional<SysretPath> find_sysret_path(std::span<const std::uint8_t> code, std::uint64_t base,
+                                           bool q64) {
+    std::optional<SysretPath> found;
     for (std::size_t i = 0; i + 3 <= code.size(); ++i) {
         if (code[i] != 0x0f || code[i + 1] != 0x01 || code[i + 2] != 0xf8) continue;  // swapgs
         std::size_t p = i + 3;
@@ -167,10 +179,10 @@ std::optional<std::uint64_t> find_sysret(std::span<const std::uint8_t> code, std
                          : (p + 2 <= code.size() && code[p] == 0x0f && code[p + 1] == 0x07);
         if (!match) continue;
         std::uint64_t at = base + p;
-        if (found && *found != at)
+        if (found && found->sysret != at)
             fail("gdb listener: two sysret{} after swapgs at {:#x} and {:#x}", q64 ? 'q' : 'l',
-                 *found, at);
-        found = at;
+                 found->sysret, at);
+        found = SysretPath{base + i + 3, at};
     }
     return found;
 }
@@ -587,18 +599,28 @@ void GdbListener::place_traps() {
     auto sys64 = rt("entry_SYSCALL_64");
     if (!sys64) fail("gdb listener: the kernel has no entry_SYSCALL_64 symbol");
     add(TrapKind::Syscall64, *sys64, "entry_SYSCALL_64");
+    // The exit trap goes on the instruction after the swapgs that precedes the sysret (the jump
+    // over verw on Linux 6.1), not on the sysret itself: the vCPU must leave a trap without the
+    // trap being taken out while it runs in user mode (docs/gdb-listener.md, "Stepping off").
+    // The registers there are those at the sysret.
+    auto sysret_trap = [&](const SysretPath& path) {
+        return path.after_swapgs < path.sysret ? path.after_swapgs : path.sysret;
+    };
     {
-        std::optional<std::uint64_t> at;
+        std::optional<SysretPath> path;
         if (auto u = rt("entry_SYSRETQ_unsafe_stack")) {
             auto code = read_code(*u, bound(*u, rt("entry_SYSRETQ_end")));
-            at = find_sysret(code, *u, true);
+            path = find_sysret_path(code, *u, true);
         }
-        if (!at) {
+        if (!path) {
             auto code = read_code(*sys64, bound(*sys64, rt("entry_SYSRETQ_end")));
-            at = find_sysret(code, *sys64, true);
+            path = find_sysret_path(code, *sys64, true);
         }
-        if (!at) fail("gdb listener: no sysretq found in entry_SYSCALL_64 at {:#x}", *sys64);
-        add(TrapKind::Sysretq, *at, fmt::format("entry_SYSCALL_64+{:#x}", *at - *sys64));
+        if (!path) fail("gdb listener: no sysretq found in entry_SYSCALL_64 at {:#x}", *sys64);
+        std::uint64_t at = sysret_trap(*path);
+        add(TrapKind::Sysretq, at,
+            fmt::format("entry_SYSCALL_64+{:#x} (sysretq at +{:#x})", at - *sys64,
+                        path->sysret - *sys64));
     }
     // The iret return to user mode: the instruction after the swapgs of
     // swapgs_restore_regs_and_return_to_usermode, which only returns to user mode take (the
@@ -634,16 +656,16 @@ void GdbListener::place_traps() {
     else if (auto b = rt("asm_int80_emulation")) add(TrapKind::Int80, *b, "asm_int80_emulation");
     std::optional<std::uint64_t> sysretl;
     if (auto c = rt("entry_SYSCALL_compat")) {
-        std::optional<std::uint64_t> at;
+        std::optional<SysretPath> path;
         if (auto u = rt("entry_SYSRETL_compat_unsafe_stack")) {
             auto code = read_code(*u, bound(*u, rt("entry_SYSRETL_compat_end")));
-            at = find_sysret(code, *u, false);
+            path = find_sysret_path(code, *u, false);
         }
-        if (!at) {
+        if (!path) {
             auto code = read_code(*c, bound(*c, rt("entry_SYSRETL_compat_end")));
-            at = find_sysret(code, *c, false);
+            path = find_sysret_path(code, *c, false);
         }
-        if (at) sysretl = at;
+        if (path) sysretl = sysret_trap(*path);
         else log::warn("gdb listener: no sysretl in entry_SYSCALL_compat; 32-bit fast returns "
                        "are not traced");
     }
@@ -662,7 +684,8 @@ void GdbListener::place_traps() {
             std::memcpy(&rel, code + 1, 4);
             t.jump = t.address + 5 + static_cast<std::uint64_t>(static_cast<std::int64_t>(rel));
         }
-        if (is_entry(t.kind)) {
+        // (simple_insn_length knows no sysret, iret or jump: those never get a `next`.)
+        if (!t.jump) {
             if (auto len = simple_insn_length(std::span(code, n))) t.next = t.address + *len;
         }
         log::debug("gdb listener: trap {} at {:#x} ({}), next instruction {}{}", to_string(t.kind),
@@ -729,6 +752,12 @@ void GdbListener::resume_from(const ThreadId& thread) {
         resume_all();
         return;
     }
+    // A temporary breakpoint only on the next instruction in the kernel, where interrupts are
+    // still off: while this vCPU runs alone with our trap out, nothing else can pass the trap.
+    // (Once the temporary breakpoint was the user return address: an interrupt taken right after
+    // the sysret could schedule another thread, whose own sysret then went untrapped: a lost exit
+    // at smp 2.) Return instructions themselves (sysret/iret without a decodable instruction
+    // before them) are single-stepped: QEMU steps with interrupts masked.
     if (temp_breakpoints_ && next_ip_ && step_over_with_breakpoint(thread)) return;
     auto type = options_.software_breakpoints ? BreakpointType::Software : BreakpointType::Hardware;
     auto step = [&] {
@@ -923,26 +952,26 @@ bool GdbListener::handle_stop(const StopReply& stop, Event& ev) {
             stop_selects_thread_ = false;
         }
     }
-    if (!trap) return false;  // an interrupt, or a stop that is not ours
+    if (!trap) {  // an interrupt, or a stop that is not ours
+        log::debug("gdb listener: stop on vCPU {} at {:#x}: not a trap", vcpu, r[RIP]);
+        return false;
+    }
     on_trap_ = true;
     trap_at_ = trap;
-    // Where the vCPU goes next (for stepping over the breakpoint).
-    switch (trap->kind) {
-        case TrapKind::Sysretq: next_ip_ = r[RCX]; break;
-        case TrapKind::Sysretl: next_ip_ = u32(r[RCX]); break;
-        case TrapKind::Iret: {
-            std::uint64_t rip = 0;
-            if (reader_for(r).read(r[RSP], std::span(reinterpret_cast<std::uint8_t*>(&rip), 8)) == 8)
-                next_ip_ = rip;
-            else
-                next_ip_.reset();
-            break;
-        }
-        default: next_ip_ = trap->next; break;
-    }
+    // Where the vCPU goes next (for stepping over the breakpoint): the next instruction in the
+    // kernel, never the user return address (see resume_from).
+    next_ip_ = trap->next;
     gstats_.stops++;
-    if (is_entry(trap->kind)) return on_entry(*trap, vcpu, r, ev);
-    return on_exit(*trap, vcpu, r, ev);
+    bool got = is_entry(trap->kind) ? on_entry(*trap, vcpu, r, ev) : on_exit(*trap, vcpu, r, ev);
+    if (log::level() >= log::Level::Debug) {  // (the protocol log says what, this says why)
+        log::debug("gdb listener: stop on vCPU {} at {} (rax {:#x}, cr3 {:#x}, fs {:#x}): {}", vcpu,
+                   to_string(trap->kind), r[RAX], r[CR3], r[FS_BASE],
+                   !got ? std::string("no event")
+                        : fmt::format("{} nr {} seq {}{}",
+                                      ev.direction == Direction::Enter ? "entry" : "exit", ev.nr,
+                                      ev.seq, ev.unpaired ? " unpaired" : ""));
+    }
+    return got;
 }
 
 bool GdbListener::nr_traced(bool compat, std::uint64_t nr) const {

@@ -38,14 +38,16 @@ struct KernelTrapSymbols {
 
     /// The symbols the listener uses, from the kernel's symbol table.
     static KernelTrapSymbols from_kallsyms(const linux_os::Kallsyms& symbols, std::string banner);
+    /// The names of the symbols the listener uses.
+    static std::vector<std::string_view> names();
     std::optional<std::uint64_t> get(std::string_view name) const;
 };
 
 /// What a trap is for (the listener's breakpoints, in priority order).
 enum class TrapKind : std::uint8_t {
     Syscall64,      ///< entry_SYSCALL_64
-    Sysretq,        ///< the sysretq at the end of entry_SYSCALL_64
-    Iret,           ///< the iretq of the return path (native_irq_return_iret)
+    Sysretq,        ///< the sysretq path at the end of entry_SYSCALL_64 (after its swapgs)
+    Iret,           ///< the return-to-user path after its swapgs (or native_irq_return_iret)
     Int80,          ///< entry_INT80_compat or asm_int80_emulation (returns through Iret)
     Sysenter,       ///< entry_SYSENTER_compat
     Sysretl,        ///< the sysretl at the end of entry_SYSCALL_compat (compat fast returns)
@@ -58,8 +60,10 @@ struct Trap {
     std::uint64_t address = 0;  ///< runtime (KASLR applied)
     std::string where;          ///< symbol+offset, for messages
     bool inserted = false;
-    /// Entries: the address of the instruction after the trapped one (when it is one of the few
-    /// that the listener can decode), for stepping over the breakpoint without single-stepping.
+    /// The address of the instruction after the trapped one when it is one of the few that the
+    /// listener can decode (never a sysret or iret: stepping over one of those would let the vCPU
+    /// run in user mode with the trap out), for stepping over the breakpoint with a temporary
+    /// breakpoint instead of a single step.
     std::optional<std::uint64_t> next;
     /// When the trapped instruction is a direct jump: its target. Stepping over it is then just
     /// setting rip, with no extra stop (the trap on the return-to-user path is one).
@@ -70,8 +74,17 @@ struct Trap {
 /// (endbr64, swapgs, push, cld, clac, nop forms) and does not jump; nullopt otherwise.
 std::optional<std::size_t> simple_insn_length(std::span<const std::uint8_t> code);
 
+/// A sysret and the swapgs before it.
+struct SysretPath {
+    std::uint64_t after_swapgs = 0;  ///< the instruction after the swapgs (user gs, IF still 0)
+    std::uint64_t sysret = 0;        ///< the sysretq/sysretl
+};
 /// The sysret that follows a swapgs in `code` (starting at `base`), skipping a short jump over
-/// CLEAR_CPU_BUFFERS (verw) and nops: the address of the unique sysretq (q64) or sysretl.
+/// CLEAR_CPU_BUFFERS (verw) and nops: the unique sysretq (q64) or sysretl, and where the
+/// instructions between them start.
+std::optional<SysretPath> find_sysret_path(std::span<const std::uint8_t> code, std::uint64_t base,
+                                           bool q64);
+/// find_sysret_path()'s sysret address.
 std::optional<std::uint64_t> find_sysret(std::span<const std::uint8_t> code, std::uint64_t base,
                                          bool q64);
 

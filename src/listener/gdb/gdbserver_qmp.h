@@ -20,4 +20,15 @@ std::string start_gdbserver(vm::QmpClient& qmp, const std::string& socket_path);
 void stop_gdbserver(vm::QemuMonitor& monitor);
 void stop_gdbserver(vm::QmpClient& qmp);
 
+/// QEMU creates the stub's Unix socket itself, so the directory must be writable by the user
+/// QEMU runs as (libvirt: libvirt-qemu by default, see qemu.conf). Gives `dir` (a private
+/// directory nitro made) to the owner of process `qemu_pid` when that is another user; nitro
+/// (root) can still connect to the socket and remove the directory. Throws nitro::Error when the
+/// directory cannot be given away (nitro not root).
+void give_socket_dir_to_qemu(const std::string& dir, int qemu_pid);
+
+/// The pid of a libvirt domain's QEMU from libvirt's pid file (qemu:///system, or the session
+/// daemon's run directory), or 0 when there is none to read.
+int libvirt_qemu_pid(const std::string& domain);
+
 }  // namespace nitro::gdb

@@ -11,6 +11,7 @@
 
 #include "fake_stub.h"
 #include "listener/gdb/gdb_listener.h"
+#include "listener/gdb/memory_symbols.h"
 #include "listener/gdb/rsp_codec.h"
 #include "nitro/error.h"
 
@@ -50,6 +51,13 @@ TEST(TrapDecoding, LengthsOfEntryInstructions) {
     EXPECT_EQ(simple_insn_length(bytes({0x6a})), std::nullopt);              // truncated
     EXPECT_EQ(simple_insn_length(bytes({0x0f, 0x1f, 0x84, 0})), std::nullopt);
     EXPECT_EQ(simple_insn_length({}), std::nullopt);
+    // verw mds_verw_sel(%rip) (CLEAR_CPU_BUFFERS with the mitigation on)
+    EXPECT_EQ(simple_insn_length(bytes({0x0f, 0x00, 0x2d, 1, 2, 3, 4})), 7u);
+    EXPECT_EQ(simple_insn_length(bytes({0x0f, 0x00, 0x2d, 1, 2, 3})), std::nullopt);
+    // Return instructions never have a "next" the listener could stop at in the kernel.
+    EXPECT_EQ(simple_insn_length(bytes({0x48, 0x0f, 0x07})), std::nullopt);  // sysretq
+    EXPECT_EQ(simple_insn_length(bytes({0x0f, 0x07})), std::nullopt);        // sysretl
+    EXPECT_EQ(simple_insn_length(bytes({0x48, 0xcf})), std::nullopt);        // iretq
 }
 
 TEST(TrapDecoding, FindsSysretAfterSwapgsAndTheJumpOverVerw) {
@@ -58,6 +66,16 @@ TEST(TrapDecoding, FindsSysretAfterSwapgsAndTheJumpOverVerw) {
                     0x0f, 0x07});
     EXPECT_EQ(find_sysret(q, 0x1000, true), 0x100cu);
     EXPECT_EQ(find_sysret(q, 0x1000, false), std::nullopt);  // that is a sysretq
+    // The exit trap goes after the swapgs (the jump), where interrupts are still off.
+    auto path = find_sysret_path(q, 0x1000, true);
+    ASSERT_TRUE(path);
+    EXPECT_EQ(path->after_swapgs, 0x1003u);
+    EXPECT_EQ(path->sysret, 0x100cu);
+    // Older kernels: swapgs right before sysretq; nothing in between.
+    auto bare = find_sysret_path(bytes({0x90, 0x0f, 0x01, 0xf8, 0x48, 0x0f, 0x07}), 0x10, true);
+    ASSERT_TRUE(bare);
+    EXPECT_EQ(bare->after_swapgs, 0x14u);
+    EXPECT_EQ(bare->sysret, 0x14u);
     // With the mitigation on, the jump is patched into a nop and verw runs.
     auto patched = bytes({0x0f, 0x01, 0xf8, 0x66, 0x90, 0x0f, 0x00, 0x2d, 1, 2, 3, 4, 0x0f, 0x07});
     EXPECT_EQ(find_sysret(patched, 0x2000, false), 0x200cu);
@@ -364,11 +382,54 @@ TEST(GdbClientAdditions, TheExitReplyOfAStubThatClosesAtOnceIsDelivered) {
     stub.finish();
 }
 
+// --- trap symbols from guest memory (no kernel image) -----------------------------------------
+
+// Memory holding one vmcoreinfo page with this text at 1 MiB.
+std::unique_ptr<BufferPhysicalMemory> memory_with_vmcoreinfo(const std::string& text) {
+    std::vector<std::byte> bytes(4 << 20);
+    std::memcpy(bytes.data() + (1 << 20), text.data(), text.size());
+    return std::make_unique<BufferPhysicalMemory>(std::move(bytes));
+}
+
+TEST(TrapSymbolsFromMemory, HostileOrMissingNotesAreClearErrors) {
+    const std::vector<linux_os::PhysRange> all = {{0, 4 << 20}};
+    // Nothing there.
+    BufferPhysicalMemory empty(4 << 20);
+    EXPECT_THAT(error_of([&] { trap_symbols_from_memory(empty, all); }),
+                HasSubstr("no vmcoreinfo note"));
+    // A note without kallsyms.
+    auto bare = memory_with_vmcoreinfo("OSRELEASE=6.1.0-test\nKERNELOFFSET=24400000\n");
+    EXPECT_THAT(error_of([&] { trap_symbols_from_memory(*bare, all); }),
+                HasSubstr("does not say where its kallsyms tables are"));
+    // Tables outside RAM, a symbol count of zero, a region far too large: refused, no crash.
+    const std::string head = "OSRELEASE=6.1.0-test\nKERNELOFFSET=0\nNUMBER(phys_base)=0\n";
+    auto outside = memory_with_vmcoreinfo(head + "SYMBOL(kallsyms_num_syms)=ffffffff9f000000\n" +
+                                          "SYMBOL(kallsyms_names)=ffffffff9f000100\n");
+    EXPECT_THAT(error_of([&] { trap_symbols_from_memory(*outside, all); }),
+                HasSubstr("not readable"));
+    auto zero = memory_with_vmcoreinfo(head + "SYMBOL(kallsyms_num_syms)=ffffffff80200000\n" +
+                                       "SYMBOL(kallsyms_names)=ffffffff80200100\n");
+    EXPECT_THAT(error_of([&] { trap_symbols_from_memory(*zero, all); }),
+                HasSubstr("not readable"));
+    auto huge = memory_with_vmcoreinfo(head + "SYMBOL(kallsyms_num_syms)=ffffffff80200000\n" +
+                                       "SYMBOL(kallsyms_names)=ffffffffa0000000\n");
+    std::uint32_t n = 1000;
+    ASSERT_EQ(huge->write(GuestPhys(0x200000), std::as_bytes(std::span(&n, 1))), MemStatus::Ok);
+    EXPECT_THAT(error_of([&] { trap_symbols_from_memory(*huge, all); }),
+                HasSubstr("implausibly large"));
+    // Garbage tables of a plausible size: the kallsyms decoder refuses them.
+    auto garbage = memory_with_vmcoreinfo(head + "SYMBOL(kallsyms_num_syms)=ffffffff80200000\n" +
+                                          "SYMBOL(kallsyms_names)=ffffffff80200100\n");
+    ASSERT_EQ(garbage->write(GuestPhys(0x200000), std::as_bytes(std::span(&n, 1))), MemStatus::Ok);
+    EXPECT_NE(error_of([&] { trap_symbols_from_memory(*garbage, all); }), "(no error)");
+}
+
 // --- the listener against a scripted QEMU ----------------------------------------------------
 
 constexpr std::int64_t kSlide = 0x10000000;
 constexpr std::uint64_t kEntry = 0xffffffff81c00080 + kSlide;
 constexpr std::uint64_t kSysretq = 0xffffffff81c00227 + kSlide;
+constexpr std::uint64_t kSysretqTrap = 0xffffffff81c0021e + kSlide;  // the jmp after swapgs
 constexpr std::uint64_t kIret = 0xffffffff81c01199 + kSlide;
 constexpr std::uint64_t kRestore = 0xffffffff81c010d0 + kSlide;
 constexpr std::uint64_t kIretTrap = kRestore + 0x9e;  // after its swapgs
@@ -427,9 +488,9 @@ TEST(GdbListenerScripted, AttachesTrapsAnEntryAndEndsWhenTheStubDisappears) {
     restore.replace(0x9b * 2, 10, "0f01f8eb07");  // swapgs; jmp +7
     stub.expect(fmt::format("m{:x},c9", kRestore)).reply(restore);
     stub.expect(fmt::format("m{:x},10", kEntry)).reply("0f01f865488924251400000000000000");
-    stub.expect(fmt::format("m{:x},10", kSysretq)).reply("480f07cc");
+    stub.expect(fmt::format("m{:x},10", kSysretqTrap)).reply("eb070f002d19feffff480f07");
     stub.expect(fmt::format("m{:x},10", kIretTrap)).reply("eb070f002d00000000");
-    for (std::uint64_t a : {kEntry, kSysretq, kIretTrap})
+    for (std::uint64_t a : {kEntry, kSysretqTrap, kIretTrap})
         stub.expect(fmt::format("Z1,{:x},1", a)).reply("OK");
     stub.expect("vCont;c");
     // A getpid(2) entry on vCPU 1.
@@ -454,10 +515,20 @@ TEST(GdbListenerScripted, AttachesTrapsAnEntryAndEndsWhenTheStubDisappears) {
     ret["rsp"] = 0xffffc90000010fd8;
     stub.expect("g").reply(g_with(ret));
     std::string frame = hex_encode(u64_to_le(0x401000, 8)) + hex_encode(u64_to_le(0x33, 8));
-    stub.expect("mffffc90000010fd8,8").reply(frame.substr(0, 16));
     stub.expect("mffffc90000010fd8,10").reply(frame);
     // Stepping over a jump is setting rip to its target: no extra stop.
     stub.expect("P10=" + hex_encode(u64_to_le(kIretTrap + 9, 8))).reply("OK");
+    stub.expect("vCont;c");
+    // The return of a call that entered before we attached: an unpaired sysret exit. The vCPU
+    // leaves the trap (the jump over verw) by rip = the sysretq: no breakpoint is taken out and
+    // nothing runs with a trap missing.
+    stub.reply("T05thread:p01.01;");
+    auto sysret = user;
+    sysret["rip"] = kSysretqTrap;
+    sysret["rax"] = 7;
+    sysret["rcx"] = 0x401234;
+    stub.expect("g").reply(g_with(sysret));
+    stub.expect("P10=" + hex_encode(u64_to_le(kSysretq, 8))).reply("OK");
     stub.expect("vCont;c");
     // Then QEMU goes away without a word.
     stub.pause(50ms).hang_up();
@@ -471,7 +542,9 @@ TEST(GdbListenerScripted, AttachesTrapsAnEntryAndEndsWhenTheStubDisappears) {
     EXPECT_EQ(listener.gdb_stats().breakpoints, 3u);
     EXPECT_TRUE(listener.gdb_stats().memory_through_stub);
     ASSERT_EQ(listener.traps().size(), 3u);
-    EXPECT_EQ(listener.traps()[1].address, kSysretq);
+    EXPECT_EQ(listener.traps()[1].address, kSysretqTrap);
+    EXPECT_EQ(listener.traps()[1].jump, kSysretq);
+    EXPECT_EQ(listener.traps()[1].next, std::nullopt);
     EXPECT_EQ(listener.traps()[2].address, kIretTrap);
     EXPECT_EQ(listener.traps()[2].jump, kIretTrap + 9);
 
@@ -498,10 +571,80 @@ TEST(GdbListenerScripted, AttachesTrapsAnEntryAndEndsWhenTheStubDisappears) {
     EXPECT_EQ(ev.seq, 2u);
     EXPECT_FALSE(ev.unpaired);
 
+    ASSERT_EQ(listener.next(ev, 1000ms), Listener::Status::Event);
+    EXPECT_EQ(ev.direction, Direction::Exit);
+    EXPECT_EQ(ev.exit_insn, ExitInsn::Sysret);
+    EXPECT_TRUE(ev.unpaired);
+    EXPECT_EQ(ev.ret(), 7);
+    EXPECT_EQ(ev.regs.rip, kSysretqTrap);
+
     EXPECT_EQ(listener.next(ev, 2000ms), Listener::Status::End);
     EXPECT_EQ(listener.end_reason(), EndReason::QemuDied);
     EXPECT_THAT(listener.error(), HasSubstr("closed"));
-    EXPECT_EQ(listener.stats().events, 2u);
+    EXPECT_EQ(listener.stats().events, 3u);
+    EXPECT_THAT(stub.finish(), IsEmpty());
+}
+
+// A kernel whose swapgs comes right before its sysretq: the trap is on the sysretq, and the
+// vCPU leaves it with one single step (QEMU steps with interrupts masked), never with a
+// temporary breakpoint at the user return address while the trap is out.
+TEST(GdbListenerScripted, ASysretWithNothingBeforeItIsSingleStepped) {
+    FakeStub stub;
+    script_handshake(stub);
+    const std::map<std::string, std::uint64_t> kernel_mode = {
+        {"rip", kEntry}, {"cs", 0x10}, {"cr0", 0x80050033}, {"cr3", 0x10234000},
+        {"cr4", 0x3506f0}, {"efer", 0xd01}};
+    const std::uint64_t sysretq = 0xffffffff81c0021e + kSlide;  // swapgs at 0x21b
+    stub.expect("?").reply("T05thread:p01.01;");
+    stub.expect("qfThreadInfo").reply("mp01.01").expect("qsThreadInfo").reply("l");
+    stub.expect("Hgp1.1").reply("OK").expect("g").reply(g_with(kernel_mode));
+    stub.expect(fmt::format("m{:x},{:x}", 0xffffffff82000000 + kSlide, kBanner.size()))
+        .reply(hex_of(kBanner));
+    stub.expect("g").reply(g_with(kernel_mode));
+    stub.expect(fmt::format("m{:x},f", 0xffffffff81c0021b + kSlide))
+        .reply("0f01f8480f07cccccccccccccccccc");
+    std::string restore(0xc9 * 2, '9');
+    restore.replace(0x9b * 2, 10, "0f01f8eb07");
+    stub.expect(fmt::format("m{:x},c9", kRestore)).reply(restore);
+    stub.expect(fmt::format("m{:x},10", kEntry)).reply("0f01f865488924251400000000000000");
+    stub.expect(fmt::format("m{:x},10", sysretq)).reply("480f07cc");
+    stub.expect(fmt::format("m{:x},10", kIretTrap)).reply("eb070f002d00000000");
+    for (std::uint64_t a : {kEntry, sysretq, kIretTrap})
+        stub.expect(fmt::format("Z1,{:x},1", a)).reply("OK");
+    stub.expect("vCont;c");
+    // A sysret exit (of a call from before the attach).
+    stub.reply("T05thread:p01.01;");
+    auto at_sysret = std::map<std::string, std::uint64_t>{
+        {"rip", sysretq}, {"rax", 5}, {"rcx", 0x401234}, {"cs", 0x10}, {"cr0", 0x80050033},
+        {"cr3", 0x5000}, {"efer", 0xd01}, {"fs_base", 0x7f00}};
+    stub.expect("g").reply(g_with(at_sysret));
+    // One step of this vCPU only; it moved (to the user return address), so steps are used
+    // from now on; then every vCPU runs.
+    stub.expect("g").reply(g_with(at_sysret));
+    stub.expect("vCont;s:p1.1").reply("T05thread:p01.01;");
+    auto after = at_sysret;
+    after["rip"] = 0x401234;
+    after["cs"] = 0x33;
+    stub.expect("g").reply(g_with(after));
+    stub.expect("vCont;c");
+    stub.pause(50ms).hang_up();
+
+    auto client = std::make_unique<GdbClient>(stub.take_client_socket(),
+                                              ClientOptions{1000ms, kDefaultMaxPacket, 3, true});
+    stub.start();
+    client->handshake();
+    GdbListener listener(std::move(client), symbols());
+    ASSERT_EQ(listener.traps().size(), 3u);
+    EXPECT_EQ(listener.traps()[1].address, sysretq);
+    EXPECT_EQ(listener.traps()[1].jump, std::nullopt);
+    EXPECT_EQ(listener.traps()[1].next, std::nullopt);
+    Event ev;
+    ASSERT_EQ(listener.next(ev, 1000ms), Listener::Status::Event);
+    EXPECT_EQ(ev.direction, Direction::Exit);
+    EXPECT_EQ(ev.exit_insn, ExitInsn::Sysret);
+    EXPECT_EQ(ev.ret(), 5);
+    EXPECT_EQ(listener.next(ev, 2000ms), Listener::Status::End);
+    EXPECT_EQ(listener.gdb_stats().steps, 1u);
     EXPECT_THAT(stub.finish(), IsEmpty());
 }
 
