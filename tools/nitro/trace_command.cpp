@@ -238,7 +238,7 @@ LoopResult run_loop(Listener& listener, double duration, Next next, Deliver deli
 
 void count_entry(LoopResult& r, Direction dir, bool compat, uint64_t nr) {
     r.events++;
-    if (dir == Direction::Enter) r.entries_by_nr[{compat ? Abi::I386 : Abi::X86_64, nr}]++;
+    if (dir == Direction::Enter) r.entries_by_nr.add(compat ? Abi::I386 : Abi::X86_64, nr);
 }
 
 }  // namespace
@@ -291,7 +291,7 @@ void print_stats(const LoopResult& r, const Listener& listener, const TraceOutpu
                          : "from the shared memory file");
     }
     std::vector<std::pair<uint64_t, std::pair<Abi, uint64_t>>> rows;
-    for (const auto& [k, n] : r.entries_by_nr) rows.push_back({n, k});
+    for (const auto& [k, n] : r.entries_by_nr.all()) rows.push_back({n, k});
     std::sort(rows.begin(), rows.end(),
               [](const auto& a, const auto& b) { return a.first > b.first; });
     if (auto* t = dynamic_cast<const tcg::TcgListener*>(&listener)) {

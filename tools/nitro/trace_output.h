@@ -46,10 +46,36 @@ std::unique_ptr<TraceOutput> make_raw_output(const TraceOptions& o);
 
 /// The shared loop: until the listener ends, Ctrl-C or --duration (then traps off, drain,
 /// stop), every event to out.
+/// Entries counted by ABI and syscall number: a flat table for the numbers a kernel has (one
+/// increment per event, no allocation), a map for the rest (numbers a hostile guest made up).
+class EntryCounts {
+  public:
+    void add(Abi abi, uint64_t nr) {
+        if (nr < kFlat) {
+            flat_[(abi == Abi::I386 ? kFlat : 0) + nr]++;
+        } else {
+            other_[{abi, nr}]++;
+        }
+    }
+    /// Every (ABI, number) counted at least once.
+    std::map<std::pair<Abi, uint64_t>, uint64_t> all() const {
+        auto m = other_;
+        for (uint64_t i = 0; i < 2 * kFlat; i++) {
+            if (flat_[i]) m[{i >= kFlat ? Abi::I386 : Abi::X86_64, i % kFlat}] = flat_[i];
+        }
+        return m;
+    }
+
+  private:
+    static constexpr uint64_t kFlat = 1024;
+    std::vector<uint64_t> flat_ = std::vector<uint64_t>(2 * kFlat);
+    std::map<std::pair<Abi, uint64_t>, uint64_t> other_;
+};
+
 struct LoopResult {
     bool stopped_by_user = false;
     uint64_t events = 0;
-    std::map<std::pair<Abi, uint64_t>, uint64_t> entries_by_nr;
+    EntryCounts entries_by_nr;
 };
 LoopResult trace_loop(Listener& listener, TraceOutput& out, double duration);
 /// --stats: figures of the loop, the listener and the output, on stderr.
