@@ -248,6 +248,7 @@ void direct_discover(struct direct_regs *d, direct_api_read api, void *ctx) {
     d->direct_mask = 0;
     for (int r = 0; r < NITRO_NREGS; r++) {
         if (d->width[r]) d->direct_mask |= 1ULL << r;
+        d->value_mask[r] = d->width[r] == 4 ? 0xffffffffULL : ~0ULL;
     }
     d->verified = 0;
     d->state = DIRECT_VERIFYING;

@@ -42,6 +42,7 @@ struct direct_regs {
     /* byte offset from base of each nitro_reg read directly, width 4 or 8; 0 width = API */
     int32_t off[NITRO_NREGS];
     uint8_t width[NITRO_NREGS];
+    uint64_t value_mask[NITRO_NREGS]; /* width 8: all ones; width 4: the low 32 bits */
     uint64_t direct_mask; /* nitro_regs read directly once active */
 };
 
@@ -57,10 +58,10 @@ void direct_verify(struct direct_regs *d, direct_api_read api, void *ctx);
 /* Active: a periodic check of one register against the API; false (and off) on a mismatch. */
 bool direct_check(struct direct_regs *d, direct_api_read api, void *ctx);
 
+/* Every located register is read as 8 bytes (a 4-byte one is a selector followed by more of
+ * its segment's fields in QEMU's CPU state) and masked: no branch on the width. */
 static inline uint64_t direct_read(const struct direct_regs *d, int reg) {
-    const uint8_t *p = d->base + d->off[reg];
-    if (d->width[reg] == 4) return *(const volatile uint32_t *)p;
-    return *(const volatile uint64_t *)p;
+    return *(const volatile uint64_t *)(d->base + d->off[reg]) & d->value_mask[reg];
 }
 
 #endif

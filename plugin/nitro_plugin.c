@@ -741,32 +741,45 @@ static inline uint32_t popcount32(uint32_t x) {
     return (x * 0x01010101u) >> 24;
 }
 
-/* Writes an event record in place: header fields, then the registers of s, then captures. */
-static void emit(struct vcpu *v, const struct regset *s, struct nitro_record *hdr_template,
+/* What an event record says besides its registers and captures. */
+struct rec_fields {
+    uint8_t type, direction, exit_insn;
+    uint32_t vcpu, flags, entry_vcpu;
+    uint64_t seq, entry_seq, nr, tsc;
+    const uint64_t *args;
+};
+
+/* Writes an event record in place: the fixed part, the registers of s, then captures. */
+static void emit(struct vcpu *v, const struct regset *s, const struct rec_fields *f,
                  uint64_t context) {
     uint32_t nregs = popcount32(s->mask);
-    bool compat = hdr_template->flags & NITRO_REC_F_COMPAT;
-    uint32_t caps = (hdr_template->flags & NITRO_REC_F_UNPAIRED)
-                        ? 0
-                        : capture_bound(compat, hdr_template->nr, hdr_template->direction);
+    bool compat = f->flags & NITRO_REC_F_COMPAT;
+    uint32_t caps = (f->flags & NITRO_REC_F_UNPAIRED) ? 0 : capture_bound(compat, f->nr, f->direction);
     if (caps > ring_bytes / 4) caps = ring_bytes / 4;
     uint32_t fixed = (uint32_t)sizeof(struct nitro_record) + nregs * 8;
     /* Records are packed (8-byte aligned). Cache-line aligned records were measured slower:
      * each would start in a line the vCPU's core does not hold yet. */
     struct nitro_record *rec = record_begin(v, fixed + caps);
     if (!rec) return;
-    *rec = *hdr_template;
     rec->kind = NITRO_REC_EVENT;
-    rec->context = context;
-    rec->regmask = s->mask;
+    rec->type = f->type;
+    rec->direction = f->direction;
+    rec->vcpu = f->vcpu;
+    rec->flags = f->flags;
+    rec->seq = f->seq;
+    rec->entry_seq = f->entry_seq;
+    rec->entry_vcpu = f->entry_vcpu;
+    rec->exit_insn = f->exit_insn;
     rec->ncaptures = 0;
+    rec->pad = 0;
+    rec->tsc = f->tsc;
+    rec->context = context;
+    rec->nr = f->nr;
+    memcpy(rec->args, f->args, sizeof rec->args);
+    rec->regmask = s->mask;
+    rec->pad2 = 0;
     uint64_t *out = (uint64_t *)(rec + 1);
-    uint32_t m = s->mask;
-    while (m) {
-        int r = __builtin_ctz(m);
-        m &= m - 1;
-        *out++ = s->r[r];
-    }
+    for (uint32_t m = s->mask; m; m &= m - 1) *out++ = s->r[__builtin_ctz(m)];
     uint32_t extra = caps ? add_captures(v, rec, s->r[NITRO_REG_RAX], (uint8_t *)out, caps) : 0;
     record_commit(v, rec, fixed + extra);
 }
@@ -833,17 +846,15 @@ static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, u
     v->returns_since_entry = 0;
     if (!traced) return;
 
-    struct nitro_record h;
-    memset(&h, 0, sizeof h);
-    h.type = type;
-    h.direction = NITRO_DIR_ENTER;
-    h.vcpu = vcpu_index;
-    h.flags = compat ? NITRO_REC_F_COMPAT : 0;
-    h.seq = p.seq;
-    h.nr = nr;
-    h.tsc = now;
-    memcpy(h.args, p.args, sizeof h.args);
-    emit(v, &s, &h, read_context(v, &s));
+    struct rec_fields f = {.type = type,
+                           .direction = NITRO_DIR_ENTER,
+                           .vcpu = vcpu_index,
+                           .flags = compat ? NITRO_REC_F_COMPAT : 0,
+                           .seq = p.seq,
+                           .nr = nr,
+                           .tsc = now,
+                           .args = p.args};
+    emit(v, &s, &f, read_context(v, &s));
 }
 
 static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, uint64_t now) {
@@ -908,20 +919,18 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
     if (!p.traced) return;
 
     read_regs(v, &s, send_mask(v, lean_exit));
-    struct nitro_record h;
-    memset(&h, 0, sizeof h);
-    h.type = p.type;
-    h.direction = NITRO_DIR_EXIT;
-    h.vcpu = vcpu_index;
-    h.flags = flags | (p.compat ? NITRO_REC_F_COMPAT : 0);
-    h.seq = ++v->seq;
-    h.entry_seq = p.seq;
-    h.entry_vcpu = p.vcpu;
-    h.exit_insn = insn;
-    h.nr = p.nr;
-    memcpy(h.args, p.args, sizeof h.args);
-    h.tsc = now;
-    emit(v, &s, &h, read_context(v, &s));
+    struct rec_fields f = {.type = p.type,
+                           .direction = NITRO_DIR_EXIT,
+                           .exit_insn = insn,
+                           .vcpu = vcpu_index,
+                           .flags = flags | (p.compat ? NITRO_REC_F_COMPAT : 0),
+                           .entry_vcpu = p.vcpu,
+                           .seq = ++v->seq,
+                           .entry_seq = p.seq,
+                           .nr = p.nr,
+                           .tsc = now,
+                           .args = p.args};
+    emit(v, &s, &f, read_context(v, &s));
 }
 
 /* Strips legacy and REX prefixes; returns the opcode offset or -1. */
