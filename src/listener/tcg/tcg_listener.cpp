@@ -58,7 +58,8 @@ TcgListener::TcgListener(const std::string& ctl_path, TcgOptions options)
             struct stat st {};
             if (fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) >= sizeof(nitro_ctl)) {
                 size_ = static_cast<size_t>(st.st_size);
-                void* m = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                void* m = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                               fd, 0);
                 if (m == MAP_FAILED) {
                     close(fd);
                     fail_errno("cannot map nitro plugin control file " + path_);
