@@ -466,33 +466,40 @@ std::string hex_of(const std::string& s) {
     return hex_encode(std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
 }
 
+// The attach and the trap placement, scripted: stop reason (which also clears stale
+// breakpoints), vCPUs, kernel search (the first candidate slide from rip is the right one: the
+// banner is there); then the sysretq window (window_hex), the return-to-user path after its
+// swapgs, the first instruction at each trap (the sysret trap at sysret_trap: sysret_hex), and
+// every vCPU continues.
+void script_attach(FakeStub& stub, const std::map<std::string, std::uint64_t>& kernel_mode,
+                   const std::string& window_hex, std::uint64_t sysret_trap,
+                   const std::string& sysret_hex) {
+    stub.expect("?").reply("T05thread:p01.01;");
+    stub.expect("qfThreadInfo").reply("mp01.01").expect("qsThreadInfo").reply("l");
+    stub.expect("Hgp1.1").reply("OK").expect("g").reply(g_with(kernel_mode));
+    stub.expect(fmt::format("m{:x},{:x}", 0xffffffff82000000 + kSlide, kBanner.size()))
+        .reply(hex_of(kBanner));
+    stub.expect("g").reply(g_with(kernel_mode));
+    stub.expect(fmt::format("m{:x},f", 0xffffffff81c0021b + kSlide)).reply(window_hex);
+    std::string restore(0xc9 * 2, '9');  // nops (0x99 is not an opcode we look for)
+    restore.replace(0x9b * 2, 10, "0f01f8eb07");  // swapgs; jmp +7
+    stub.expect(fmt::format("m{:x},c9", kRestore)).reply(restore);
+    stub.expect(fmt::format("m{:x},10", kEntry)).reply("0f01f865488924251400000000000000");
+    stub.expect(fmt::format("m{:x},10", sysret_trap)).reply(sysret_hex);
+    stub.expect(fmt::format("m{:x},10", kIretTrap)).reply("eb070f002d00000000");
+    for (std::uint64_t a : {kEntry, sysret_trap, kIretTrap})
+        stub.expect(fmt::format("Z1,{:x},1", a)).reply("OK");
+    stub.expect("vCont;c");
+}
+
 TEST(GdbListenerScripted, AttachesTrapsAnEntryAndEndsWhenTheStubDisappears) {
     FakeStub stub;
     script_handshake(stub);
     const std::map<std::string, std::uint64_t> kernel_mode = {
         {"rip", kEntry}, {"cs", 0x10}, {"cr0", 0x80050033}, {"cr3", 0x10234000},
         {"cr4", 0x3506f0}, {"efer", 0xd01}};
-    // Attach: stop reason (which also clears stale breakpoints), vCPUs, kernel search.
-    stub.expect("?").reply("T05thread:p01.01;");
-    stub.expect("qfThreadInfo").reply("mp01.01").expect("qsThreadInfo").reply("l");
-    stub.expect("Hgp1.1").reply("OK").expect("g").reply(g_with(kernel_mode));
-    // The first candidate slide from rip is the right one: the banner is there.
-    stub.expect(fmt::format("m{:x},{:x}", 0xffffffff82000000 + kSlide, kBanner.size()))
-        .reply(hex_of(kBanner));
-    // Trap placement: the sysretq, the return-to-user path after its swapgs, then the first
-    // instruction at each trap.
-    stub.expect("g").reply(g_with(kernel_mode));
-    stub.expect(fmt::format("m{:x},f", 0xffffffff81c0021b + kSlide))
-        .reply("0f01f8eb070f002d19feffff480f07");
-    std::string restore(0xc9 * 2, '9');  // nops (0x99 is not an opcode we look for)
-    restore.replace(0x9b * 2, 10, "0f01f8eb07");  // swapgs; jmp +7
-    stub.expect(fmt::format("m{:x},c9", kRestore)).reply(restore);
-    stub.expect(fmt::format("m{:x},10", kEntry)).reply("0f01f865488924251400000000000000");
-    stub.expect(fmt::format("m{:x},10", kSysretqTrap)).reply("eb070f002d19feffff480f07");
-    stub.expect(fmt::format("m{:x},10", kIretTrap)).reply("eb070f002d00000000");
-    for (std::uint64_t a : {kEntry, kSysretqTrap, kIretTrap})
-        stub.expect(fmt::format("Z1,{:x},1", a)).reply("OK");
-    stub.expect("vCont;c");
+    script_attach(stub, kernel_mode, "0f01f8eb070f002d19feffff480f07", kSysretqTrap,
+                  "eb070f002d19feffff480f07");
     // A getpid(2) entry on vCPU 1.
     stub.reply("T05thread:p01.01;");
     auto user = std::map<std::string, std::uint64_t>{
@@ -595,23 +602,7 @@ TEST(GdbListenerScripted, ASysretWithNothingBeforeItIsSingleStepped) {
         {"rip", kEntry}, {"cs", 0x10}, {"cr0", 0x80050033}, {"cr3", 0x10234000},
         {"cr4", 0x3506f0}, {"efer", 0xd01}};
     const std::uint64_t sysretq = 0xffffffff81c0021e + kSlide;  // swapgs at 0x21b
-    stub.expect("?").reply("T05thread:p01.01;");
-    stub.expect("qfThreadInfo").reply("mp01.01").expect("qsThreadInfo").reply("l");
-    stub.expect("Hgp1.1").reply("OK").expect("g").reply(g_with(kernel_mode));
-    stub.expect(fmt::format("m{:x},{:x}", 0xffffffff82000000 + kSlide, kBanner.size()))
-        .reply(hex_of(kBanner));
-    stub.expect("g").reply(g_with(kernel_mode));
-    stub.expect(fmt::format("m{:x},f", 0xffffffff81c0021b + kSlide))
-        .reply("0f01f8480f07cccccccccccccccccc");
-    std::string restore(0xc9 * 2, '9');
-    restore.replace(0x9b * 2, 10, "0f01f8eb07");
-    stub.expect(fmt::format("m{:x},c9", kRestore)).reply(restore);
-    stub.expect(fmt::format("m{:x},10", kEntry)).reply("0f01f865488924251400000000000000");
-    stub.expect(fmt::format("m{:x},10", sysretq)).reply("480f07cc");
-    stub.expect(fmt::format("m{:x},10", kIretTrap)).reply("eb070f002d00000000");
-    for (std::uint64_t a : {kEntry, sysretq, kIretTrap})
-        stub.expect(fmt::format("Z1,{:x},1", a)).reply("OK");
-    stub.expect("vCont;c");
+    script_attach(stub, kernel_mode, "0f01f8480f07cccccccccccccccccc", sysretq, "480f07cc");
     // A sysret exit (of a call from before the attach).
     stub.reply("T05thread:p01.01;");
     auto at_sysret = std::map<std::string, std::uint64_t>{
