@@ -153,24 +153,7 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
     tcg::TcgListener listener(vm.plugin_ctl_path(), tcg::TcgOptions{});
     listener.set_traps(mode != BenchMode::TrapsOff);
     vm.resume();
-    if (mode == BenchMode::Decoded) {
-        // What `nitro trace --format jsonl -o FILE` does: the Linux backend, every call decoded.
-        auto backend = linux_os::LinuxBackend::open(cfg_kernel, vm.memory_path(), vm.memory_size());
-        backend->attach(listener);
-        output::Sink sink(o.out_dir + "/nitro-bench-events.jsonl", output::Sink::Framing::Lines);
-        Event ev;
-        std::string line;
-        for (;;) {
-            auto s = listener.next(ev, std::chrono::milliseconds(200));
-            if (s == Listener::Status::End) break;
-            if (s != Listener::Status::Event) continue;
-            Syscall sc = backend->process_event(ev);
-            line.clear();
-            output::append_syscall_record(line, ev, sc);
-            sink.write(line);
-        }
-        sink.close();
-    } else if (mode == BenchMode::RawTrace) {
+    if (mode == BenchMode::RawTrace) {
         // What `nitro trace --nobackend --format raw` does: records copied as they are.
         tcg::CaptureWriter file(o.out_dir + "/nitro-bench-events.ncap", listener.vcpu_count(),
                                 listener.time_base());
@@ -182,15 +165,29 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
         }
         file.close(listener.time_base(), listener.stats().dropped);
     } else {
+        // Consume: events read, nothing written. Raw jsonl: what `nitro trace --nobackend
+        // --format jsonl` does. Decoded jsonl: what `nitro trace --format jsonl -o FILE` does,
+        // the Linux backend decoding every call into one Syscall reused from event to event.
+        std::unique_ptr<linux_os::LinuxBackend> backend;
+        if (mode == BenchMode::Decoded) {
+            backend = linux_os::LinuxBackend::open(cfg_kernel, vm.memory_path(), vm.memory_size());
+            backend->attach(listener);
+        }
         output::Sink sink(o.out_dir + "/nitro-bench-events.jsonl", output::Sink::Framing::Lines);
         Event ev;
+        Syscall sc;
         std::string line;
         for (;;) {
             auto s = listener.next(ev, std::chrono::milliseconds(200));
             if (s == Listener::Status::End) break;
             if (s != Listener::Status::Event || mode == BenchMode::Consume) continue;
             line.clear();
-            output::append_raw_event(line, ev);
+            if (backend) {
+                backend->process_event_into(ev, sc);
+                output::append_syscall_record(line, ev, sc);
+            } else {
+                output::append_raw_event(line, ev);
+            }
             sink.write(line);
         }
         sink.close();
