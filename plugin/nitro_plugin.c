@@ -637,7 +637,7 @@ static void record_commit(struct vcpu *v, struct nitro_record *rec, uint32_t siz
     rec->size = size;
     v->head = v->rec_start + size;
     STORE(&ring->head, v->head);
-    prefetch_ahead(v, v->rec_start + size);
+    prefetch_ahead(v, v->head);
     /* One producer: a plain store (an atomic add would be a locked instruction). */
     __atomic_store_n(&ring->produced, ring->produced + 1, __ATOMIC_RELAXED);
     wake_consumer(ring, v->head);
