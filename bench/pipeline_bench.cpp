@@ -209,19 +209,28 @@ void BM_RingRecords(benchmark::State& state) {
 }
 BENCHMARK(BM_RingRecords)->Apply(fixed_iterations);
 
+// Runs f(i) on the stream's events in turn, one event per benchmark iteration (items are
+// events).
+template <typename F>
+void each_event(benchmark::State& state, const std::vector<Event>& events, F&& f) {
+    std::size_t i = 0;
+    for (auto _ : state) {
+        f(i);
+        if (++i == events.size()) i = 0;
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
 // Decoding only: process, name, arguments, return value, into one Syscall reused from event to
 // event (LinuxBackend::process_event_into, as `nitro trace` does).
 void BM_Decode(benchmark::State& state) {
     Stream& s = stream();
     nitro::linux_os::LinuxBackend backend(SyntheticGuest::profile(), s.guest.memory());
     nitro::Syscall sc;
-    std::size_t i = 0;
-    for (auto _ : state) {
+    each_event(state, s.events, [&](std::size_t i) {
         backend.process_event_into(s.events[i], sc);
         benchmark::DoNotOptimize(sc);
-        if (++i == s.events.size()) i = 0;
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+    });
 }
 BENCHMARK(BM_Decode)->Apply(fixed_iterations);
 
@@ -229,13 +238,10 @@ BENCHMARK(BM_Decode)->Apply(fixed_iterations);
 void BM_DecodeByValue(benchmark::State& state) {
     Stream& s = stream();
     nitro::linux_os::LinuxBackend backend(SyntheticGuest::profile(), s.guest.memory());
-    std::size_t i = 0;
-    for (auto _ : state) {
+    each_event(state, s.events, [&](std::size_t i) {
         nitro::Syscall sc = backend.process_event(s.events[i]);
         benchmark::DoNotOptimize(sc);
-        if (++i == s.events.size()) i = 0;
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+    });
 }
 BENCHMARK(BM_DecodeByValue)->Apply(fixed_iterations);
 
@@ -245,13 +251,10 @@ void BM_ProcessLookup(benchmark::State& state) {
     Stream& s = stream();
     const nitro::linux_os::KernelProfile profile = SyntheticGuest::profile();
     nitro::linux_os::ProcessReader reader(*s.guest.memory(), profile);
-    std::size_t i = 0;
-    for (auto _ : state) {
+    each_event(state, s.events, [&](std::size_t i) {
         nitro::Process p = reader.current(s.events[i]);
         benchmark::DoNotOptimize(p);
-        if (++i == s.events.size()) i = 0;
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+    });
 }
 BENCHMARK(BM_ProcessLookup)->Apply(fixed_iterations);
 
@@ -262,35 +265,34 @@ void BM_FormatJsonl(benchmark::State& state) {
     decoded.reserve(s.events.size());
     for (const Event& ev : s.events) decoded.push_back(backend.process_event(ev));
     std::string out;
-    std::size_t i = 0;
-    for (auto _ : state) {
+    each_event(state, s.events, [&](std::size_t i) {
         out.clear();
         nitro::output::append_syscall_record(out, s.events[i], decoded[i]);
         benchmark::DoNotOptimize(out.data());
-        if (++i == s.events.size()) i = 0;
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+    });
 }
 BENCHMARK(BM_FormatJsonl)->Apply(fixed_iterations);
 
-// The whole pipeline with jsonl records, as `nitro trace --format jsonl` (without the write).
-void BM_PipelineJsonl(benchmark::State& state) {
+// The whole pipeline with jsonl records, as `nitro trace --format jsonl` (without the write);
+// bytes are the records' sizes.
+void jsonl_pipeline(benchmark::State& state, nitro::linux_os::LinuxBackend& backend) {
     Stream& s = stream();
-    nitro::linux_os::LinuxBackend backend(SyntheticGuest::profile(), s.guest.memory());
     std::string out;
     nitro::Syscall sc;
-    std::size_t i = 0, bytes = 0;
-    for (auto _ : state) {
-        const Event& ev = s.events[i];
-        backend.process_event_into(ev, sc);
+    std::size_t bytes = 0;
+    each_event(state, s.events, [&](std::size_t i) {
+        backend.process_event_into(s.events[i], sc);
         out.clear();
-        nitro::output::append_syscall_record(out, ev, sc);
+        nitro::output::append_syscall_record(out, s.events[i], sc);
         bytes += out.size();
         benchmark::DoNotOptimize(out.data());
-        if (++i == s.events.size()) i = 0;
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+    });
     state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+}
+
+void BM_PipelineJsonl(benchmark::State& state) {
+    nitro::linux_os::LinuxBackend backend(SyntheticGuest::profile(), stream().guest.memory());
+    jsonl_pipeline(state, backend);
 }
 BENCHMARK(BM_PipelineJsonl)->Apply(fixed_iterations);
 
@@ -301,40 +303,24 @@ void BM_PipelineText(benchmark::State& state) {
     nitro::decode::StraceText text;
     std::string out;
     nitro::Syscall sc;
-    std::size_t i = 0;
-    for (auto _ : state) {
-        const Event& ev = s.events[i];
-        backend.process_event_into(ev, sc);
+    each_event(state, s.events, [&](std::size_t i) {
+        backend.process_event_into(s.events[i], sc);
         out.clear();
-        text.feed(ev, sc, out);
+        text.feed(s.events[i], sc, out);
         benchmark::DoNotOptimize(out.data());
-        if (++i == s.events.size()) i = 0;
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+    });
 }
 BENCHMARK(BM_PipelineText)->Apply(fixed_iterations);
 
 // A hook on every openat (reads its path) on top of the jsonl pipeline.
 void BM_PipelineJsonlWithHook(benchmark::State& state) {
-    Stream& s = stream();
-    nitro::linux_os::LinuxBackend backend(SyntheticGuest::profile(), s.guest.memory());
+    nitro::linux_os::LinuxBackend backend(SyntheticGuest::profile(), stream().guest.memory());
     std::size_t paths = 0;
     backend.define_hook("openat", [&](nitro::Syscall&, nitro::ArgumentMap& args) {
         paths += args.read_string(1).value_or("").size();
     });
-    std::string out;
-    nitro::Syscall sc;
-    std::size_t i = 0;
-    for (auto _ : state) {
-        const Event& ev = s.events[i];
-        backend.process_event_into(ev, sc);
-        out.clear();
-        nitro::output::append_syscall_record(out, ev, sc);
-        benchmark::DoNotOptimize(out.data());
-        if (++i == s.events.size()) i = 0;
-    }
+    jsonl_pipeline(state, backend);
     benchmark::DoNotOptimize(paths);
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 BENCHMARK(BM_PipelineJsonlWithHook)->Apply(fixed_iterations);
 
