@@ -4,36 +4,15 @@
 #include <array>
 #include <cstring>
 
+#include "memory/page_transfer.h"
 #include "nitro/memory.h"
 
 namespace nitro {
 
-namespace {
-
-constexpr std::uint64_t kPage = 4096;
-
-MemFault page_fault(MemStatus status, GuestVirt va, GuestPhys pa) {
-    MemFault f;
-    f.status = status;
-    f.level = kLevelPage;
-    f.virt = va;
-    f.phys = pa;
-    return f;
-}
-
-// The virtual address `done` bytes after `va`, or nothing when that wraps past 2^64 (the
-// hardware would fault there too; silently continuing at 0 would read unrelated memory).
-std::optional<GuestVirt> advance(GuestVirt va, std::uint64_t done) {
-    const std::uint64_t a = va.value() + done;
-    if (a < va.value()) return std::nullopt;
-    return GuestVirt(a);
-}
-
-MemFault wrap_fault(GuestVirt va, std::uint64_t done) {
-    return page_fault(MemStatus::NonCanonical, va + done, GuestPhys{});
-}
-
-}  // namespace
+using memory_detail::advance;
+using memory_detail::kPage;
+using memory_detail::page_fault;
+using memory_detail::wrap_fault;
 
 AddressSpace::AddressSpace(PhysicalMemory& mem, const PagingConfig& config)
     : mem_(&mem), config_(config) {}
@@ -75,28 +54,8 @@ Result<Translation, MemFault> AddressSpace::translate(GuestVirt va) {
 
 template <typename Span, typename PageOp>
 Transfer AddressSpace::transfer(GuestVirt va, Span buf, PageOp op) {
-    Transfer t;
-    while (t.done < buf.size()) {
-        const auto cur = advance(va, t.done);
-        if (!cur) {
-            t.fault = wrap_fault(va, t.done);
-            return t;
-        }
-        auto tr = translate(*cur);
-        if (!tr) {
-            t.fault = tr.error();
-            return t;
-        }
-        const std::size_t chunk =
-            std::min<std::uint64_t>(buf.size() - t.done, kPage - cur->page_offset());
-        const MemStatus s = op(tr->phys, buf.subspan(t.done, chunk));
-        if (s != MemStatus::Ok) {
-            t.fault = page_fault(s, *cur, tr->phys);
-            return t;
-        }
-        t.done += chunk;
-    }
-    return t;
+    return memory_detail::page_transfer(
+        va, buf, [this](GuestVirt page) { return translate(page); }, op);
 }
 
 Transfer AddressSpace::read(GuestVirt va, std::span<std::byte> out) {

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 #include "memory/kernel_address_space.h"
 
+#include "memory/page_transfer.h"
+
 #include <algorithm>
 #include <cstring>
 
 namespace nitro {
 
-namespace {
+using memory_detail::kPage;
 
-constexpr std::uint64_t kPage = 4096;
+namespace {
 
 bool is_kernel(GuestVirt va) { return (va.value() >> 63) != 0; }
 
@@ -136,32 +138,9 @@ Transfer KernelAddressSpace::read(GuestVirt va, std::span<std::byte> out) {
         t.done = out.size();
         return t;
     }
-    while (t.done < out.size()) {
-        const std::uint64_t a = va.value() + t.done;
-        if (a < va.value()) {  // wrapped past 2^64
-            t.fault.status = MemStatus::NonCanonical;
-            t.fault.virt = GuestVirt(a);
-            return t;
-        }
-        const GuestVirt cur(a);
-        auto tr = translate(cur);
-        if (!tr) {
-            t.fault = tr.error();
-            return t;
-        }
-        const std::size_t chunk =
-            std::min<std::uint64_t>(out.size() - t.done, kPage - cur.page_offset());
-        const MemStatus s = mem_->read(tr->phys, out.subspan(t.done, chunk));
-        if (s != MemStatus::Ok) {
-            t.fault.status = s;
-            t.fault.level = kLevelPage;
-            t.fault.virt = cur;
-            t.fault.phys = tr->phys;
-            return t;
-        }
-        t.done += chunk;
-    }
-    return t;
+    return memory_detail::page_transfer(
+        va, out, [this](GuestVirt page) { return translate(page); },
+        [this](GuestPhys pa, std::span<std::byte> part) { return mem_->read(pa, part); });
 }
 
 }  // namespace nitro
