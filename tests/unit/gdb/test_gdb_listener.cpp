@@ -540,10 +540,7 @@ TEST(GdbListenerScripted, AttachesTrapsAnEntryAndEndsWhenTheStubDisappears) {
     // Then QEMU goes away without a word.
     stub.pause(50ms).hang_up();
 
-    auto client = std::make_unique<GdbClient>(stub.take_client_socket(),
-                                              ClientOptions{1000ms, kDefaultMaxPacket, 3, true});
-    stub.start();
-    client->handshake();
+    auto client = start(stub);
     GdbListener listener(std::move(client), symbols());
     EXPECT_EQ(listener.gdb_stats().kaslr_slide, kSlide);
     EXPECT_EQ(listener.gdb_stats().breakpoints, 3u);
@@ -620,10 +617,7 @@ TEST(GdbListenerScripted, ASysretWithNothingBeforeItIsSingleStepped) {
     stub.expect("vCont;c");
     stub.pause(50ms).hang_up();
 
-    auto client = std::make_unique<GdbClient>(stub.take_client_socket(),
-                                              ClientOptions{1000ms, kDefaultMaxPacket, 3, true});
-    stub.start();
-    client->handshake();
+    auto client = start(stub);
     GdbListener listener(std::move(client), symbols());
     ASSERT_EQ(listener.traps().size(), 3u);
     EXPECT_EQ(listener.traps()[1].address, sysretq);
@@ -643,10 +637,7 @@ TEST(GdbListenerScripted, AStubThatStallsIsAnErrorNotAHang) {
     FakeStub stub;
     script_handshake(stub);
     stub.expect("?").pause(400ms);  // never answers in time
-    auto client = std::make_unique<GdbClient>(stub.take_client_socket(),
-                                              ClientOptions{150ms, kDefaultMaxPacket, 3, true});
-    stub.start();
-    client->handshake();
+    auto client = start(stub, 150ms);
     EXPECT_THAT(error_of([&] { GdbListener l(std::move(client), symbols()); }),
                 HasSubstr("no reply"));
     stub.finish();
@@ -660,10 +651,7 @@ TEST(GdbListenerScripted, AKernelThatNeverAppearsIsAClearError) {
     // Real mode (firmware): not looked at; the guest is let run and looked at again.
     stub.expect("Hgp1.1").reply("OK").expect("g").reply(g_with({{"rip", 0xfff0}}));
     stub.expect("vCont;c").reply("W00");
-    auto client = std::make_unique<GdbClient>(stub.take_client_socket(),
-                                              ClientOptions{500ms, kDefaultMaxPacket, 3, true});
-    stub.start();
-    client->handshake();
+    auto client = start(stub, 500ms);
     EXPECT_THAT(error_of([&] { GdbListener l(std::move(client), symbols()); }),
                 HasSubstr("ended before its kernel started"));
     stub.finish();
