@@ -51,6 +51,17 @@ std::optional<std::string> read_small(const std::string& path) {
     return ss.str();
 }
 
+// A small JSON file; nullopt when missing, throws nitro::Error when unusable.
+std::optional<nlohmann::json> read_json(const std::string& path) {
+    auto text = read_small(path);
+    if (!text) return std::nullopt;
+    try {
+        return nlohmann::json::parse(*text);
+    } catch (const nlohmann::json::exception&) {
+        fail("not valid JSON");
+    }
+}
+
 void reject(const std::string& path, const std::string& why) {
     log::warn("profile cache: ignoring {}: {}; it will be rebuilt", path, why);
     std::error_code ec;
@@ -106,15 +117,9 @@ std::optional<KernelProfile> ProfileCache::load(const std::string& key) const {
     const std::string path = path_for(key);
     if (path.empty()) return std::nullopt;
     try {
-        auto text = read_small(path);
-        if (!text) return std::nullopt;
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(*text);
-        } catch (const nlohmann::json::exception&) {
-            fail("not valid JSON");
-        }
-        KernelProfile p = profile_from_json(j);
+        auto j = read_json(path);
+        if (!j) return std::nullopt;
+        KernelProfile p = profile_from_json(*j);
         validate_profile(p);
         if (p.cache_key() != key && kMemoryPrefix + p.cache_key() != key)
             fail("it holds the profile of another kernel ({})", p.cache_key());
@@ -142,17 +147,11 @@ std::optional<KernelProfile> ProfileCache::load_for_image(std::span<const uint8_
     if (!enabled()) return std::nullopt;
     const std::string path = path_for(image_alias_key(image));
     try {
-        auto text = read_small(path);
-        if (!text) return std::nullopt;
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(*text);
-        } catch (const nlohmann::json::exception&) {
-            fail("not valid JSON");
-        }
-        if (!j.is_object() || !j.contains("profile") || !j["profile"].is_string())
+        auto j = read_json(path);
+        if (!j) return std::nullopt;
+        if (!j->is_object() || !j->contains("profile") || !(*j)["profile"].is_string())
             fail("not an image alias (no \"profile\" key)");
-        const std::string key = j["profile"].get<std::string>();
+        const std::string key = (*j)["profile"].get<std::string>();
         if (!valid_cache_key(key)) fail("invalid profile key");
         return load(key);
     } catch (const Error& e) {
