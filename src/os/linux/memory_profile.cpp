@@ -399,9 +399,9 @@ std::vector<PhysRange> find_btf_candidates(const PhysicalMemory& mem,
 
 // --- the kernel's location ------------------------------------------------------------------
 
-KernelLocation locate_kernel(PhysicalMemory& mem, const KernelProfile& profile,
-                             const std::optional<VmcoreInfo>& vi, const Event* event) {
-    KernelLocation loc;
+namespace {
+// What vmcoreinfo (if any) says of the KASLR slide and of the kernel image's physical base.
+void slide_from_vmcoreinfo(KernelLocation& loc, const VmcoreInfo* vi) {
     if (vi && vi->kerneloffset) {
         loc.slide = *vi->kerneloffset;
         loc.slide_known = true;
@@ -409,6 +409,13 @@ KernelLocation locate_kernel(PhysicalMemory& mem, const KernelProfile& profile,
     }
     if (vi && vi->phys_base)
         loc.image_virt_minus_phys = kStartKernelMap - static_cast<uint64_t>(*vi->phys_base);
+}
+}  // namespace
+
+KernelLocation locate_kernel(PhysicalMemory& mem, const KernelProfile& profile,
+                             const std::optional<VmcoreInfo>& vi, const Event* event) {
+    KernelLocation loc;
+    slide_from_vmcoreinfo(loc, vi ? &*vi : nullptr);
     if (vi) {
         auto pgd = vi->symbol("init_top_pgt");
         if (!pgd) pgd = vi->symbol("swapper_pg_dir");
@@ -512,13 +519,7 @@ MemoryKernel profile_from_memory(PhysicalMemory& mem, const MemoryProfileOptions
     k.timings.kallsyms_ms = ms_since(t2);
 
     KernelLocation& loc = k.location;
-    if (vi && vi->kerneloffset) {
-        loc.slide = *vi->kerneloffset;
-        loc.slide_known = true;
-        loc.slide_source = "vmcoreinfo";
-    }
-    if (vi && vi->phys_base)
-        loc.image_virt_minus_phys = kStartKernelMap - static_cast<uint64_t>(*vi->phys_base);
+    slide_from_vmcoreinfo(loc, vi);
     if (syms) {
         k.kernel_symbols = layout.num_syms;
         const auto* text = relocatable(*syms, "_text");
