@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_stub.h"
+#include "scripted_session.h"
 #include "listener/gdb/gdb_client.h"
 #include "nitro/error.h"
 
@@ -11,42 +12,12 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::FakeStub;
+using testing::Handshake;
+using testing::kSupported;
+using testing::script_handshake;
+using testing::start;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-constexpr const char* kSupported =
-    "qSupported:multiprocess+;swbreak+;hwbreak+;vContSupported+;xmlRegisters=i386";
-
-struct Handshake {
-    std::string packet_size = "1000";
-    bool offer_no_ack = true;
-    bool xml = true;
-    bool vcont = true;
-};
-
-// QEMU's side of a handshake, with the test target description.
-void script_handshake(FakeStub& s, const Handshake& h = {}) {
-    std::string features = "PacketSize=" + h.packet_size + ";vContSupported+;multiprocess+";
-    if (h.xml) features += ";qXfer:features:read+";
-    if (h.offer_no_ack) features += ";QStartNoAckMode+";
-    s.expect(kSupported).reply(features);
-    if (h.offer_no_ack) s.expect("QStartNoAckMode").reply("OK").no_ack();
-    s.expect("vCont?").reply(h.vcont ? "vCont;c;C;s;S" : "");
-    if (h.xml) {
-        auto files = testing::x86_64_description();
-        s.serve_xfer("target.xml", files["target.xml"])
-            .serve_xfer("core64.xml", files["core64.xml"])
-            .serve_xfer("sys64.xml", files["sys64.xml"]);
-    }
-}
-
-std::unique_ptr<GdbClient> start(FakeStub& stub, Millis timeout = 1000ms) {
-    auto client = std::make_unique<GdbClient>(stub.take_client_socket(),
-                                              ClientOptions{timeout, kDefaultMaxPacket, 3, true});
-    stub.start();
-    client->handshake();
-    return client;
-}
 
 std::string error_of(const std::function<void()>& body) {
     try {

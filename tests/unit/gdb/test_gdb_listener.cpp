@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "fake_stub.h"
+#include "scripted_session.h"
 #include "listener/gdb/gdb_listener.h"
 #include "listener/gdb/memory_symbols.h"
 #include "listener/gdb/rsp_codec.h"
@@ -20,6 +21,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::FakeStub;
+using testing::kSupported;
+using testing::script_handshake;
+using testing::start;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
@@ -291,29 +295,6 @@ TEST(PendingCalls, RekeyFallbacks) {
 
 // --- protocol additions ----------------------------------------------------------------------
 
-constexpr const char* kSupported =
-    "qSupported:multiprocess+;swbreak+;hwbreak+;vContSupported+;xmlRegisters=i386";
-
-void script_handshake(FakeStub& s, bool vcont = true, bool no_ack = true) {
-    s.expect(kSupported)
-        .reply(std::string("PacketSize=1000;vContSupported+;multiprocess+;qXfer:features:read+") +
-               (no_ack ? ";QStartNoAckMode+" : ""));
-    if (no_ack) s.expect("QStartNoAckMode").reply("OK").no_ack();
-    s.expect("vCont?").reply(vcont ? "vCont;c;C;s;S" : "");
-    auto files = testing::x86_64_description();
-    s.serve_xfer("target.xml", files["target.xml"])
-        .serve_xfer("core64.xml", files["core64.xml"])
-        .serve_xfer("sys64.xml", files["sys64.xml"]);
-}
-
-std::unique_ptr<GdbClient> start(FakeStub& stub, Millis timeout = 1000ms) {
-    auto client = std::make_unique<GdbClient>(stub.take_client_socket(),
-                                              ClientOptions{timeout, kDefaultMaxPacket, 3, true});
-    stub.start();
-    client->handshake();
-    return client;
-}
-
 TEST(GdbClientAdditions, PartialMemoryReadsStopAtTheFirstBadPage) {
     FakeStub stub;
     script_handshake(stub);
@@ -360,7 +341,7 @@ TEST(GdbClientAdditions, ResumesOneThread) {
 
 TEST(GdbClientAdditions, ResumingOneThreadNeedsVcont) {
     FakeStub stub;
-    script_handshake(stub, false);
+    script_handshake(stub, {.vcont = false});
     auto client = start(stub);
     EXPECT_THAT(error_of([&] { client->resume_thread(ThreadId{1, 1}); }), HasSubstr("vCont"));
     EXPECT_THAT(stub.finish(), IsEmpty());
@@ -370,7 +351,7 @@ TEST(GdbClientAdditions, ResumingOneThreadNeedsVcont) {
 // the exit must still be seen, although our '+' for it cannot be sent any more.
 TEST(GdbClientAdditions, TheExitReplyOfAStubThatClosesAtOnceIsDelivered) {
     FakeStub stub;
-    script_handshake(stub, true, false);
+    script_handshake(stub, {.offer_no_ack = false});
     stub.expect("vCont;c").send_raw("$W00#b7").hang_up();
     auto client = start(stub);
     client->resume();
