@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "test_cli_util.h"
 #include "vm_fixture.h"
 
 namespace nitro::test {
@@ -31,10 +32,7 @@ Traced trace(const std::string& format) {
     auto g = guest_args(kPrograms, 1);
     args.insert(args.end(), g.begin(), g.end());
     Traced r{run_nitro(args, 300), {}};
-    std::ifstream f(out);
-    std::stringstream text;
-    text << f.rdbuf();
-    r.trace = text.str();
+    r.trace = read_file(out);
     std::remove(out.c_str());
     return r;
 }

@@ -23,6 +23,7 @@
 
 #include "decode/decode.h"
 #include "nitro/syscall_table.h"
+#include "test_cli_util.h"
 #include "vm_fixture.h"
 
 namespace nitro::test {
@@ -56,10 +57,7 @@ CorpusRun run_corpus(bool under_strace = true) {
     auto g = guest_args(cmd, 1);
     args.insert(args.end(), g.begin(), g.end());
     CorpusRun r{run_nitro(args, 240), {}};
-    std::ifstream f(out);
-    std::stringstream text;
-    text << f.rdbuf();
-    r.trace = text.str();
+    r.trace = read_file(out);
     std::remove(out.c_str());
     return r;
 }
