@@ -12,8 +12,19 @@
 #include <vector>
 
 #include "listener/gdb/socket.h"
+#include "nitro/error.h"
 
 namespace nitro::gdb::testing {
+
+/// The message of the nitro::Error that body throws, or "(no error)".
+inline std::string error_of(const std::function<void()>& body) {
+    try {
+        body();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
 
 class FakeStub {
   public:

@@ -11,6 +11,7 @@ namespace nitro::gdb {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::error_of;
 using testing::FakeStub;
 using testing::Handshake;
 using testing::kSupported;
@@ -18,15 +19,6 @@ using testing::script_handshake;
 using testing::start;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-std::string error_of(const std::function<void()>& body) {
-    try {
-        body();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
 
 // A 'g' reply for the test description (608 bytes) with a few known values.
 std::string g_reply() {

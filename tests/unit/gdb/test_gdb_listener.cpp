@@ -20,6 +20,7 @@ namespace nitro::gdb {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::error_of;
 using testing::FakeStub;
 using testing::kSupported;
 using testing::script_handshake;
@@ -31,15 +32,6 @@ std::vector<std::uint8_t> bytes(std::initializer_list<int> b) {
     std::vector<std::uint8_t> v;
     for (int x : b) v.push_back(static_cast<std::uint8_t>(x));
     return v;
-}
-
-std::string error_of(const std::function<void()>& body) {
-    try {
-        body();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
 }
 
 // --- decoding at the trap points -------------------------------------------------------------

@@ -9,6 +9,7 @@
 namespace nitro::gdb {
 namespace {
 
+using testing::error_of;
 using ::testing::HasSubstr;
 
 RegisterMap::Fetch from(std::map<std::string, std::string> files) {
@@ -17,15 +18,6 @@ RegisterMap::Fetch from(std::map<std::string, std::string> files) {
         if (it == files.end()) throw Error("no file " + annex);
         return it->second;
     };
-}
-
-std::string error_of(const std::function<void()>& body) {
-    try {
-        body();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
 }
 
 TEST(XmlScanner, ReadsTagsAttributesAndText) {
