@@ -473,10 +473,7 @@ class AddressSpace {
     struct CacheEntry {
         std::uint64_t vpn = 0;         ///< virtual page number (va >> 12)
         std::uint64_t generation = 0;  ///< 0 = never filled (generation_ starts at 1)
-        GuestPhys page{};              ///< physical 4 KiB page
-        std::uint64_t page_size = 0;
-        PagePerms perms;
-        std::uint8_t leaf_level = 0;
+        Translation page;              ///< the translation of the page's first byte
     };
 
     PhysicalMemory* mem_;

@@ -30,12 +30,7 @@ Result<Translation, MemFault> AddressSpace::translate(GuestVirt va) {
     CacheEntry& e = cache_[vpn % kCacheEntries];
     if (e.generation == generation_ && e.vpn == vpn) {
         ++stats_.hits;
-        Translation t;
-        t.phys = e.page + va.page_offset();
-        t.page_size = e.page_size;
-        t.perms = e.perms;
-        t.leaf_level = e.leaf_level;
-        return t;
+        return memory_detail::within(e.page, va);
     }
     ++stats_.misses;
     auto r = nitro::translate(*mem_, config_, va);
@@ -44,10 +39,7 @@ Result<Translation, MemFault> AddressSpace::translate(GuestVirt va) {
     if (r.ok()) {
         e.vpn = vpn;
         e.generation = generation_;
-        e.page = r->phys.page_base();
-        e.page_size = r->page_size;
-        e.perms = r->perms;
-        e.leaf_level = r->leaf_level;
+        e.page = memory_detail::page_start(*r);
     }
     return r;
 }

@@ -68,14 +68,11 @@ Result<Translation, MemFault> KernelAddressSpace::walk(GuestVirt va) {
         e.vpn = va.value() >> 12;
         e.valid = true;
         e.mode = learned_mode_;
-        e.page = t.phys.page_base();
+        e.page = memory_detail::page_start(t);
         e.leaf_addr = leaf.entry_addr;
         e.leaf = leaf.entry;
-        e.page_size = t.page_size;
-        e.perms = t.perms;
-        e.leaf_level = t.leaf_level;
         e.leaf_host = mem_->host_view(e.leaf_addr, 8);
-        e.page_host = mem_->host_view(e.page, kPage);
+        e.page_host = mem_->host_view(e.page.phys, kPage);
         if (!e.leaf_host || !e.page_host) e.leaf_host = e.page_host = nullptr;
     };
     const TopEntry& top = top_[top_index(va)];
@@ -114,12 +111,7 @@ Result<Translation, MemFault> KernelAddressSpace::translate(GuestVirt va) {
         auto now = mem_->read_u64(e.leaf_addr);
         if (now.ok() && *now == e.leaf) {
             ++stats_.hits;
-            Translation t;
-            t.phys = e.page + va.page_offset();
-            t.page_size = e.page_size;
-            t.perms = e.perms;
-            t.leaf_level = e.leaf_level;
-            return t;
+            return memory_detail::within(e.page, va);
         }
         ++stats_.stale;
         e.valid = false;

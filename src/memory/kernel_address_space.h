@@ -108,15 +108,12 @@ class KernelAddressSpace {
         std::uint64_t vpn = 0;
         bool valid = false;
         PagingMode mode = PagingMode::Level4;
-        GuestPhys page{};        // the physical 4 KiB page
+        Translation page;        // the translation of the page's first byte
         GuestPhys leaf_addr{};   // where the leaf entry is
         std::uint64_t leaf = 0;  // its value when cached
         // Both in nitro's memory (PhysicalMemory::host_view), when the memory has them there.
         const std::byte* leaf_host = nullptr;
         const std::byte* page_host = nullptr;
-        std::uint64_t page_size = 0;
-        PagePerms perms;
-        std::uint8_t leaf_level = 0;
     };
     struct TopEntry {
         std::uint64_t value = 0;

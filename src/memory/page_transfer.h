@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The page loop shared by the virtual-address spaces (AddressSpace, KernelAddressSpace): a
-// transfer is cut at page boundaries, each page translated and then read or written; it stops
-// at the first fault.
+// What the virtual-address spaces (AddressSpace, KernelAddressSpace) share: their page loop
+// (a transfer is cut at page boundaries, each page translated and then read or written; it
+// stops at the first fault) and the translations they keep per page.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -32,6 +32,20 @@ inline std::optional<GuestVirt> advance(GuestVirt va, std::uint64_t done) {
 
 inline MemFault wrap_fault(GuestVirt va, std::uint64_t done) {
     return page_fault(MemStatus::NonCanonical, va + done, GuestPhys{});
+}
+
+// A translation kept for a page: that of its first byte.
+inline Translation page_start(const Translation& t) {
+    Translation first = t;
+    first.phys = t.phys.page_base();
+    return first;
+}
+
+// The translation of va from the one kept for its page (page_start).
+inline Translation within(const Translation& page, GuestVirt va) {
+    Translation t = page;
+    t.phys = page.phys + va.page_offset();
+    return t;
 }
 
 // translate(GuestVirt) -> Result<Translation, MemFault>; op(GuestPhys, part of buf) -> MemStatus.
