@@ -118,6 +118,17 @@ static volatile int watcher_stop;
 static uint64_t registers_found;
 /* vCPUs whose init callback ran; the scoreboard only has entries for those. */
 static unsigned initialized_vcpus;
+static qemu_plugin_id_t plugin_id;
+/* Passive while nobody traces. QEMU makes every guest load and store of a block it translates
+ * while a translation callback is registered also store the accessed value for memory
+ * callbacks (about 5-15 % on memory-heavy guest code, even with no callback at all). So the
+ * translation callback is registered only while tracing is wanted; each switch flushes QEMU's
+ * translated code (qemu_plugin_reset, which must be asked for from a vCPU thread: at a vCPU's
+ * resume from idle or at its next translation). `instrumented` is 1 only when every block in
+ * the cache was translated with the callback; events flow only then (update_active). */
+static uint32_t want_instrument; /* the watcher's view: someone traces */
+static uint32_t instrumented;
+static uint32_t reset_queued;
 
 /* Default argument sources (the x86 Linux system-call ABIs): register index, or
  * 0x80|k = 32-bit word k at the user stack pointer. */
@@ -172,14 +183,20 @@ static void detach_dead_consumer(void) {
     }
 }
 
+static bool tracing_wanted(void) {
+    return LOAD(&ctl->attached) && LOAD(&ctl->traps) && consumer_alive();
+}
+
 static void update_active(void) {
-    uint64_t on = LOAD(&ctl->attached) && LOAD(&ctl->traps) && consumer_alive();
+    uint64_t on = tracing_wanted() && LOAD(&instrumented);
     unsigned n = LOAD(&initialized_vcpus);
     for (unsigned i = 0; i < n; i++) qemu_plugin_u64_set(active, i, on);
 }
 
 /* Watches the control block: applies set_traps/attach within milliseconds and detaches a
  * consumer that died, so that no vCPU ever waits for it. */
+static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
+
 static void *watch(void *arg) {
     (void)arg;
     uint32_t gen = LOAD(&ctl->config_generation);
@@ -187,6 +204,11 @@ static void *watch(void *arg) {
         futex_wait_ms(&ctl->config_generation, gen, 100);
         gen = LOAD(&ctl->config_generation);
         detach_dead_consumer();
+        bool want = tracing_wanted();
+        STORE(&want_instrument, want);
+        /* Registered now, so that the next translation asks for the flush (see
+         * maybe_switch_instrumentation); it is removed only by the flush itself. */
+        if (want && !LOAD(&instrumented)) qemu_plugin_register_vcpu_tb_trans_cb(plugin_id, on_translate);
         update_active();
     }
     return NULL;
@@ -947,13 +969,13 @@ static int opcode_offset(const uint8_t *b, size_t n) {
     return -1;
 }
 
+static void maybe_switch_instrumentation(void);
+static void note_first_run(void);
+
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     (void)id;
-    if (!LOAD_RELAXED(&ctl->tsc_at_first_run)) {
-        uint64_t zero = 0;
-        __atomic_compare_exchange_n(&ctl->tsc_at_first_run, &zero, tsc(), false, __ATOMIC_RELAXED,
-                                    __ATOMIC_RELAXED);
-    }
+    note_first_run();
+    maybe_switch_instrumentation();
     size_t n = qemu_plugin_tb_n_insns(tb);
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
@@ -980,6 +1002,50 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
                                                         (void *)exit);
         }
     }
+}
+
+static void on_vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index);
+static void on_exit_qemu(qemu_plugin_id_t id, void *p);
+static void on_resume(qemu_plugin_id_t id, unsigned int vcpu_index);
+
+/* Runs after qemu_plugin_reset has flushed the translated code and removed every callback,
+ * with all vCPUs stopped: registers them again, the translation callback only if tracing is
+ * wanted, so that the cache now holds blocks of one kind only. */
+static void reinstall(qemu_plugin_id_t id) {
+    bool want = tracing_wanted();
+    qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init);
+    qemu_plugin_register_vcpu_resume_cb(id, on_resume);
+    qemu_plugin_register_atexit_cb(id, on_exit_qemu, NULL);
+    if (want) qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
+    STORE(&instrumented, want);
+    STORE(&ctl->instrumented, want);
+    __atomic_fetch_add(&ctl->code_flushes, 1, __ATOMIC_RELAXED);
+    STORE(&reset_queued, 0);
+    update_active();
+}
+
+/* On a vCPU thread: asks for the switch between passive and instrumented when the wanted
+ * state differs from the cache's. */
+static void maybe_switch_instrumentation(void) {
+    if (LOAD_RELAXED(&want_instrument) == LOAD_RELAXED(&instrumented)) return;
+    if (LOAD_RELAXED(&reset_queued) || __atomic_exchange_n(&reset_queued, 1, __ATOMIC_ACQ_REL)) return;
+    qemu_plugin_reset(plugin_id, reinstall);
+}
+
+static void note_first_run(void) {
+    if (!LOAD_RELAXED(&ctl->tsc_at_first_run)) {
+        uint64_t zero = 0;
+        __atomic_compare_exchange_n(&ctl->tsc_at_first_run, &zero, tsc(), false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED);
+    }
+}
+
+/* A vCPU leaves idle (also when the VM starts or continues): a safe point for the switch. */
+static void on_resume(qemu_plugin_id_t id, unsigned int vcpu_index) {
+    (void)id;
+    (void)vcpu_index;
+    note_first_run();
+    maybe_switch_instrumentation();
 }
 
 static void on_vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index) {
@@ -1124,9 +1190,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     active_sb = qemu_plugin_scoreboard_new(sizeof(uint64_t));
     active.score = active_sb;
     active.offset = 0;
-    if (pthread_create(&watcher, NULL, watch, NULL) != 0) return -1;
+    plugin_id = id;
+    /* Passive until a consumer attaches with traps on (see want_instrument). */
     qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init);
-    qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
+    qemu_plugin_register_vcpu_resume_cb(id, on_resume);
     qemu_plugin_register_atexit_cb(id, on_exit_qemu, NULL);
+    if (pthread_create(&watcher, NULL, watch, NULL) != 0) return -1;
     return 0;
 }

@@ -41,7 +41,7 @@ CaptureWriter::CaptureWriter(const std::string& path, unsigned n_vcpus, const Ti
     if (fd_ < 0) fail("cannot write {}: {}", path, std::strerror(errno));
     header_.magic = kCaptureMagic;
     header_.version = kCaptureVersion;
-    header_.record_abi = NITRO_ABI_VERSION;
+    header_.record_abi = NITRO_RECORD_ABI_VERSION;
     header_.header_size = sizeof header_;
     header_.n_vcpus = n_vcpus;
     header_.tsc0 = time.tsc0;
@@ -108,12 +108,12 @@ CaptureReader::CaptureReader(const std::string& path) {
         munmap(const_cast<uint8_t*>(data_), size_);
         fail("{} is not a nitro capture file", path);
     }
-    if (header_.version != kCaptureVersion || header_.record_abi != NITRO_ABI_VERSION ||
+    if (header_.version != kCaptureVersion || header_.record_abi != NITRO_RECORD_ABI_VERSION ||
         header_.header_size != sizeof header_) {
         munmap(const_cast<uint8_t*>(data_), size_);
         fail("{} was recorded by another nitro version (capture format {}, records {}; this nitro "
              "reads {} and {})",
-             path, header_.version, header_.record_abi, kCaptureVersion, NITRO_ABI_VERSION);
+             path, header_.version, header_.record_abi, kCaptureVersion, NITRO_RECORD_ABI_VERSION);
     }
     time_.tsc0 = header_.tsc0;
     time_.mono0_ns = header_.mono0_ns;

@@ -22,7 +22,7 @@ constexpr uint32_t kCaptureVersion = 1;
 struct CaptureFileHeader {
     uint64_t magic;
     uint32_t version;
-    uint32_t record_abi;  ///< NITRO_ABI_VERSION of the records
+    uint32_t record_abi;  ///< NITRO_RECORD_ABI_VERSION of the records
     uint32_t header_size;
     uint32_t n_vcpus;
     uint64_t tsc0, mono0_ns, real0_ns, tsc_run0;  ///< the TimeBase

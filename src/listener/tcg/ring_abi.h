@@ -17,7 +17,8 @@
 #include <stdint.h>
 
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
-#define NITRO_ABI_VERSION 6u
+#define NITRO_ABI_VERSION 7u        /* this header as a whole (the control block) */
+#define NITRO_RECORD_ABI_VERSION 6u /* the event records alone (capture files keep them) */
 #define NITRO_MAX_VCPUS 64u
 #define NITRO_MAX_NR 1024u /* syscall numbers traced per ABI: 0..1023 */
 #define NITRO_MAX_CR3 16u
@@ -173,6 +174,10 @@ struct nitro_ctl {
     uint64_t registers_found; /* bit per nitro_reg the plugin can read */
     uint64_t direct_vcpus;     /* bit per vCPU reading its register file in place */
     uint64_t direct_off_vcpus; /* bit per vCPU where that was not possible (API reads) */
+    /* 1 when every block of translated code carries the plugin's instrumentation (events can
+     * flow); 0 when the plugin is passive: nobody traces and QEMU translates as without it */
+    uint32_t instrumented;
+    uint32_t code_flushes; /* switches between the two, each a flush of the translated code */
     /* Time base: host TSC, CLOCK_MONOTONIC and CLOCK_REALTIME sampled together at plugin
      * start; the consumer derives the TSC rate from them and a later sample of its own. */
     uint64_t tsc_at_start;

@@ -371,6 +371,8 @@ TcgListener::ProducerStats TcgListener::producer_stats() const {
     }
     p.direct_vcpus = load(&ctl_->direct_vcpus);
     p.api_vcpus = load(&ctl_->direct_off_vcpus);
+    p.instrumented = load(&ctl_->instrumented) != 0;
+    p.code_flushes = load(&ctl_->code_flushes);
     // The plugin recorded the TSC and the monotonic clock at start: the ratio since then
     // converts cycles to nanoseconds (same host, same TSC).
     timespec ts{};

@@ -69,6 +69,11 @@ public:
         double busy_ns = 0;          ///< host time spent in those callbacks (incl. ring waits)
         uint64_t direct_vcpus = 0;   ///< bit per vCPU reading its register file in place
         uint64_t api_vcpus = 0;      ///< bit per vCPU where that was not possible
+        /// Every block of QEMU's translated code carries the plugin's instrumentation. False
+        /// while the plugin is passive (traps off, no consumer) or before its first switch
+        /// after set_traps(true) (a vCPU's next translation or resume from idle).
+        bool instrumented = false;
+        uint32_t code_flushes = 0;   ///< switches between passive and instrumented
     };
     ProducerStats producer_stats() const;
 

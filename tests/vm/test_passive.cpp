@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: MIT
+// The plugin is passive while nobody traces: with traps off it removes its translation
+// callback and flushes QEMU's translated code, so the guest runs as without it; set_traps(true)
+// brings the instrumentation back (at a vCPU's next resume from idle or translation) and every
+// call after that is traced again, exactly.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "listener/tcg/tcg_listener.h"
+#include "vm/qemu_launcher.h"
+#include "vm_fixture.h"
+
+namespace nitro::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr uint64_t kGettid = 186;
+constexpr uint64_t kGetppid = 110;
+
+// Per (address space, syscall number): entries, and exits paired with one of them.
+struct Calls {
+    std::map<std::pair<uint64_t, uint64_t>, int> entries, paired;
+    // The busiest address space's count of nr (test_count's; the shell makes a few calls too).
+    std::pair<int, int> busiest(uint64_t nr) const {
+        std::pair<int, int> best{0, 0};
+        for (const auto& [key, n] : entries) {
+            if (key.second == nr && n > best.first) {
+                auto it = paired.find(key);
+                best = {n, it == paired.end() ? 0 : it->second};
+            }
+        }
+        return best;
+    }
+};
+
+TEST(PassivePlugin, TrapsOffRemovesInstrumentationAndTrapsOnRestoresIt) {
+    NITRO_REQUIRE_GUEST();
+    std::atomic<bool> phase_a{false}, phase_b{false};
+    vm::LaunchConfig cfg;
+    cfg.kernel = guest_kernel();
+    cfg.initrd = guest_initrd();
+    cfg.smp = 2;
+    // Each phase is announced on the console and followed by a pause: the test switches the
+    // traps while the guest sleeps (its vCPUs go idle and resume).
+    cfg.append =
+        "quiet nitro.run=\"test_count gettid 1000 1; echo NITRO-TEST-A; sleep 3; "
+        "test_count getppid 3000 2; echo NITRO-TEST-B; sleep 3; test_count gettid 700 1\"";
+    cfg.console = [&](const std::string& line) {
+        if (line.find("NITRO-TEST-A") != std::string::npos) phase_a = true;
+        if (line.find("NITRO-TEST-B") != std::string::npos) phase_b = true;
+    };
+    cfg.plugin = (std::filesystem::path(NITRO_BINARY).parent_path() / "libnitro-tcg.so").string();
+    cfg.start_paused = true;
+    vm::QemuLauncher vm(cfg);
+    vm.start();
+    tcg::TcgOptions opts;
+    opts.traps = false;
+    tcg::TcgListener listener(vm.plugin_ctl_path(), opts);
+    vm.resume();
+
+    Calls calls;
+    std::map<std::pair<unsigned, uint64_t>, std::pair<uint64_t, uint64_t>> open;  // -> key
+    uint64_t events_before_a = 0, events_total = 0;
+    bool instrumented_before_a = true, traps_on = false, traps_off_again = false;
+    bool instrumented_during_b = false;
+    tcg::TcgListener::ProducerStats at_b;
+    Event ev;
+    auto deadline = std::chrono::steady_clock::now() + 4min;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (phase_a && !traps_on) {
+            auto p = listener.producer_stats();
+            instrumented_before_a = p.instrumented;
+            events_before_a = events_total;
+            listener.set_traps(true);
+            traps_on = true;
+        }
+        if (phase_b && !traps_off_again) {
+            at_b = listener.producer_stats();
+            listener.set_traps(false);
+            traps_off_again = true;
+        }
+        auto s = listener.next(ev, 100ms);
+        if (s == Listener::Status::End) break;
+        if (s != Listener::Status::Event) continue;
+        ++events_total;
+        if (traps_on && !traps_off_again) instrumented_during_b = true;
+        if (ev.compat || (ev.nr != kGettid && ev.nr != kGetppid)) continue;
+        std::pair<uint64_t, uint64_t> key{ev.sregs.cr3 & ~0x1fffULL & ~(1ULL << 63), ev.nr};
+        if (ev.direction == Direction::Enter) {
+            calls.entries[key]++;
+            open[{ev.vcpu, ev.seq}] = key;
+        } else {
+            auto it = open.find({ev.entry_vcpu, ev.entry_seq});
+            if (it != open.end() && it->second == key) {
+                calls.paired[key]++;
+                open.erase(it);
+            }
+        }
+    }
+    auto end = listener.producer_stats();
+    vm.wait();
+
+    ASSERT_TRUE(phase_a && phase_b) << "the guest did not reach both phases";
+    // Traps off from the start: nothing was instrumented and nothing traced.
+    EXPECT_FALSE(instrumented_before_a);
+    EXPECT_EQ(events_before_a, 0u);
+    // Traps on: the instrumentation came back before test_count ran, and every call was seen.
+    EXPECT_TRUE(instrumented_during_b);
+    EXPECT_TRUE(at_b.instrumented);
+    EXPECT_EQ(calls.busiest(kGetppid), std::make_pair(3000, 3000));
+    // Neither gettid phase was traced: the first ran with traps off, the last after them.
+    EXPECT_EQ(calls.busiest(kGettid).first, 0);
+    // Traps off again: the plugin went passive (one more flush) during the last pause.
+    EXPECT_FALSE(end.instrumented);
+    EXPECT_GE(end.code_flushes, at_b.code_flushes + 1);
+}
+
+// A guest that never idles (one vCPU in a loop of null calls): the switch happens at the next
+// translation of any block, in both directions.
+TEST(PassivePlugin, SwitchesInABusyGuest) {
+    NITRO_REQUIRE_GUEST();
+    std::atomic<bool> go{false};
+    vm::LaunchConfig cfg;
+    cfg.kernel = guest_kernel();
+    cfg.initrd = guest_initrd();
+    cfg.append = "quiet nitro.run=\"echo NITRO-TEST-GO; bench_loop null 100000000\"";
+    cfg.console = [&](const std::string& line) {
+        if (line.find("NITRO-TEST-GO") != std::string::npos) go = true;
+    };
+    cfg.plugin = (std::filesystem::path(NITRO_BINARY).parent_path() / "libnitro-tcg.so").string();
+    cfg.start_paused = true;
+    vm::QemuLauncher vm(cfg);
+    vm.start();
+    tcg::TcgOptions opts;
+    opts.traps = false;
+    tcg::TcgListener listener(vm.plugin_ctl_path(), opts);
+    vm.resume();
+    auto until = [](auto pred, std::chrono::seconds limit) {
+        auto t0 = std::chrono::steady_clock::now();
+        while (!pred() && std::chrono::steady_clock::now() - t0 < limit) {
+            std::this_thread::sleep_for(1ms);
+        }
+        return pred();
+    };
+    ASSERT_TRUE(until([&] { return go.load(); }, std::chrono::seconds(120)));
+    std::this_thread::sleep_for(1s);  // the loop runs from translated code by now
+    EXPECT_FALSE(listener.producer_stats().instrumented);
+    for (int round = 0; round < 2; round++) {
+        listener.set_traps(true);
+        Event ev;
+        uint64_t getppid_entries = 0;
+        auto t0 = std::chrono::steady_clock::now();
+        while (getppid_entries < 1000 && std::chrono::steady_clock::now() - t0 < 20s) {
+            if (listener.next(ev, 10ms) == Listener::Status::Event && !ev.compat &&
+                ev.nr == kGetppid && ev.direction == Direction::Enter) {
+                ++getppid_entries;
+            }
+        }
+        EXPECT_EQ(getppid_entries, 1000u) << "round " << round;
+        EXPECT_TRUE(listener.producer_stats().instrumented);
+        listener.set_traps(false);
+        EXPECT_TRUE(until([&] { return !listener.producer_stats().instrumented; }, 20s))
+            << "round " << round;
+        while (listener.next(ev, 100ms) == Listener::Status::Event) {
+        }  // what the rings still hold from this round
+    }
+    vm.stop();
+}
+
+}  // namespace
+}  // namespace nitro::test
