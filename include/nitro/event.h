@@ -36,6 +36,14 @@ struct SpecialRegisters {
     uint64_t cs, ss;
 };
 
+/// Registers by bit in EventFields::fresh (the order of the TCG plugin's records).
+enum class Reg : uint8_t {
+    rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp, r8, r9, r10, r11, r12, r13, r14, r15,
+    rip, rflags, cs, ss, fs_base, gs_base, kernel_gs_base, cr0, cr3, cr4, efer
+};
+constexpr uint32_t reg_bit(Reg r) { return 1u << static_cast<unsigned>(r); }
+inline constexpr uint32_t kAllRegisters = (1u << (static_cast<unsigned>(Reg::efer) + 1)) - 1;
+
 /// What a listener copied from guest memory at the moment of the event (asynchronous mode).
 enum class CaptureKind : uint8_t {
     CString = 1, BufFixed = 2, BufLenArg = 3, BufRet = 4, StrArray = 5, BufLenPtr = 6
@@ -67,6 +75,11 @@ struct EventFields {
     std::array<uint64_t, 6> args{};  ///< arguments by ABI (exits: of the paired entry)
     Registers regs{};
     SpecialRegisters sregs{};
+    /// Registers read at this event (reg_bit). The others hold what the vCPU's last event that
+    /// read them found: by default the TCG listener reads only the registers that define a call
+    /// (number, arguments, stack and instruction pointers, rcx/r11, the address space and TLS
+    /// bases) and the rest every 256th event (TcgOptions::all_registers reads all).
+    uint32_t fresh = kAllRegisters;
     uint64_t host_time_ns = 0;   ///< host CLOCK_REALTIME when the event happened
     uint64_t guest_time_ns = 0;  ///< guest (virtual) time since the vCPUs first ran; 0 = unknown
     /// The word a backend asked for with Listener::set_context_word, read at the event (for

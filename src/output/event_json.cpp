@@ -87,15 +87,71 @@ char* put_hex_memo(char* p, std::uint64_t v, HexMemo& m) {
 
 }  // namespace
 
-char* write_event_object(char* p, const Event& ev) {
-    using json::put_dec;
-    thread_local std::array<HexMemo, 27> memo;
-    HexMemo* m = memo.data();
-    auto put_hex = [&m](char* q, std::uint64_t v) { return put_hex_memo(q, v, *m++); };
-    using json::put_lit;
-    using json::put_raw;
+namespace {
+
+// The registers an event object may list, in their output order (after cr3 and rax).
+struct RegField {
+    std::string_view prefix;  // , "name": "
+    Reg reg;
+};
+constexpr RegField kRegFields[] = {
+    {R"(, "rbx": ")", Reg::rbx},       {R"(, "rcx": ")", Reg::rcx},
+    {R"(, "rdx": ")", Reg::rdx},       {R"(, "rsi": ")", Reg::rsi},
+    {R"(, "rdi": ")", Reg::rdi},       {R"(, "rbp": ")", Reg::rbp},
+    {R"(, "rsp": ")", Reg::rsp},       {R"(, "r8": ")", Reg::r8},
+    {R"(, "r9": ")", Reg::r9},         {R"(, "r10": ")", Reg::r10},
+    {R"(, "r11": ")", Reg::r11},       {R"(, "r12": ")", Reg::r12},
+    {R"(, "r13": ")", Reg::r13},       {R"(, "r14": ")", Reg::r14},
+    {R"(, "r15": ")", Reg::r15},       {R"(, "rip": ")", Reg::rip},
+    {R"(, "rflags": ")", Reg::rflags}, {R"(, "cr0": ")", Reg::cr0},
+    {R"(, "cr4": ")", Reg::cr4},       {R"(, "efer": ")", Reg::efer},
+    {R"(, "fs_base": ")", Reg::fs_base}, {R"(, "gs_base": ")", Reg::gs_base},
+    {R"(, "kernel_gs_base": ")", Reg::kernel_gs_base},
+    {R"(, "cs": ")", Reg::cs},         {R"(, "ss": ")", Reg::ss},
+};
+
+std::uint64_t reg_value(const Event& ev, Reg reg) {
     const Registers& r = ev.regs;
     const SpecialRegisters& s = ev.sregs;
+    switch (reg) {
+        case Reg::rax: return r.rax;
+        case Reg::rbx: return r.rbx;
+        case Reg::rcx: return r.rcx;
+        case Reg::rdx: return r.rdx;
+        case Reg::rsi: return r.rsi;
+        case Reg::rdi: return r.rdi;
+        case Reg::rbp: return r.rbp;
+        case Reg::rsp: return r.rsp;
+        case Reg::r8: return r.r8;
+        case Reg::r9: return r.r9;
+        case Reg::r10: return r.r10;
+        case Reg::r11: return r.r11;
+        case Reg::r12: return r.r12;
+        case Reg::r13: return r.r13;
+        case Reg::r14: return r.r14;
+        case Reg::r15: return r.r15;
+        case Reg::rip: return r.rip;
+        case Reg::rflags: return r.rflags;
+        case Reg::cs: return s.cs;
+        case Reg::ss: return s.ss;
+        case Reg::fs_base: return s.fs_base;
+        case Reg::gs_base: return s.gs_base;
+        case Reg::kernel_gs_base: return s.kernel_gs_base;
+        case Reg::cr0: return s.cr0;
+        case Reg::cr3: return s.cr3;
+        case Reg::cr4: return s.cr4;
+        case Reg::efer: return s.efer;
+    }
+    return 0;
+}
+
+}  // namespace
+
+char* write_event_object(char* p, const Event& ev, RegisterOutput regs) {
+    using json::put_dec;
+    using json::put_lit;
+    using json::put_raw;
+    thread_local std::array<HexMemo, std::size(kRegFields) + 2> memo;
     p = put_lit(p, R"({"vcpu": )");
     p = put_dec(p, ev.vcpu);
     p = put_lit(p, R"(, "type": ")");
@@ -103,9 +159,9 @@ char* write_event_object(char* p, const Event& ev) {
     p = put_lit(p, R"(", "direction": ")");
     p = put_raw(p, to_string(ev.direction));
     p = put_lit(p, R"(", "cr3": ")");
-    p = put_hex(p, s.cr3);
+    p = put_hex_memo(p, ev.sregs.cr3, memo[0]);
     p = put_lit(p, R"(", "rax": ")");
-    p = put_hex(p, r.rax);
+    p = put_hex_memo(p, ev.regs.rax, memo[1]);
     p = put_lit(p, R"(", "time": ")");
     p = write_iso_time(p, ev.host_time_ns);
     p = put_lit(p, R"(", "guest_ns": )");
@@ -129,43 +185,22 @@ char* write_event_object(char* p, const Event& ev) {
         if (ev.unpaired) p = put_lit(p, R"(, "unpaired": true)");
         if (ev.fallback) p = put_lit(p, R"(, "paired_by_vcpu": true)");
     }
-#define NITRO_HEX_FIELD(key, value)          \
-    p = put_lit(p, ", \"" key "\": \""); \
-    p = put_hex(p, value);                   \
-    *p++ = '"'
-    NITRO_HEX_FIELD("rbx", r.rbx);
-    NITRO_HEX_FIELD("rcx", r.rcx);
-    NITRO_HEX_FIELD("rdx", r.rdx);
-    NITRO_HEX_FIELD("rsi", r.rsi);
-    NITRO_HEX_FIELD("rdi", r.rdi);
-    NITRO_HEX_FIELD("rbp", r.rbp);
-    NITRO_HEX_FIELD("rsp", r.rsp);
-    NITRO_HEX_FIELD("r8", r.r8);
-    NITRO_HEX_FIELD("r9", r.r9);
-    NITRO_HEX_FIELD("r10", r.r10);
-    NITRO_HEX_FIELD("r11", r.r11);
-    NITRO_HEX_FIELD("r12", r.r12);
-    NITRO_HEX_FIELD("r13", r.r13);
-    NITRO_HEX_FIELD("r14", r.r14);
-    NITRO_HEX_FIELD("r15", r.r15);
-    NITRO_HEX_FIELD("rip", r.rip);
-    NITRO_HEX_FIELD("rflags", r.rflags);
-    NITRO_HEX_FIELD("cr0", s.cr0);
-    NITRO_HEX_FIELD("cr4", s.cr4);
-    NITRO_HEX_FIELD("efer", s.efer);
-    NITRO_HEX_FIELD("fs_base", s.fs_base);
-    NITRO_HEX_FIELD("gs_base", s.gs_base);
-    NITRO_HEX_FIELD("kernel_gs_base", s.kernel_gs_base);
-    NITRO_HEX_FIELD("cs", s.cs);
-    NITRO_HEX_FIELD("ss", s.ss);
-#undef NITRO_HEX_FIELD
+    if (regs == RegisterOutput::Fresh) {
+        for (std::size_t i = 0; i < std::size(kRegFields); ++i) {
+            const RegField& f = kRegFields[i];
+            if (!(ev.fresh & reg_bit(f.reg))) continue;
+            p = put_raw(p, f.prefix);
+            p = put_hex_memo(p, reg_value(ev, f.reg), memo[i + 2]);
+            *p++ = '"';
+        }
+    }
     *p++ = '}';
     return p;
 }
 
-void append_event_object(std::string& out, const Event& ev) {
+void append_event_object(std::string& out, const Event& ev, RegisterOutput regs) {
     char buf[kEventObjectBound + json::kSlack];
-    out.append(buf, write_event_object(buf, ev));
+    out.append(buf, write_event_object(buf, ev, regs));
 }
 
 void append_raw_event(std::string& out, const Event& ev) {

@@ -23,13 +23,13 @@ std::size_t syscall_record_bound(const Syscall& sc) {
     return n;
 }
 
-char* write_syscall_record(char* p, const Event& ev, const Syscall& sc) {
+char* write_syscall_record(char* p, const Event& ev, const Syscall& sc, RegisterOutput regs) {
     using json::put_dec;
     using json::put_hex;
     using json::put_lit;
     using json::put_string;
     p = put_lit(p, R"({"event": )");
-    p = write_event_object(p, ev);
+    p = write_event_object(p, ev, regs);
     p = put_lit(p, R"(, "name": )");
     p = put_string(p, sc.name);
     p = put_lit(p, R"(, "full_name": )");
@@ -74,7 +74,8 @@ char* write_syscall_record(char* p, const Event& ev, const Syscall& sc) {
     return p;
 }
 
-void append_syscall_record(std::string& out, const Event& ev, const Syscall& sc) {
+void append_syscall_record(std::string& out, const Event& ev, const Syscall& sc,
+                           RegisterOutput regs) {
     // Made in a buffer kept from record to record, then appended: a std::string cannot be
     // written past its size, and growing it to the bound first would zero-fill kilobytes.
     thread_local std::unique_ptr<char[]> buf;
@@ -84,7 +85,7 @@ void append_syscall_record(std::string& out, const Event& ev, const Syscall& sc)
         cap = std::max(need, cap * 2);
         buf = std::make_unique_for_overwrite<char[]>(cap);
     }
-    out.append(buf.get(), write_syscall_record(buf.get(), ev, sc));
+    out.append(buf.get(), write_syscall_record(buf.get(), ev, sc, regs));
 }
 
 }  // namespace nitro::output

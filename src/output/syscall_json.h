@@ -8,6 +8,7 @@
 
 #include "nitro/event.h"
 #include "nitro/syscall.h"
+#include "output/event_json.h"
 
 namespace nitro::output {
 
@@ -15,8 +16,11 @@ namespace nitro::output {
 std::size_t syscall_record_bound(const Syscall& sc);
 /// Writes the record into a buffer of at least syscall_record_bound(sc) + json::kSlack bytes;
 /// returns the end of what it wrote.
-char* write_syscall_record(char* p, const Event& ev, const Syscall& sc);
+char* write_syscall_record(char* p, const Event& ev, const Syscall& sc, RegisterOutput regs);
 /// Appends one record for a decoded call to out (no newline): `nitro trace --format jsonl`.
-void append_syscall_record(std::string& out, const Event& ev, const Syscall& sc);
+/// The event object lists no registers besides cr3 and rax unless regs says so
+/// (`--registers`).
+void append_syscall_record(std::string& out, const Event& ev, const Syscall& sc,
+                           RegisterOutput regs = RegisterOutput::None);
 
 }  // namespace nitro::output

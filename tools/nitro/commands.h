@@ -55,6 +55,9 @@ struct TraceOptions {
     std::string out;
     bool sync = false;
     bool stats = false;
+    /// --registers: read every register at every event (tcg listener) and list them in
+    /// decoded JSON records too (by default these list cr3 and rax, raw ones what was read)
+    bool registers = false;
     std::vector<std::string> syscalls;  ///< -e NAME,... : only these calls
     int64_t pid = 0;                    ///< --pid: only this process (0 = all)
     std::string process;                ///< --process: only processes with this name

@@ -67,7 +67,9 @@ class DecodedOutput final : public TraceOutput {
             write_lines(sink_, out_);
         } else {
             out_.clear();
-            output::append_syscall_record(out_, e, sc);
+            output::append_syscall_record(out_, e, sc,
+                                          opts_.registers ? output::RegisterOutput::Fresh
+                                                          : output::RegisterOutput::None);
             sink_.write(out_);
         }
     }

@@ -159,6 +159,7 @@ std::unique_ptr<Listener> make_listener(const TraceOptions& o, Target& target) {
     if (o.listener == "tcg") {
         tcg::TcgOptions topts;
         topts.mode = o.sync ? Mode::Sync : Mode::Async;
+        topts.all_registers = o.registers;
         if (target.attached()) topts.attach_timeout = std::chrono::milliseconds(2000);
         auto l = std::make_unique<tcg::TcgListener>(target.plugin_ctl(), topts);
         // Which calls change a thread's identity or create one, for pairing exits with
@@ -374,6 +375,10 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
     cmd->add_option("--process", o.process, "Only processes with this name (comm)");
     cmd->add_flag("--sync", o.sync,
                   "Synchronous: each vCPU waits until nitro has processed its event");
+    cmd->add_flag("--registers", o.registers,
+                  "Every register at every event (the tcg listener reads those that define the "
+                  "call, the rest every 256th event); JSON records list them (decoded records "
+                  "otherwise list cr3 and rax only)");
     cmd->add_flag("--stats", o.stats,
                   "At the end, on stderr: events by system call, decoding errors, dropped "
                   "events, time");

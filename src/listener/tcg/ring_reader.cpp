@@ -95,6 +95,14 @@ bool RingReader::pop(Event& ev) {
     }
 }
 
+static_assert(NITRO_REG_RAX == static_cast<int>(Reg::rax) && NITRO_REG_R15 == static_cast<int>(Reg::r15) &&
+              NITRO_REG_RIP == static_cast<int>(Reg::rip) && NITRO_REG_CS == static_cast<int>(Reg::cs) &&
+              NITRO_REG_FS_BASE == static_cast<int>(Reg::fs_base) &&
+              NITRO_REG_K_GS_BASE == static_cast<int>(Reg::kernel_gs_base) &&
+              NITRO_REG_CR0 == static_cast<int>(Reg::cr0) && NITRO_REG_EFER == static_cast<int>(Reg::efer) &&
+              NITRO_ALL_REGS == kAllRegisters,
+              "Event::fresh uses the record's register bits");
+
 uint32_t record_registers_end(const nitro_record* rec, uint32_t size) {
     if (size < sizeof(nitro_record) || (rec->regmask & ~NITRO_ALL_REGS)) return 0;
     uint64_t end = sizeof(nitro_record) + 8ULL * static_cast<unsigned>(__builtin_popcount(rec->regmask));
@@ -135,6 +143,7 @@ bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, RegisterCa
     ev.sregs = SpecialRegisters{r[NITRO_REG_CR0],     r[NITRO_REG_CR3],     r[NITRO_REG_CR4],
                                 r[NITRO_REG_EFER],    r[NITRO_REG_FS_BASE], r[NITRO_REG_GS_BASE],
                                 r[NITRO_REG_K_GS_BASE], r[NITRO_REG_CS],    r[NITRO_REG_SS]};
+    ev.fresh = rec->regmask;
     ev.host_time_ns = time ? time->host_ns(rec->tsc) : 0;
     ev.guest_time_ns = time ? time->guest_ns(rec->tsc) : 0;
     ev.context = rec->context;

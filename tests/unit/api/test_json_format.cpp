@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The fast JSON formatting of events and decoded calls (src/output) must write exactly what
 // the fmt-based first version wrote: `nitro trace --format jsonl` output does not change. The
-// reference functions below are that first version (plus "guest_ns", added since): a change
-// of the format is made in both.
+// reference functions below are that first version (plus "guest_ns" and the choice of
+// registers, added since): a change of the format is made in both.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -57,7 +57,8 @@ void append_json_string(std::string& out, std::string_view s) {
     out.push_back('"');
 }
 
-void append_event_object(std::string& out, const Event& ev) {
+// regs: list the registers read at the event (Event::fresh), else only cr3 and rax.
+void append_event_object(std::string& out, const Event& ev, bool regs) {
     auto it = std::back_inserter(out);
     fmt::format_to(
         it,
@@ -75,23 +76,32 @@ void append_event_object(std::string& out, const Event& ev) {
         if (ev.unpaired) out += R"(, "unpaired": true)";
         if (ev.fallback) out += R"(, "paired_by_vcpu": true)";
     }
-    fmt::format_to(
-        it,
-        R"(, "rbx": "{:#x}", "rcx": "{:#x}", "rdx": "{:#x}", "rsi": "{:#x}", "rdi": "{:#x}", "rbp": "{:#x}", "rsp": "{:#x}")"
-        R"(, "r8": "{:#x}", "r9": "{:#x}", "r10": "{:#x}", "r11": "{:#x}", "r12": "{:#x}", "r13": "{:#x}", "r14": "{:#x}", "r15": "{:#x}")"
-        R"(, "rip": "{:#x}", "rflags": "{:#x}")",
-        r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13,
-        r.r14, r.r15, r.rip, r.rflags);
-    fmt::format_to(
-        it,
-        R"(, "cr0": "{:#x}", "cr4": "{:#x}", "efer": "{:#x}", "fs_base": "{:#x}", "gs_base": "{:#x}", "kernel_gs_base": "{:#x}", "cs": "{:#x}", "ss": "{:#x}"}})",
-        s.cr0, s.cr4, s.efer, s.fs_base, s.gs_base, s.kernel_gs_base, s.cs, s.ss);
+    if (regs) {
+        const std::pair<const char*, Reg> order[] = {
+            {"rbx", Reg::rbx}, {"rcx", Reg::rcx}, {"rdx", Reg::rdx}, {"rsi", Reg::rsi},
+            {"rdi", Reg::rdi}, {"rbp", Reg::rbp}, {"rsp", Reg::rsp}, {"r8", Reg::r8},
+            {"r9", Reg::r9}, {"r10", Reg::r10}, {"r11", Reg::r11}, {"r12", Reg::r12},
+            {"r13", Reg::r13}, {"r14", Reg::r14}, {"r15", Reg::r15}, {"rip", Reg::rip},
+            {"rflags", Reg::rflags}, {"cr0", Reg::cr0}, {"cr4", Reg::cr4}, {"efer", Reg::efer},
+            {"fs_base", Reg::fs_base}, {"gs_base", Reg::gs_base},
+            {"kernel_gs_base", Reg::kernel_gs_base}, {"cs", Reg::cs}, {"ss", Reg::ss}};
+        const std::uint64_t values[] = {r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp,
+                                        r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14,
+                                        r.r15, r.rip, r.rflags, s.cr0, s.cr4, s.efer,
+                                        s.fs_base, s.gs_base, s.kernel_gs_base, s.cs, s.ss};
+        for (std::size_t i = 0; i < std::size(order); ++i) {
+            if (ev.fresh & reg_bit(order[i].second)) {
+                fmt::format_to(it, R"(, "{}": "{:#x}")", order[i].first, values[i]);
+            }
+        }
+    }
+    out += "}";
 }
 
 // tools/nitro/decoded_trace.cpp's append_json_record.
-void append_json_record(std::string& out, const Event& ev, const Syscall& sc) {
+void append_json_record(std::string& out, const Event& ev, const Syscall& sc, bool regs) {
     out += R"({"event": )";
-    append_event_object(out, ev);
+    append_event_object(out, ev, regs);
     out += R"(, "name": )";
     append_json_string(out, sc.name);
     out += R"(, "full_name": )";
@@ -167,6 +177,8 @@ Event random_event(Random& r) {
     e.fallback = r.u64() % 2;
     e.nr = r.u64();
     e.guest_time_ns = r.u64();
+    // All registers read at the event (gdb listener, --registers), or some (lean TCG events).
+    e.fresh = r.u64() % 3 == 0 ? kAllRegisters : static_cast<std::uint32_t>(r.u64()) & kAllRegisters;
     std::uint64_t* regs = &e.regs.rax;
     for (int i = 0; i < 18; ++i) regs[i] = r.u64();
     std::uint64_t* sregs = &e.sregs.cr0;
@@ -183,7 +195,12 @@ TEST(JsonFormat, EventObjectIsUnchanged) {
         Event e = random_event(r);
         std::string fast, slow;
         output::append_event_object(fast, e);
-        ref::append_event_object(slow, e);
+        ref::append_event_object(slow, e, true);
+        ASSERT_EQ(fast, slow);
+        fast.clear();
+        slow.clear();
+        output::append_event_object(fast, e, output::RegisterOutput::None);
+        ref::append_event_object(slow, e, false);
         ASSERT_EQ(fast, slow);
     }
 }
@@ -217,7 +234,12 @@ TEST(JsonFormat, SyscallRecordIsTheTraceCommandsRecord) {
         if (r.u64() % 2) sc.errno_name = r.bytes(8);
         std::string fast, slow;
         output::append_syscall_record(fast, e, sc);
-        ref::append_json_record(slow, e, sc);
+        ref::append_json_record(slow, e, sc, false);
+        ASSERT_EQ(fast, slow);
+        fast.clear();
+        slow.clear();
+        output::append_syscall_record(fast, e, sc, output::RegisterOutput::Fresh);
+        ref::append_json_record(slow, e, sc, true);
         ASSERT_EQ(fast, slow);
     }
 }

@@ -128,6 +128,23 @@ TEST(JsonWriter, RegisterTextsAreNeverStale) {
     }
 }
 
+TEST(JsonWriter, OnlyRegistersReadAtTheEventAreListed) {
+    Event e = some_event();
+    e.fresh = reg_bit(Reg::rdi) | reg_bit(Reg::rip) | reg_bit(Reg::cr3) | reg_bit(Reg::rax);
+    std::string out;
+    append_event_object(out, e);
+    EXPECT_NE(out.find("\"rdi\": "), std::string::npos) << out;
+    EXPECT_NE(out.find("\"rip\": "), std::string::npos) << out;
+    EXPECT_EQ(out.find("\"rbx\": "), std::string::npos) << out;
+    EXPECT_EQ(out.find("\"cr0\": "), std::string::npos) << out;
+    // cr3 and rax, the original Nitro's keys, are always there; "None" lists nothing else.
+    out.clear();
+    append_event_object(out, e, RegisterOutput::None);
+    EXPECT_NE(out.find("\"cr3\": "), std::string::npos) << out;
+    EXPECT_NE(out.find("\"rax\": "), std::string::npos) << out;
+    EXPECT_EQ(out.find("\"rdi\": "), std::string::npos) << out;
+}
+
 TEST(JsonWriter, RecordsStayWithinTheirBound) {
     Event e = some_event();
     e.direction = Direction::Exit;
@@ -142,10 +159,10 @@ TEST(JsonWriter, RecordsStayWithinTheirBound) {
     sc.ret = INT64_MIN;
     sc.errno_name = std::string(20, '\x03');
     std::vector<char> buf(syscall_record_bound(sc) + json::kSlack);
-    char* end = write_syscall_record(buf.data(), e, sc);
+    char* end = write_syscall_record(buf.data(), e, sc, RegisterOutput::Fresh);
     EXPECT_LE(static_cast<std::size_t>(end - buf.data()), syscall_record_bound(sc));
     std::string via_append;
-    append_syscall_record(via_append, e, sc);
+    append_syscall_record(via_append, e, sc, RegisterOutput::Fresh);
     EXPECT_EQ(via_append, std::string(buf.data(), end));
 }
 
