@@ -194,10 +194,13 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
     }
     *events += listener.stats().events;
     auto ps = listener.producer_stats();
-    std::fprintf(stderr, "plugin: %llu callbacks, %.0f ns each, direct register reads on %s\n",
+    std::fprintf(stderr,
+                 "plugin: %llu callbacks, %.0f ns each, direct register reads on %s, context "
+                 "words %s (%u mismatches)\n",
                  static_cast<unsigned long long>(ps.callbacks),
                  ps.callbacks ? ps.busy_ns / ps.callbacks : 0.0,
-                 ps.direct_vcpus ? "all vCPUs" : ps.api_vcpus ? "no vCPU" : "-");
+                 ps.direct_vcpus ? "all vCPUs" : ps.api_vcpus ? "no vCPU" : "-",
+                 ps.ram_file_mapped ? "from the RAM file" : "through QEMU", ps.context_mismatches);
     vm.wait();
     return result;
 }

@@ -103,6 +103,8 @@ struct vcpu {
     uint64_t prefetched; /* ring bytes (absolute, like head) asked for ahead of head */
     struct direct_regs direct; /* register file read in place once found (direct_regs.h) */
     uint64_t events;
+    uint64_t context_reads;   /* context words read from the RAM file */
+    bool context_direct_off;  /* one of them disagreed with QEMU's read: not any more */
 };
 
 static struct nitro_ctl *ctl;
@@ -119,14 +121,25 @@ static uint64_t registers_found;
 /* vCPUs whose init callback ran; the scoreboard only has entries for those. */
 static unsigned initialized_vcpus;
 static qemu_plugin_id_t plugin_id;
-/* Passive while nobody traces. QEMU makes every guest load and store of a block it translates
+/* Passive until someone traces. QEMU makes every guest load and store of a block it translates
  * while a translation callback is registered also store the accessed value for memory
  * callbacks (about 5-15 % on memory-heavy guest code, even with no callback at all). So the
- * translation callback is registered only while tracing is wanted; each switch flushes QEMU's
- * translated code (qemu_plugin_reset, which must be asked for from a vCPU thread: at a vCPU's
- * resume from idle or at its next translation). `instrumented` is 1 only when every block in
- * the cache was translated with the callback; events flow only then (update_active). */
-static uint32_t want_instrument; /* the watcher's view: someone traces */
+ * translation callback is registered only when tracing is first wanted, and the translated
+ * code is flushed then (qemu_plugin_reset, which must be asked for from a vCPU thread: at a
+ * vCPU's resume from idle or at its next translation). `instrumented` is 1 once every block
+ * in the cache was translated with the callback; events flow only then (update_active).
+ *
+ * There is no way back to passive: QEMU 10.0 leaves its translator's current-instruction
+ * pointer set after a translation that faults part-way (an instruction fetch crossing into an
+ * unmapped page), and resets it only when a translation callback is registered; removing the
+ * callback in that state makes the next translation emit memory-callback ops that nothing
+ * removes, and QEMU crashes in code generation (seen here about once in three switches). */
+/* Guest RAM as QEMU's memory-backend file, mapped read-only when the consumer names it: the
+ * per-event context word is read there (see read_context). */
+static const uint8_t *ram_view;
+static uint64_t ram_view_len;
+static uint32_t ram_view_gen;
+static uint32_t want_instrument; /* the watcher's view: someone traces (and never stops) */
 static uint32_t instrumented;
 static uint32_t reset_queued;
 
@@ -197,6 +210,47 @@ static void update_active(void) {
  * consumer that died, so that no vCPU ever waits for it. */
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
 
+/* Whether this QEMU maps path (its memory backend): the consumer may only name that file. */
+static bool qemu_maps(const char *path) {
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f) return false;
+    char line[PATH_MAX + 128];
+    bool found = false;
+    size_t n = strlen(path);
+    while (!found && fgets(line, sizeof line, f)) {
+        char *slash = strchr(line, '/');
+        if (!slash) continue;
+        size_t m = strcspn(slash, "\n");
+        found = m == n && memcmp(slash, path, n) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/* Maps the RAM file the consumer named (once per change of ctl->ram_file). A mapping is never
+ * unmapped while QEMU runs: a vCPU may be reading through it. */
+static void map_ram_file(void) {
+    uint32_t gen = LOAD(&ctl->ram_file_generation);
+    if (gen == ram_view_gen) return;
+    ram_view_gen = gen;
+    char path[sizeof ctl->ram_file];
+    memcpy(path, ctl->ram_file, sizeof path);
+    path[sizeof path - 1] = 0;
+    if (!path[0] || !qemu_maps(path)) return;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size >= 8) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        if (m != MAP_FAILED) {
+            __atomic_store_n(&ram_view_len, (uint64_t)st.st_size, __ATOMIC_RELAXED);
+            STORE(&ram_view, (const uint8_t *)m);
+            STORE(&ctl->ram_file_mapped, 1);
+        }
+    }
+    close(fd);
+}
+
 static void *watch(void *arg) {
     (void)arg;
     uint32_t gen = LOAD(&ctl->config_generation);
@@ -204,11 +258,14 @@ static void *watch(void *arg) {
         futex_wait_ms(&ctl->config_generation, gen, 100);
         gen = LOAD(&ctl->config_generation);
         detach_dead_consumer();
+        map_ram_file();
         bool want = tracing_wanted();
-        STORE(&want_instrument, want);
-        /* Registered now, so that the next translation asks for the flush (see
-         * maybe_switch_instrumentation); it is removed only by the flush itself. */
-        if (want && !LOAD(&instrumented)) qemu_plugin_register_vcpu_tb_trans_cb(plugin_id, on_translate);
+        if (want && !LOAD(&instrumented)) {
+            STORE(&want_instrument, 1);
+            /* Registered now, so that the next translation asks for the flush (see
+             * maybe_switch_instrumentation). */
+            qemu_plugin_register_vcpu_tb_trans_cb(plugin_id, on_translate);
+        }
         update_active();
     }
     return NULL;
@@ -731,12 +788,33 @@ static uint32_t send_mask(struct vcpu *v, uint32_t lean) {
 
 /* The consumer's per-event context word (e.g. the current task): the kernel's GS base is in
  * KERNEL_GS_BASE both at user-mode entries and at the returns (after swapgs). */
-static uint64_t read_context(struct vcpu *v, struct regset *s) {
+#define CONTEXT_CHECK_EVERY 4096
+static uint64_t read_context(struct vcpu *v, unsigned vcpu_index, struct regset *s) {
     if (!LOAD_RELAXED(&ctl->context_enabled)) return 0;
     read_regs(v, s, 1u << NITRO_REG_K_GS_BASE);
     uint64_t base = s->r[NITRO_REG_K_GS_BASE];
+    if (!base) return 0;
     uint64_t word = 0;
-    if (base && read_mem(v, base + LOAD_RELAXED(&ctl->context_offset), &word, 8)) return word;
+    const uint8_t *ram = LOAD(&ram_view);
+    if (ram && !v->context_direct_off && LOAD(&ctl->context_kgs[vcpu_index]) == base) {
+        /* Where the consumer found the word for this GS base, in the RAM file: one load
+         * instead of a four-level walk through QEMU's debug accessors. */
+        uint64_t off = LOAD(&ctl->context_file_off[vcpu_index]);
+        if (LOAD(&ctl->context_kgs[vcpu_index]) == base && off % 8 == 0 &&
+            off <= __atomic_load_n(&ram_view_len, __ATOMIC_RELAXED) - 8) {
+            word = __atomic_load_n((const uint64_t *)(ram + off), __ATOMIC_RELAXED);
+            if (++v->context_reads % CONTEXT_CHECK_EVERY != 1) return word;
+            /* now and then, the same word through QEMU: a wrong location turns this off */
+            uint64_t walked = 0;
+            if (read_mem(v, base + LOAD_RELAXED(&ctl->context_offset), &walked, 8) && walked == word) {
+                return word;
+            }
+            v->context_direct_off = true;
+            __atomic_fetch_add(&ctl->context_mismatches, 1, __ATOMIC_RELAXED);
+            word = 0;
+        }
+    }
+    if (read_mem(v, base + LOAD_RELAXED(&ctl->context_offset), &word, 8)) return word;
     return 0;
 }
 
@@ -876,7 +954,7 @@ static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, u
                            .nr = nr,
                            .tsc = now,
                            .args = p.args};
-    emit(v, &s, &f, read_context(v, &s));
+    emit(v, &s, &f, read_context(v, vcpu_index, &s));
 }
 
 static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, uint64_t now) {
@@ -952,7 +1030,7 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
                            .nr = p.nr,
                            .tsc = now,
                            .args = p.args};
-    emit(v, &s, &f, read_context(v, &s));
+    emit(v, &s, &f, read_context(v, vcpu_index, &s));
 }
 
 /* Strips legacy and REX prefixes; returns the opcode offset or -1. */
@@ -1009,25 +1087,22 @@ static void on_exit_qemu(qemu_plugin_id_t id, void *p);
 static void on_resume(qemu_plugin_id_t id, unsigned int vcpu_index);
 
 /* Runs after qemu_plugin_reset has flushed the translated code and removed every callback,
- * with all vCPUs stopped: registers them again, the translation callback only if tracing is
- * wanted, so that the cache now holds blocks of one kind only. */
+ * with all vCPUs stopped: registers them again with the translation callback, so that every
+ * block translated from now on is instrumented. */
 static void reinstall(qemu_plugin_id_t id) {
-    bool want = tracing_wanted();
     qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init);
     qemu_plugin_register_vcpu_resume_cb(id, on_resume);
     qemu_plugin_register_atexit_cb(id, on_exit_qemu, NULL);
-    if (want) qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
-    STORE(&instrumented, want);
-    STORE(&ctl->instrumented, want);
+    qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
+    STORE(&instrumented, 1);
+    STORE(&ctl->instrumented, 1);
     __atomic_fetch_add(&ctl->code_flushes, 1, __ATOMIC_RELAXED);
-    STORE(&reset_queued, 0);
     update_active();
 }
 
-/* On a vCPU thread: asks for the switch between passive and instrumented when the wanted
- * state differs from the cache's. */
+/* On a vCPU thread: asks for the switch to instrumented when tracing is wanted first. */
 static void maybe_switch_instrumentation(void) {
-    if (LOAD_RELAXED(&want_instrument) == LOAD_RELAXED(&instrumented)) return;
+    if (!LOAD_RELAXED(&want_instrument) || LOAD_RELAXED(&instrumented)) return;
     if (LOAD_RELAXED(&reset_queued) || __atomic_exchange_n(&reset_queued, 1, __ATOMIC_ACQ_REL)) return;
     qemu_plugin_reset(plugin_id, reinstall);
 }

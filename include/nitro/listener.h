@@ -127,6 +127,17 @@ public:
         (void)kernel_gs_offset;
         return false;
     }
+    /// Where vCPU vcpu's context word is while its kernel GS base is kernel_gs_base: at
+    /// file_offset in ram_file, the file of QEMU's memory backend. A listener that can read
+    /// that file then reads the word there rather than walking page tables at each event
+    /// (the TCG plugin, which checks it against a walk now and then). Others ignore it.
+    virtual void set_context_in_ram(unsigned vcpu, uint64_t kernel_gs_base,
+                                    const std::string& ram_file, uint64_t file_offset) {
+        (void)vcpu;
+        (void)kernel_gs_base;
+        (void)ram_file;
+        (void)file_offset;
+    }
     virtual EndReason end_reason() const = 0;
     virtual ListenerStats stats() const = 0;
 

@@ -262,11 +262,14 @@ class MappedPhysicalMemory final : public PhysicalMemory {
 
     const PcRamLayout& layout() const { return layout_; }
     bool writable() const { return writable_; }
+    /// The file as it was given (Options::path).
+    const std::string& path() const { return path_; }
     /// Whether the file is still at least as large as the mapping (see the class comment).
     bool file_intact() const;
 
   private:
     PcRamLayout layout_;
+    std::string path_;
     int fd_ = -1;
     std::byte* base_ = nullptr;
     std::size_t map_len_ = 0;

@@ -15,7 +15,8 @@ namespace nitro {
 
 static_assert(sizeof(void*) == 8, "guest RAM is mapped whole: nitro needs a 64-bit host");
 
-MappedPhysicalMemory::MappedPhysicalMemory(const Options& options) : writable_(options.writable) {
+MappedPhysicalMemory::MappedPhysicalMemory(const Options& options)
+    : path_(options.path), writable_(options.writable) {
     const int flags = (options.writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
     fd_ = ::open(options.path.c_str(), flags);
     if (fd_ < 0) fail_errno(fmt::format("cannot open guest RAM file {}", options.path));

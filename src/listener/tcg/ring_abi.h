@@ -178,6 +178,8 @@ struct nitro_ctl {
      * flow); 0 when the plugin is passive: nobody traces and QEMU translates as without it */
     uint32_t instrumented;
     uint32_t code_flushes; /* switches between the two, each a flush of the translated code */
+    uint32_t ram_file_mapped;    /* the plugin maps ctl->ram_file (context words read there) */
+    uint32_t context_mismatches; /* direct context reads that disagreed with a page walk */
     /* Time base: host TSC, CLOCK_MONOTONIC and CLOCK_REALTIME sampled together at plugin
      * start; the consumer derives the TSC rate from them and a later sample of its own. */
     uint64_t tsc_at_start;
@@ -217,6 +219,15 @@ struct nitro_ctl {
     uint32_t context_enabled;
     uint32_t pad_context;
     uint64_t context_offset;
+    /* Where each vCPU's context word is in guest RAM, when the consumer knows it: the plugin
+     * then reads it from the RAM file (QEMU's memory backend, which this QEMU maps) instead of
+     * through a page walk at every event. Valid while the vCPU's kernel GS base equals
+     * context_kgs[vcpu]; the consumer clears context_kgs, stores the offset, then sets it. */
+    char ram_file[256];            /* NUL-terminated path; checked against QEMU's mappings */
+    uint32_t ram_file_generation;  /* bumped after ram_file changes */
+    uint32_t pad_ram;
+    uint64_t context_kgs[NITRO_MAX_VCPUS];
+    uint64_t context_file_off[NITRO_MAX_VCPUS];
     struct nitro_capture_set capture[2][NITRO_MAX_NR][2]; /* [abi 0=64,1=32][nr][direction] */
 };
 

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -169,10 +170,34 @@ void TcgListener::bump_config() {
     futex_wake(&ctl_->config_generation);
 }
 
+namespace {
+
+// A process that has exited but not been reaped (its state in /proc is Z or X).
+bool is_zombie(pid_t pid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    FILE* f = std::fopen(path, "re");
+    if (!f) return false;
+    char buf[512];
+    size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = 0;
+    const char* paren = std::strrchr(buf, ')');  // the name may hold spaces and parentheses
+    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+}  // namespace
+
 bool TcgListener::plugin_alive() const {
     if (load(&ctl_->plugin_state) == 2) return false;
     pid_t pid = static_cast<pid_t>(ctl_->plugin_pid);
-    return !(kill(pid, 0) != 0 && errno == ESRCH);
+    if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+    // A QEMU that crashed stays a zombie until its parent reaps it (nitro's launcher does at
+    // the end): kill() still finds it. Checked at most every 100 ms while idle.
+    auto now = Clock::now();
+    if (now - last_zombie_check_ < std::chrono::milliseconds(100)) return true;
+    last_zombie_check_ = now;
+    return !is_zombie(pid);
 }
 
 void TcgListener::ack_previous() {
@@ -285,6 +310,21 @@ void TcgListener::set_traps(bool enabled) {
     bump_config();
 }
 
+void TcgListener::set_context_in_ram(unsigned vcpu, uint64_t kernel_gs_base,
+                                     const std::string& ram_file, uint64_t file_offset) {
+    if (vcpu >= n_vcpus_ || ram_file.empty() || ram_file.size() >= sizeof ctl_->ram_file) return;
+    if (std::string_view(ctl_->ram_file) != ram_file) {
+        std::memset(ctl_->ram_file, 0, sizeof ctl_->ram_file);
+        std::memcpy(ctl_->ram_file, ram_file.data(), ram_file.size());
+        __atomic_fetch_add(&ctl_->ram_file_generation, 1u, __ATOMIC_RELEASE);
+        bump_config();
+    }
+    // The plugin uses the offset only while it reads the same GS base before and after it.
+    store(&ctl_->context_kgs[vcpu], uint64_t{0});
+    store(&ctl_->context_file_off[vcpu], file_offset);
+    store(&ctl_->context_kgs[vcpu], kernel_gs_base);
+}
+
 void TcgListener::add_syscall_filter(Abi abi, uint64_t nr) {
     if (nr >= NITRO_MAX_NR) fail("syscall number {} is beyond the filter range", nr);
     uint64_t* bm = abi == Abi::I386 ? ctl_->filter_nr32 : ctl_->filter_nr64;
@@ -373,6 +413,8 @@ TcgListener::ProducerStats TcgListener::producer_stats() const {
     p.api_vcpus = load(&ctl_->direct_off_vcpus);
     p.instrumented = load(&ctl_->instrumented) != 0;
     p.code_flushes = load(&ctl_->code_flushes);
+    p.ram_file_mapped = load(&ctl_->ram_file_mapped) != 0;
+    p.context_mismatches = load(&ctl_->context_mismatches);
     // The plugin recorded the TSC and the monotonic clock at start: the ratio since then
     // converts cycles to nanoseconds (same host, same TSC).
     timespec ts{};

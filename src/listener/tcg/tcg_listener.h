@@ -45,6 +45,8 @@ public:
     const TimeBase& time_base() const { return time_; }
     void stop() override;
     void set_traps(bool enabled) override;
+    void set_context_in_ram(unsigned vcpu, uint64_t kernel_gs_base, const std::string& ram_file,
+                            uint64_t file_offset) override;
     void add_syscall_filter(Abi abi, uint64_t nr) override;
     void remove_syscall_filter(Abi abi, uint64_t nr) override;
     void clear_syscall_filter() override;
@@ -74,6 +76,8 @@ public:
         /// after set_traps(true) (a vCPU's next translation or resume from idle).
         bool instrumented = false;
         uint32_t code_flushes = 0;   ///< switches between passive and instrumented
+        bool ram_file_mapped = false;  ///< context words read from the RAM file
+        uint32_t context_mismatches = 0;  ///< such reads that disagreed with a page walk
     };
     ProducerStats producer_stats() const;
 
@@ -95,6 +99,7 @@ private:
     unsigned n_vcpus_ = 0;
     TimeBase time_;
     std::chrono::steady_clock::time_point last_calibration_{};
+    mutable std::chrono::steady_clock::time_point last_zombie_check_{};
     std::vector<RingReader> readers_;
     std::thread heartbeat_;
     std::atomic<bool> stop_heartbeat_{false};

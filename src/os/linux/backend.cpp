@@ -176,8 +176,24 @@ void LinuxBackend::attach(Listener& listener) {
     }
     // The current task as it is at each event (per-CPU current_task behind the kernel's GS
     // base), so that asynchronous events are attributed to the task that made them.
-    if (profile_.current_task_percpu) listener.set_context_word(profile_.current_task_percpu);
+    if (profile_.current_task_percpu && listener.set_context_word(profile_.current_task_percpu)) {
+        listener_ = &listener;
+    }
     set_linux_pairing_hints(listener);
+}
+
+void LinuxBackend::locate_context(const Event& ev) {
+    const std::uint64_t kgs = ev.sregs.kernel_gs_base;
+    if (ev.vcpu >= kMaxVcpus || !(ev.fresh & reg_bit(Reg::kernel_gs_base))) return;
+    if (ev.vcpu >= context_kgs_.size()) context_kgs_.resize(ev.vcpu + 1, 0);
+    if (context_kgs_[ev.vcpu] == kgs) return;
+    context_kgs_[ev.vcpu] = kgs;  // once per base, found or not
+    const auto* ram = dynamic_cast<const MappedPhysicalMemory*>(memory_.get());
+    if (!ram) return;
+    auto phys = processes_.kernel_phys(ev, kgs + profile_.current_task_percpu);
+    if (!phys) return;
+    auto off = ram->layout().offset_of(*phys, 8);
+    if (off) listener_->set_context_in_ram(ev.vcpu, kgs, ram->path(), *off);
 }
 
 Syscall LinuxBackend::process_event(const Event& ev) {
@@ -187,6 +203,7 @@ Syscall LinuxBackend::process_event(const Event& ev) {
 }
 
 void LinuxBackend::process_event_into(const Event& ev, Syscall& sc) {
+    if (listener_) locate_context(ev);
     const SyscallInfo* info = lookup_syscall(ev.compat ? Abi::I386 : Abi::X86_64, ev.nr);
     decode_event(ev, info, sc);
     ++stats_.events;

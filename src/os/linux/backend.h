@@ -25,6 +25,8 @@ class LinuxBackend final : public Backend {
     /// Entries waiting for their exit; beyond this the oldest are forgotten (calls that never
     /// return, exits lost to a dropping listener).
     static constexpr std::size_t kMaxPendingEntries = 4096;
+    /// vCPU numbers beyond this are not given to Listener::set_context_in_ram.
+    static constexpr unsigned kMaxVcpus = 1024;
 
     LinuxBackend(KernelProfile profile, std::shared_ptr<PhysicalMemory> memory);
     /// From the guest's kernel image (bzImage or vmlinux, for its BTF profile) and the file
@@ -50,6 +52,8 @@ class LinuxBackend final : public Backend {
 
   private:
     void decode_event(const Event& ev, const SyscallInfo* info, Syscall& sc);
+    // Tells the listener where the event's vCPU keeps its current task in the RAM file.
+    void locate_context(const Event& ev);
     void reread_strings(const Event& ev, const SyscallInfo& info, std::vector<SyscallArg>& args);
 
     KernelProfile profile_;
@@ -76,6 +80,8 @@ class LinuxBackend final : public Backend {
     // Moves or copies the arguments of a pending entry into args; false when there is none.
     bool take_entry(const PendingKey& key, std::vector<SyscallArg>& args);
     PendingMap pending_;
+    Listener* listener_ = nullptr;  // attached to (set_context_in_ram)
+    std::vector<std::uint64_t> context_kgs_;  // per vCPU: the kernel GS base located last
     std::deque<PendingKey> pending_order_;
     std::vector<PendingMap::node_type> spare_;
 };

@@ -72,6 +72,14 @@ std::uint64_t ProcessReader::current_task(const Event& ev) {
     return percpu_current(ev, error).value_or(0);
 }
 
+std::optional<GuestPhys> ProcessReader::kernel_phys(const Event& ev, std::uint64_t va) {
+    if (!is_kernel_address(va)) return std::nullopt;
+    use_roots(ev);
+    auto t = kernel_.translate(GuestVirt(va));
+    if (!t) return std::nullopt;
+    return t.value().phys;
+}
+
 Process ProcessReader::current(const Event& ev) {
     use_roots(ev);
     // The listener read the current task at the event (Listener::set_context_word); else it is

@@ -47,6 +47,8 @@ class ProcessReader {
     Process read_task(std::uint64_t task);
     /// Address of the current task_struct on the event's vCPU (0 when unreadable).
     std::uint64_t current_task(const Event& ev);
+    /// The guest-physical address of kernel address va, through the event's page tables.
+    std::optional<GuestPhys> kernel_phys(const Event& ev, std::uint64_t va);
 
     /// Forgets cached processes (an entry is also replaced on its own when the task's pid,
     /// comm or parent pointer changes, e.g. at exec, at reparenting or when the task_struct is
