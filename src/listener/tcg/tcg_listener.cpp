@@ -243,7 +243,9 @@ Listener::Status TcgListener::next_from_rings(std::chrono::milliseconds timeout,
     release_held_record();
     if (end_ != EndReason::None) return Status::End;
     ack_previous();
-    auto deadline = Clock::now() + timeout;
+    // The deadline is taken when the rings are first found empty: an event ready at once
+    // costs no clock read.
+    std::optional<Clock::time_point> deadline;
     for (;;) {
         // Merge the per-vCPU rings in time order.
         int best = -1;
@@ -268,6 +270,7 @@ Listener::Status TcgListener::next_from_rings(std::chrono::milliseconds timeout,
         }
 
         auto now = Clock::now();
+        if (!deadline) deadline = now + timeout;
         if (delivered_ != delivered_at_idle_) {  // a burst just ended
             delivered_at_idle_ = delivered_;
             last_event_ = now;
@@ -278,7 +281,7 @@ Listener::Status TcgListener::next_from_rings(std::chrono::milliseconds timeout,
             end_ = load(&ctl_->plugin_state) == 2 ? EndReason::QemuExited : EndReason::QemuDied;
             return Status::End;
         }
-        if (now >= deadline) return Status::Timeout;
+        if (now >= *deadline) return Status::Timeout;
         // Doze (poll every 2 ms, woken only by a filling ring) while events flow; sleep until
         // woken once the guest has been quiet for a while.
         bool busy = now - last_event_ < std::chrono::milliseconds(50);
@@ -290,7 +293,7 @@ Listener::Status TcgListener::next_from_rings(std::chrono::milliseconds timeout,
             if (!r.empty()) empty = false;
         }
         if (empty) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
             futex_wait(&ctl_->doorbell, bell,
                        std::min(left, std::chrono::milliseconds(busy ? 2 : 100)));
         }
