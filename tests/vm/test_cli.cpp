@@ -46,6 +46,9 @@ TEST(Cli, SyscallFilterInQemuAndProcessFilter) {
         EXPECT_TRUE(name == "openat" || name == "write") << rec.dump();
         EXPECT_EQ(rec["process"]["name"], "test_open") << rec.dump();
         if (rec.dump().find("/proc/cpuinfo") != std::string::npos) cpuinfo = true;
+        // Decoded records list the original's cr3 and rax, no other register.
+        EXPECT_TRUE(rec["event"].contains("cr3") && rec["event"].contains("rax")) << rec.dump();
+        EXPECT_FALSE(rec["event"].contains("rdi")) << rec.dump();
     }
     EXPECT_TRUE(cpuinfo) << r.out;
     // -e is applied inside QEMU: nitro never saw anything but openat and write.
@@ -53,6 +56,24 @@ TEST(Cli, SyscallFilterInQemuAndProcessFilter) {
     for (const char* other : {" execve ", " read ", " mmap ", " close "}) {
         EXPECT_EQ(r.err.find(other), std::string::npos) << other << " in\n" << r.err;
     }
+}
+
+// --registers: every register read at every event, and listed in the decoded records.
+TEST(Cli, RegistersFlagListsEveryRegisterAtEveryEvent) {
+    NITRO_REQUIRE_GUEST();
+    auto args = boot_args("test_open");
+    args.insert(args.end(), {"-e", "openat", "--format", "jsonl", "--registers"});
+    CommandResult r = run_nitro(args, 120);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    int records = 0;
+    for (const auto& rec : jsonl(r.out)) {
+        ++records;
+        for (const char* reg : {"rbx", "rdi", "r12", "rip", "rflags", "cr0", "cr4", "efer",
+                                "fs_base", "kernel_gs_base", "cs", "ss"}) {
+            EXPECT_TRUE(rec["event"].contains(reg)) << reg << " missing: " << rec.dump();
+        }
+    }
+    EXPECT_GT(records, 2) << r.out << r.err;
 }
 
 // The gdb listener behind the command line: QEMU's gdbstub started through QMP, breakpoints at
