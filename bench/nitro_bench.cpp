@@ -150,8 +150,10 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
         vm.wait();
         return result;
     }
-    tcg::TcgListener listener(vm.plugin_ctl_path(), tcg::TcgOptions{});
-    listener.set_traps(mode != BenchMode::TrapsOff);
+    // Traps off from the attach on: the plugin stays passive (a moment of traps on would make
+    // it instrument for good, see docs/listener.md).
+    tcg::TcgListener listener(vm.plugin_ctl_path(),
+                              tcg::TcgOptions{.traps = mode != BenchMode::TrapsOff});
     vm.resume();
     if (mode == BenchMode::RawTrace) {
         // What `nitro trace --nobackend --format raw` does: records copied as they are.
