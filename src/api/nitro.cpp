@@ -163,8 +163,11 @@ Nitro::Nitro(Target target, NitroOptions options)
         source.memory = memory_;
         backend = make_backend(source);
     }
-    auto listener = std::make_unique<tcg::TcgListener>(guest_->vm->plugin_ctl_path(),
-                                                       tcg::TcgOptions{.mode = options_.mode});
+    // Hooks only: traps go on once the hooks' numbers are pushed down (sync_filters); with
+    // none, the plugin stays passive (a moment of traps on would instrument for good).
+    traps_ = !options_.hooks_only;
+    auto listener = std::make_unique<tcg::TcgListener>(
+        guest_->vm->plugin_ctl_path(), tcg::TcgOptions{.mode = options_.mode, .traps = traps_});
     linux_os::set_linux_pairing_hints(*listener);  // also without a backend (raw events)
     listener_ = std::move(listener);
     backend_ = std::move(backend);
