@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -53,29 +54,42 @@ struct Calls {
     }
 };
 
-TEST(PassivePlugin, PassiveUntilTracedThenEveryCallIsTraced) {
-    NITRO_REQUIRE_GUEST();
-    std::atomic<bool> phase_a{false}, phase_b{false};
+// The test guest running cmd, with nitro's plugin, paused until the listener is attached.
+vm::LaunchConfig guest_with_plugin(const std::string& cmd, int smp = 1) {
     vm::LaunchConfig cfg;
     cfg.kernel = guest_kernel();
     cfg.initrd = guest_initrd();
-    cfg.smp = 2;
-    // Each phase is announced on the console and followed by a pause: the test switches the
-    // traps while the guest sleeps (its vCPUs go idle and resume).
-    cfg.append =
-        "quiet nitro.run=\"test_count getppid 1000 1; echo NITRO-TEST-A; sleep 3; "
-        "test_count gettid 3000 2; echo NITRO-TEST-B; sleep 3; test_count getppid 700 1\"";
-    cfg.console = [&](const std::string& line) {
-        if (line.find("NITRO-TEST-A") != std::string::npos) phase_a = true;
-        if (line.find("NITRO-TEST-B") != std::string::npos) phase_b = true;
-    };
+    cfg.smp = smp;
+    cfg.append = "quiet nitro.run=\"" + cmd + "\"";
     cfg.plugin = (std::filesystem::path(NITRO_BINARY).parent_path() / "libnitro-tcg.so").string();
     cfg.start_paused = true;
+    return cfg;
+}
+
+// Sets flag when the guest's console prints line.
+std::function<void(const std::string&)> on_line(const char* text, std::atomic<bool>& flag) {
+    return [text, &flag](const std::string& line) {
+        if (line.find(text) != std::string::npos) flag = true;
+    };
+}
+
+TEST(PassivePlugin, PassiveUntilTracedThenEveryCallIsTraced) {
+    NITRO_REQUIRE_GUEST();
+    std::atomic<bool> phase_a{false}, phase_b{false};
+    // Each phase is announced on the console and followed by a pause: the test switches the
+    // traps while the guest sleeps (its vCPUs go idle and resume).
+    vm::LaunchConfig cfg = guest_with_plugin(
+        "test_count getppid 1000 1; echo NITRO-TEST-A; sleep 3; test_count gettid 3000 2; "
+        "echo NITRO-TEST-B; sleep 3; test_count getppid 700 1",
+        2);
+    auto a = on_line("NITRO-TEST-A", phase_a), b = on_line("NITRO-TEST-B", phase_b);
+    cfg.console = [a, b](const std::string& line) {
+        a(line);
+        b(line);
+    };
     vm::QemuLauncher vm(cfg);
     vm.start();
-    tcg::TcgOptions opts;
-    opts.traps = false;
-    tcg::TcgListener listener(vm.plugin_ctl_path(), opts);
+    tcg::TcgListener listener(vm.plugin_ctl_path(), tcg::TcgOptions{.traps = false});
     vm.resume();
 
     Calls calls;
@@ -142,20 +156,11 @@ TEST(PassivePlugin, PassiveUntilTracedThenEveryCallIsTraced) {
 TEST(PassivePlugin, SwitchesInABusyGuest) {
     NITRO_REQUIRE_GUEST();
     std::atomic<bool> go{false};
-    vm::LaunchConfig cfg;
-    cfg.kernel = guest_kernel();
-    cfg.initrd = guest_initrd();
-    cfg.append = "quiet nitro.run=\"echo NITRO-TEST-GO; bench_loop null 100000000\"";
-    cfg.console = [&](const std::string& line) {
-        if (line.find("NITRO-TEST-GO") != std::string::npos) go = true;
-    };
-    cfg.plugin = (std::filesystem::path(NITRO_BINARY).parent_path() / "libnitro-tcg.so").string();
-    cfg.start_paused = true;
+    vm::LaunchConfig cfg = guest_with_plugin("echo NITRO-TEST-GO; bench_loop null 100000000");
+    cfg.console = on_line("NITRO-TEST-GO", go);
     vm::QemuLauncher vm(cfg);
     vm.start();
-    tcg::TcgOptions opts;
-    opts.traps = false;
-    tcg::TcgListener listener(vm.plugin_ctl_path(), opts);
+    tcg::TcgListener listener(vm.plugin_ctl_path(), tcg::TcgOptions{.traps = false});
     vm.resume();
     auto until = [](auto pred, std::chrono::seconds limit) {
         auto t0 = std::chrono::steady_clock::now();
@@ -192,13 +197,7 @@ TEST(PassivePlugin, SwitchesInABusyGuest) {
 // also while its process is a zombie that nobody has reaped yet.
 TEST(PluginLifecycle, CrashedQemuEndsTheListener) {
     NITRO_REQUIRE_GUEST();
-    vm::LaunchConfig cfg;
-    cfg.kernel = guest_kernel();
-    cfg.initrd = guest_initrd();
-    cfg.append = "quiet nitro.run=\"sleep 600\"";
-    cfg.plugin = (std::filesystem::path(NITRO_BINARY).parent_path() / "libnitro-tcg.so").string();
-    cfg.start_paused = true;
-    vm::QemuLauncher vm(cfg);
+    vm::QemuLauncher vm(guest_with_plugin("sleep 600"));
     vm.start();
     tcg::TcgListener listener(vm.plugin_ctl_path(), tcg::TcgOptions{});
     vm.resume();
