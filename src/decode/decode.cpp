@@ -388,6 +388,19 @@ std::string format_wait_status(std::string_view d) {
                        (s & 0x80) ? " && WCOREDUMP(s)" : "");
 }
 
+// struct timespec / struct timeval (x86-64: two longs), as strace prints them.
+std::string format_time_pair(std::string_view d, std::size_t off, const char* sub) {
+    return fmt::format("{{tv_sec={}, {}={}}}", static_cast<std::int64_t>(u64(d, off)), sub,
+                       static_cast<std::int64_t>(u64(d, off + 8)));
+}
+
+// struct rusage, abbreviated like strace without -v: the two times, then "...".
+std::string format_rusage(std::string_view d) {
+    if (d.size() < 32) return {};
+    return "{ru_utime=" + format_time_pair(d, 0, "tv_usec") +
+           ", ru_stime=" + format_time_pair(d, 16, "tv_usec") + ", ...}";
+}
+
 std::string format_rlim(std::uint64_t v) {
     if (v == ~0ULL) return "RLIM64_INFINITY";
     if (v > 0 && v % 1024 == 0) return fmt::format("{}*1024", v / 1024);
@@ -420,6 +433,8 @@ std::string format_struct(std::string_view tag, std::string_view d, const ArgCon
                            static_cast<std::int32_t>(u32(d, 4)));
     }
     if (tag == "wait_status") return format_wait_status(d);
+    if (tag == "timespec" && d.size() >= 16) return format_time_pair(d, 0, "tv_nsec");
+    if (tag == "rusage") return format_rusage(d);
     if (tag == "rlimit64" && d.size() >= 16) {
         return "{rlim_cur=" + format_rlim(u64(d, 0)) + ", rlim_max=" + format_rlim(u64(d, 8)) + "}";
     }
@@ -437,6 +452,8 @@ std::uint32_t struct_size(std::string_view tag) {
     if (tag == "fd_pair") return 8;
     if (tag == "wait_status") return 4;
     if (tag == "rlimit64") return 16;
+    if (tag == "timespec") return 16;
+    if (tag == "rusage") return 144;
     return 0;
 }
 
@@ -765,7 +782,14 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         case ArgType::StructIn:
         case ArgType::StructOut: {
             if (v == 0) return "NULL";
-            if (a.type == ArgType::StructOut && (!ctx.ret || failed)) return format_pointer(v);
+            if (a.type == ArgType::StructOut && a.tag == "timespec" &&
+                (a.name == "rem" || a.name == "remain")) {
+                // The time left is written only when a signal interrupted the sleep; strace
+                // prints it then (EINTR, or the kernel's ERESTART_RESTARTBLOCK), else the address.
+                if (!ctx.ret || (*ctx.ret != -4 && *ctx.ret != -516)) return format_pointer(v);
+            } else if (a.type == ArgType::StructOut && (!ctx.ret || failed)) {
+                return format_pointer(v);
+            }
             if (a.tag == "wait_status" && ctx.ret && *ctx.ret <= 0) return format_pointer(v);
             const std::uint32_t size = struct_size(a.tag);
             if (size == 0) return format_pointer(v);

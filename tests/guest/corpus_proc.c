@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // strace comparison corpus, processes: getpid/getppid/gettid, clone (fork-like), clone3,
-// fork, vfork, exit, exit_group, wait4, kill, execve and execveat with argv.
+// fork, vfork, exit, exit_group, wait4 (also with a struct rusage), kill, execve and execveat
+// with argv; nanosleep and clock_gettime (struct timespec).
 //   corpus_proc          runs the whole sequence
 //   corpus_proc exec N   (the re-executed image) writes a line and exits with status N
 // Deterministic; children are waited for in creation order.
@@ -10,6 +11,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,10 +58,16 @@ int main(int argc, char** argv) {
     if (pid == 0) child_exec(1);
     syscall(SYS_wait4, -1, &status, __WALL, NULL);
 
-    /* vfork; the child leaves at once. */
+    /* vfork; the child leaves at once; its resource usage is asked for. */
+    struct rusage ru;
     pid = vfork();
     if (pid == 0) _exit(5);
-    syscall(SYS_wait4, pid, &status, 0, NULL);
+    syscall(SYS_wait4, pid, &status, 0, &ru);
+
+    /* struct timespec in and out (raw calls: glibc answers clock_gettime in user mode). */
+    struct timespec ts = {0, 1000};
+    syscall(SYS_nanosleep, &ts, &ts);
+    syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
 
     /* fork; the child kills itself (its kill never returns). Killing it from the parent would
        race with what the child is doing, and strace and nitro report such races differently. */

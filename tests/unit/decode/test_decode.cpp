@@ -397,6 +397,53 @@ TEST(Args, WaitStatusPipeAndRlimit) {
     EXPECT_EQ(format_arg(prlimit, 1, ctx), "0x63 /* RLIMIT_??? */");
 }
 
+TEST(Args, TimespecAndRusage) {
+    const auto& nanosleep = call("nanosleep");
+    ArgContext ctx;
+    ctx.args = {0x1000, 0x2000, 0, 0, 0, 0};
+    const std::string req = le64(1) + le64(500000000);
+    Capture c = cap(0, CaptureKind::BufFixed, req);
+    ctx.capture = &c;
+    EXPECT_EQ(format_arg(nanosleep, 0, ctx), "{tv_sec=1, tv_nsec=500000000}");
+    // The time left: only when a signal cut the sleep short; else the address.
+    const std::string left = le64(0) + le64(250);
+    Capture r = cap(1, CaptureKind::BufFixed, left);
+    ctx.capture = &r;
+    ctx.ret = 0;
+    EXPECT_EQ(format_arg(nanosleep, 1, ctx), "0x2000");
+    ctx.ret = -4;  // EINTR
+    EXPECT_EQ(format_arg(nanosleep, 1, ctx), "{tv_sec=0, tv_nsec=250}");
+    ctx.ret = -22;  // EINVAL: nothing written
+    EXPECT_EQ(format_arg(nanosleep, 1, ctx), "0x2000");
+    // A short capture (an unreadable page) falls back to the address.
+    const std::string half = le64(3);
+    Capture h = cap(0, CaptureKind::BufFixed, half);
+    ctx.capture = &h;
+    EXPECT_EQ(format_arg(nanosleep, 0, ctx), "0x1000");
+
+    const auto& gettime = call("clock_gettime");
+    ctx.args = {1, 0x3000, 0, 0, 0, 0};
+    ctx.ret = 0;
+    const std::string now = le64(12) + le64(345);
+    Capture t = cap(1, CaptureKind::BufFixed, now);
+    ctx.capture = &t;
+    EXPECT_EQ(format_arg(gettime, 0, ctx), "CLOCK_MONOTONIC");
+    EXPECT_EQ(format_arg(gettime, 1, ctx), "{tv_sec=12, tv_nsec=345}");
+    ctx.ret = -14;  // EFAULT
+    EXPECT_EQ(format_arg(gettime, 1, ctx), "0x3000");
+
+    const auto& wait4 = call("wait4");
+    ctx.args = {5, 0, 0, 0x4000, 0, 0};
+    ctx.ret = 5;
+    std::string ru = le64(1) + le64(20) + le64(0) + le64(1953) + std::string(112, '\x7f');
+    Capture u = cap(3, CaptureKind::BufFixed, ru);
+    ctx.capture = &u;
+    EXPECT_EQ(format_arg(wait4, 3, ctx),
+              "{ru_utime={tv_sec=1, tv_usec=20}, ru_stime={tv_sec=0, tv_usec=1953}, ...}");
+    ctx.ret = -10;  // ECHILD
+    EXPECT_EQ(format_arg(wait4, 3, ctx), "0x4000");
+}
+
 TEST(Args, SocketsAndAddressLengths) {
     const auto& socket = call("socket");
     ArgContext ctx;
