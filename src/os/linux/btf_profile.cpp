@@ -293,6 +293,7 @@ void for_each_field(Profile& p, F&& f) {
     f("task_struct", "flags", t.flags, true);
     f("task_struct", "exit_state", t.exit_state, true);
     f("task_struct", "stack", t.stack, true);
+    f("signal_struct", "thread_head", p.signal_struct.thread_head, false);
     f("list_head", "next", p.list_head.next, true);
     f("list_head", "prev", p.list_head.prev, true);
     f("mm_struct", "pgd", p.mm_struct.pgd, true);
@@ -561,6 +562,11 @@ void from_json(const nlohmann::json& j, KernelProfile& p) {
     for_each_size(
         p, [&](const char* type, uint32_t& size) { size = j.at(type).at("size").get<uint32_t>(); });
     for_each_field(p, [&](const char* type, const char* name, Field& f, bool required) {
+        // An optional field added since a profile was cached is simply unknown there.
+        if (!required && !(j.contains(type) && j.at(type).contains(name))) {
+            f = Field{};
+            return;
+        }
         f = j.at(type).at(name).get<Field>();
         if (required && !f.valid) fail("profile JSON: required field {}.{} is null", type, name);
     });

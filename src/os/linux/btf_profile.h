@@ -99,6 +99,9 @@ struct KernelProfile {
         Field thread_node;   // optional (newer kernels)
         Field signal, flags, exit_state, stack;
     } task_struct;
+    struct SignalStruct {
+        Field thread_head;  // optional (kernels since 6.6 list a process's threads here)
+    } signal_struct;
     struct ListHead {
         Field next, prev;
     } list_head;

@@ -198,7 +198,7 @@ class Isf {
 
 // Default sizes of the members an offsets file may give as a bare offset.
 uint32_t default_size(std::string_view type, std::string_view member) {
-    static const std::array<std::pair<std::string_view, uint32_t>, 14> kSizes = {{
+    static const std::array<std::pair<std::string_view, uint32_t>, 15> kSizes = {{
         {"task_struct.pid", 4},
         {"task_struct.tgid", 4},
         {"task_struct.comm", 16},
@@ -209,6 +209,7 @@ uint32_t default_size(std::string_view type, std::string_view member) {
         {"task_struct.sibling", 16},
         {"task_struct.thread_group", 16},
         {"task_struct.thread_node", 16},
+        {"signal_struct.thread_head", 16},
         {"file.f_path", 16},
         {"dentry.d_name", 16},
         {"qstr.len", 4},

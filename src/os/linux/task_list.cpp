@@ -54,7 +54,11 @@ struct Walker {
     // Follows the circular list whose head is embedded at head_task + field; every other
     // node is the same field of another task. Returns false when the walk must stop.
     bool walk(uint64_t head_task, uint32_t field, bool add_members) {
-        const uint64_t head = head_task + field;
+        return walk_from(head_task + field, field, add_members);
+    }
+
+    // Follows the circular list whose head is at head; every other node is the field of a task.
+    bool walk_from(uint64_t head, uint32_t field, bool add_members) {
         std::unordered_set<uint64_t> nodes;
         uint64_t node = head;
         for (;;) {
@@ -97,11 +101,28 @@ TaskList list_tasks(AddressSpace& kernel, const KernelProfile& profile, uint64_t
     }
     if (!w.add(init_task)) return w.out;
     if (!w.walk(init_task, t.tasks.offset, true)) return w.out;
+    const size_t leaders = w.out.tasks.size();
     if (options.threads && t.thread_group.valid) {
         // Thread-group leaders are what .tasks links; each has its threads on thread_group.
-        const size_t leaders = w.out.tasks.size();
         for (size_t i = 0; i < leaders; ++i)
             if (!w.walk(w.out.tasks[i].task, t.thread_group.offset, true)) return w.out;
+    } else if (options.threads && t.thread_node.valid && t.signal.valid &&
+               profile.signal_struct.thread_head.valid) {
+        // Since 6.6: a process's threads (the leader too) hang on its signal_struct's
+        // thread_head, linked through task_struct.thread_node.
+        for (size_t i = 0; i < leaders; ++i) {
+            auto signal = w.read_ptr(w.out.tasks[i].task + t.signal.offset);
+            if (!signal || !is_kernel_address(*signal)) {
+                w.out.corrupt = true;
+                w.out.error = fmt::format("task_struct {:#x}: signal pointer unreadable",
+                                          w.out.tasks[i].task);
+                return w.out;
+            }
+            if (!w.walk_from(*signal + profile.signal_struct.thread_head.offset,
+                             t.thread_node.offset, true)) {
+                return w.out;
+            }
+        }
     }
     return w.out;
 }

@@ -287,6 +287,13 @@ TEST(LinuxProfileJson, RoundTrips) {
     EXPECT_EQ(q.current_task_percpu, 0x1fbc0u);
     EXPECT_EQ(q.cache_key(), "00112233");
     EXPECT_EQ(nlohmann::json(q), full);
+    // A profile cached before an optional field existed (signal_struct.thread_head) loads,
+    // with that field unknown.
+    nlohmann::json older = full;
+    older.erase("signal_struct");
+    const KernelProfile o = profile_from_json(older);
+    EXPECT_FALSE(o.signal_struct.thread_head.valid);
+    EXPECT_EQ(o.task_struct.pid.offset, 100u);
 }
 
 TEST(LinuxProfileJson, MalformedCachesAreErrors) {

@@ -99,6 +99,52 @@ TEST_F(TaskListTest, ProcessesAndThreadsFromInitTask) {
     EXPECT_EQ(list(leaders).tasks.size(), 5u);
 }
 
+// Since Linux 6.6 a process's threads, the leader included, are on signal->thread_head,
+// linked through task_struct.thread_node (thread_group is gone).
+TEST_F(TaskListTest, ThreadsFromTheSignalStructSince66) {
+    constexpr uint32_t kNode = 0x400, kSignal = 0x500, kHead = 0x10;
+    profile_.task_struct.thread_group = {};
+    profile_.task_struct.thread_node = Field{kNode, 16, true};
+    profile_.task_struct.signal = Field{kSignal, 8, true};
+    profile_.signal_struct.thread_head = Field{kHead, 16, true};
+    standard_guest();
+    // One signal_struct per process (slot 20 + leader), its thread list through thread_node.
+    auto threads = [&](int leader, std::vector<int> members) {
+        const uint64_t head = task(20 + leader) + kHead;
+        std::vector<uint64_t> nodes{head};
+        for (int m : members) {
+            put64(task(m) + kSignal, task(20 + leader));
+            nodes.push_back(task(m) + kNode);
+        }
+        for (size_t i = 0; i < nodes.size(); ++i) {
+            put64(nodes[i], nodes[(i + 1) % nodes.size()]);
+            put64(nodes[i] + 8, nodes[(i + nodes.size() - 1) % nodes.size()]);
+        }
+    };
+    threads(0, {0});
+    threads(1, {1});
+    threads(2, {2, 5});
+    threads(3, {3});
+    threads(4, {4});
+    TaskList l = list();
+    EXPECT_FALSE(l.corrupt) << l.error;
+    ASSERT_EQ(l.tasks.size(), 6u);
+    EXPECT_EQ(l.tasks[5].comm, "sh-thread");
+    EXPECT_EQ(l.tasks[5].tgid, 3);
+
+    // A signal pointer that is not a kernel address stops the walk, reported.
+    put64(task(3) + kSignal, 0x1000);
+    l = list();
+    EXPECT_TRUE(l.corrupt);
+    EXPECT_NE(l.error.find("signal"), std::string::npos) << l.error;
+    // A thread list that loops without coming back to its head is cut, not followed forever.
+    threads(3, {3});
+    put64(task(5) + kNode, task(2) + kNode);  // sh -> sh-thread -> sh -> ...
+    l = list();
+    EXPECT_TRUE(l.corrupt);
+    EXPECT_NE(l.error.find("cycle"), std::string::npos) << l.error;
+}
+
 TEST_F(TaskListTest, CycleThatMissesTheHeadStops) {
     standard_guest();
     put64(task(3) + kTasks, task(2) + kTasks);  // test_open -> sh -> test_open -> ...
