@@ -306,6 +306,14 @@ void print_stats(const LoopResult& r, const Listener& listener, const TraceOutpu
                      p.direct_vcpus && !p.api_vcpus ? "every traced vCPU"
                      : p.direct_vcpus               ? "some vCPUs"
                                                     : "no vCPU (QEMU's API)");
+        std::fprintf(stderr,
+                     "nitro: plugin: translated code %s (%u flush%s); each event's current task "
+                     "%s%s\n",
+                     p.instrumented ? "instrumented" : "not instrumented (passive)",
+                     p.code_flushes, p.code_flushes == 1 ? "" : "es",
+                     p.ram_file_mapped ? "from the RAM file" : "through QEMU's page walk",
+                     p.context_mismatches ? " (a direct read disagreed: QEMU's walk on that vCPU)"
+                                          : "");
     }
     std::fprintf(stderr, "nitro: calls by system call (entries):\n");
     for (const auto& [n, k] : rows) {
