@@ -465,13 +465,15 @@ void script_attach(FakeStub& stub, const std::map<std::string, std::uint64_t>& k
     stub.expect("vCont;c");
 }
 
+// The vCPU registers at the attach: stopped in the kernel at the syscall entry.
+const std::map<std::string, std::uint64_t> kKernelMode = {
+    {"rip", kEntry}, {"cs", 0x10}, {"cr0", 0x80050033}, {"cr3", 0x10234000},
+    {"cr4", 0x3506f0}, {"efer", 0xd01}};
+
 TEST(GdbListenerScripted, AttachesTrapsAnEntryAndEndsWhenTheStubDisappears) {
     FakeStub stub;
     script_handshake(stub);
-    const std::map<std::string, std::uint64_t> kernel_mode = {
-        {"rip", kEntry}, {"cs", 0x10}, {"cr0", 0x80050033}, {"cr3", 0x10234000},
-        {"cr4", 0x3506f0}, {"efer", 0xd01}};
-    script_attach(stub, kernel_mode, "0f01f8eb070f002d19feffff480f07", kSysretqTrap,
+    script_attach(stub, kKernelMode, "0f01f8eb070f002d19feffff480f07", kSysretqTrap,
                   "eb070f002d19feffff480f07");
     // A getpid(2) entry on vCPU 1.
     stub.reply("T05thread:p01.01;");
@@ -568,11 +570,8 @@ TEST(GdbListenerScripted, AttachesTrapsAnEntryAndEndsWhenTheStubDisappears) {
 TEST(GdbListenerScripted, ASysretWithNothingBeforeItIsSingleStepped) {
     FakeStub stub;
     script_handshake(stub);
-    const std::map<std::string, std::uint64_t> kernel_mode = {
-        {"rip", kEntry}, {"cs", 0x10}, {"cr0", 0x80050033}, {"cr3", 0x10234000},
-        {"cr4", 0x3506f0}, {"efer", 0xd01}};
     const std::uint64_t sysretq = 0xffffffff81c0021e + kSlide;  // swapgs at 0x21b
-    script_attach(stub, kernel_mode, "0f01f8480f07cccccccccccccccccc", sysretq, "480f07cc");
+    script_attach(stub, kKernelMode, "0f01f8480f07cccccccccccccccccc", sysretq, "480f07cc");
     // A sysret exit (of a call from before the attach).
     stub.reply("T05thread:p01.01;");
     auto at_sysret = std::map<std::string, std::uint64_t>{
