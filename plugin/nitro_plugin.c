@@ -133,15 +133,15 @@ static qemu_plugin_id_t plugin_id;
  * pointer set after a translation that faults part-way (an instruction fetch crossing into an
  * unmapped page), and resets it only when a translation callback is registered; removing the
  * callback in that state makes the next translation emit memory-callback ops that nothing
- * removes, and QEMU crashes in code generation (seen here about once in three switches). */
+ * removes, and QEMU crashes in code generation (seen here in 6 of about 26 test runs). */
+static uint32_t want_instrument; /* the watcher's view: someone traces (and never stops) */
+static uint32_t instrumented;
+static uint32_t reset_queued;
 /* Guest RAM as QEMU's memory-backend file, mapped read-only when the consumer names it: the
  * per-event context word is read there (see read_context). */
 static const uint8_t *ram_view;
 static uint64_t ram_view_len;
 static uint32_t ram_view_gen;
-static uint32_t want_instrument; /* the watcher's view: someone traces (and never stops) */
-static uint32_t instrumented;
-static uint32_t reset_queued;
 
 /* Default argument sources (the x86 Linux system-call ABIs): register index, or
  * 0x80|k = 32-bit word k at the user stack pointer. */
@@ -206,8 +206,6 @@ static void update_active(void) {
     for (unsigned i = 0; i < n; i++) qemu_plugin_u64_set(active, i, on);
 }
 
-/* Watches the control block: applies set_traps/attach within milliseconds and detaches a
- * consumer that died, so that no vCPU ever waits for it. */
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
 
 /* Whether this QEMU maps path (its memory backend): the consumer may only name that file. */
@@ -251,6 +249,8 @@ static void map_ram_file(void) {
     close(fd);
 }
 
+/* Watches the control block: applies set_traps/attach within milliseconds and detaches a
+ * consumer that died, so that no vCPU ever waits for it. */
 static void *watch(void *arg) {
     (void)arg;
     uint32_t gen = LOAD(&ctl->config_generation);
@@ -794,6 +794,7 @@ static uint64_t read_context(struct vcpu *v, unsigned vcpu_index, struct regset 
     read_regs(v, s, 1u << NITRO_REG_K_GS_BASE);
     uint64_t base = s->r[NITRO_REG_K_GS_BASE];
     if (!base) return 0;
+    const uint64_t where = base + LOAD_RELAXED(&ctl->context_offset);
     uint64_t word = 0;
     const uint8_t *ram = LOAD(&ram_view);
     if (ram && !v->context_direct_off && LOAD(&ctl->context_kgs[vcpu_index]) == base) {
@@ -806,15 +807,13 @@ static uint64_t read_context(struct vcpu *v, unsigned vcpu_index, struct regset 
             if (++v->context_reads % CONTEXT_CHECK_EVERY != 1) return word;
             /* now and then, the same word through QEMU: a wrong location turns this off */
             uint64_t walked = 0;
-            if (read_mem(v, base + LOAD_RELAXED(&ctl->context_offset), &walked, 8) && walked == word) {
-                return word;
-            }
+            if (read_mem(v, where, &walked, 8) && walked == word) return word;
             v->context_direct_off = true;
             __atomic_fetch_add(&ctl->context_mismatches, 1, __ATOMIC_RELAXED);
             word = 0;
         }
     }
-    if (read_mem(v, base + LOAD_RELAXED(&ctl->context_offset), &word, 8)) return word;
+    if (read_mem(v, where, &word, 8)) return word;
     return 0;
 }
 
@@ -833,14 +832,6 @@ static void read_args(struct vcpu *v, const struct regset *s, int conv, uint64_t
     }
 }
 
-/* Without -mpopcnt, __builtin_popcount is a library call. */
-static inline uint32_t popcount32(uint32_t x) {
-    x = x - ((x >> 1) & 0x55555555u);
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    x = (x + (x >> 4)) & 0x0f0f0f0fu;
-    return (x * 0x01010101u) >> 24;
-}
-
 /* What an event record says besides its registers and captures. */
 struct rec_fields {
     uint8_t type, direction, exit_insn;
@@ -852,7 +843,7 @@ struct rec_fields {
 /* Writes an event record in place: the fixed part, the registers of s, then captures. */
 static void emit(struct vcpu *v, const struct regset *s, const struct rec_fields *f,
                  uint64_t context) {
-    uint32_t nregs = popcount32(s->mask);
+    uint32_t nregs = nitro_popcount32(s->mask);
     bool compat = f->flags & NITRO_REC_F_COMPAT;
     uint32_t caps = (f->flags & NITRO_REC_F_UNPAIRED) ? 0 : capture_bound(compat, f->nr, f->direction);
     if (caps > ring_bytes / 4) caps = ring_bytes / 4;
@@ -1086,14 +1077,20 @@ static void on_vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index);
 static void on_exit_qemu(qemu_plugin_id_t id, void *p);
 static void on_resume(qemu_plugin_id_t id, unsigned int vcpu_index);
 
+/* The plugin's callbacks; the translation callback only once it instruments (see
+ * want_instrument). */
+static void register_callbacks(qemu_plugin_id_t id, bool translate) {
+    qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init);
+    qemu_plugin_register_vcpu_resume_cb(id, on_resume);
+    qemu_plugin_register_atexit_cb(id, on_exit_qemu, NULL);
+    if (translate) qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
+}
+
 /* Runs after qemu_plugin_reset has flushed the translated code and removed every callback,
  * with all vCPUs stopped: registers them again with the translation callback, so that every
  * block translated from now on is instrumented. */
 static void reinstall(qemu_plugin_id_t id) {
-    qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init);
-    qemu_plugin_register_vcpu_resume_cb(id, on_resume);
-    qemu_plugin_register_atexit_cb(id, on_exit_qemu, NULL);
-    qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
+    register_callbacks(id, true);
     STORE(&instrumented, 1);
     STORE(&ctl->instrumented, 1);
     __atomic_fetch_add(&ctl->code_flushes, 1, __ATOMIC_RELAXED);
@@ -1266,10 +1263,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     active.score = active_sb;
     active.offset = 0;
     plugin_id = id;
-    /* Passive until a consumer attaches with traps on (see want_instrument). */
-    qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init);
-    qemu_plugin_register_vcpu_resume_cb(id, on_resume);
-    qemu_plugin_register_atexit_cb(id, on_exit_qemu, NULL);
+    register_callbacks(id, false); /* passive until a consumer attaches with traps on */
     if (pthread_create(&watcher, NULL, watch, NULL) != 0) return -1;
     return 0;
 }

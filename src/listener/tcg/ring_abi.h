@@ -129,6 +129,14 @@ struct nitro_record {
      * ncaptures x (nitro_capture_hdr + data) */
 };
 #define NITRO_ALL_REGS ((1u << NITRO_NREGS) - 1u)
+/* The number of registers a regmask names (a record's register count). Without -mpopcnt
+ * (Debian's x86-64 baseline) __builtin_popcount is a library call. */
+static inline uint32_t nitro_popcount32(uint32_t x) {
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0f0f0f0fu;
+    return (x * 0x01010101u) >> 24;
+}
 enum nitro_mode { NITRO_MODE_ASYNC = 0, NITRO_MODE_ASYNC_DROP = 1, NITRO_MODE_SYNC = 2 };
 
 struct nitro_ring {

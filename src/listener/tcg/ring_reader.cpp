@@ -103,23 +103,9 @@ static_assert(NITRO_REG_RAX == static_cast<int>(Reg::rax) && NITRO_REG_R15 == st
               NITRO_ALL_REGS == kAllRegisters,
               "Event::fresh uses the record's register bits");
 
-namespace {
-
-// Without -mpopcnt (Debian's x86-64 baseline), __builtin_popcount is a library call.
-constexpr unsigned popcount32(uint32_t x) {
-    x = x - ((x >> 1) & 0x55555555u);
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    x = (x + (x >> 4)) & 0x0f0f0f0fu;
-    return (x * 0x01010101u) >> 24;
-}
-static_assert(popcount32(0) == 0 && popcount32(NITRO_ALL_REGS) == NITRO_NREGS &&
-              popcount32(0x80000001u) == 2);
-
-}  // namespace
-
 uint32_t record_registers_end(const nitro_record* rec, uint32_t size) {
     if (size < sizeof(nitro_record) || (rec->regmask & ~NITRO_ALL_REGS)) return 0;
-    uint64_t end = sizeof(nitro_record) + 8ULL * popcount32(rec->regmask);
+    uint64_t end = sizeof(nitro_record) + 8ULL * nitro_popcount32(rec->regmask);
     return end <= size ? static_cast<uint32_t>(end) : 0;
 }
 

@@ -67,6 +67,14 @@ struct Ring {
     void put(Rec& r) { put(r.bytes.data(), r.size()); }
 };
 
+// The register count of a record, shared by the plugin and the reader (no library call).
+TEST(RingReader, RegisterCountOfAMask) {
+    EXPECT_EQ(nitro_popcount32(0), 0u);
+    EXPECT_EQ(nitro_popcount32(NITRO_ALL_REGS), static_cast<uint32_t>(NITRO_NREGS));
+    EXPECT_EQ(nitro_popcount32(0x80000001u), 2u);
+    EXPECT_EQ(nitro_popcount32(~0u), 32u);
+}
+
 TEST(RingReader, DecodesAnEventAndItsCapture) {
     Ring r;
     Rec e(7);
