@@ -3,6 +3,12 @@
 // (bench_loop null: getppid loop; bench_loop file: open/read/close on tmpfs). The guest measures
 // its own time per operation; the table shows each mode's ratio to the untraced guest.
 //
+// The traced modes are paired: each boot runs the workloads untraced first (the plugin loaded
+// and passive, a consumer attached with traps off), then nitro turns traps on and the guest
+// runs them again. Their ratio is the median of these per-boot ratios: the file loop's time
+// varies by 10-20 % from boot to boot (where the guest's caches and the host's pages land),
+// which a ratio between two boots cannot tell from nitro's cost.
+//
 // Modes: untraced (no plugin) | plugin loaded, traps off | events consumed without output |
 // raw tracing of every syscall to a capture file (nitro trace --format raw) | the same to a
 // jsonl file | decoded tracing (Linux backend) to jsonl | the gdb listener (QEMU's gdbstub,
@@ -64,26 +70,80 @@ struct Options {
     int smp = 1;
     double scale = 1.0;
     bool kaslr = false;
+    int runs = 5;
     std::string out_dir = "/tmp";
     std::vector<std::string> plugin_args;
 };
 
-// Boots the guest once, runs every workload, returns ns/op by workload name.
-std::map<std::string, double> run_once(const Options& o, BenchMode mode,
-                                       const std::vector<Workload>& loads, uint64_t* events) {
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+bool is_paired(BenchMode m) {
+    return m == BenchMode::Consume || m == BenchMode::RawTrace || m == BenchMode::RawJson ||
+           m == BenchMode::Decoded;
+}
+
+// System calls per iteration of each workload (open, read, close for the file loop).
+long calls_per_op(const Workload& w) { return w.name == "file" ? 3 : 1; }
+
+// What the guest printed in one boot: ns/op by workload name (the median of its runs); for a
+// paired mode also the untraced first half of the boot.
+struct RunResult {
+    std::map<std::string, double> ns;
+    std::map<std::string, double> untraced_half;
+};
+
+// The marker the guest prints between the halves of a paired boot; it then sleeps while nitro
+// turns traps on (the plugin instruments at the vCPU's next wake-up, within milliseconds).
+constexpr std::string_view kTraceMarker = "NITRO-BENCH-TRACE";
+constexpr int kTraceSwitchSleepS = 3;
+
+// Boots the guest once and runs every workload.
+RunResult run_once(const Options& o, BenchMode mode, const std::vector<Workload>& loads,
+                   uint64_t* events) {
+    const bool paired = is_paired(mode);
+    // strace and the gdb listener cost milliseconds per call: fewer iterations, in one run.
+    const bool slow = mode == BenchMode::Strace || mode == BenchMode::Gdb;
+    const int runs = slow ? 1 : o.runs;
+    // The file loop's time varies by about 10 % from one run to the next, even within a boot
+    // (each run is a new process, its pages elsewhere), the null loop's by about 2 %: several
+    // shorter runs and their median.
+    auto iterations = [&](const Workload& w) {
+        return std::max(1L, static_cast<long>((slow ? w.n_strace : w.n) * o.scale / runs));
+    };
+    // Paired halves start with a warm-up run (a tenth): the second half runs in code that was
+    // translated again when the plugin began to instrument.
+    // (one more iteration than a tenth: never the count of a measured run)
+    auto warmup = [&](const Workload& w) { return iterations(w) * runs / 10 + 1; };
     std::string cmds;
-    for (const auto& w : loads) {
-        // strace and the gdb listener cost milliseconds per call: fewer iterations
-        bool slow = mode == BenchMode::Strace || mode == BenchMode::Gdb;
-        long n = static_cast<long>((slow ? w.n_strace : w.n) * o.scale);
-        if (mode == BenchMode::Strace) {
-            cmds += "strace -f -o /tmp/strace.out bench_loop " + w.name + " " + std::to_string(n) + "; ";
-        } else {
-            cmds += "bench_loop " + w.name + " " + std::to_string(n) + "; ";
+    long traced_calls = 0;  // the least number of calls the traced half makes
+    for (int half = 0; half < (paired ? 2 : 1); half++) {
+        if (half == 1) cmds += "echo " + std::string(kTraceMarker) + "; sleep " + std::to_string(kTraceSwitchSleepS) + "; ";
+        for (const auto& w : loads) {
+            long n = iterations(w);
+            if (mode == BenchMode::Strace) {
+                cmds += "strace -f -o /tmp/strace.out bench_loop " + w.name + " " + std::to_string(n) + "; ";
+                continue;
+            }
+            if (paired) {
+                cmds += "bench_loop " + w.name + " " + std::to_string(warmup(w)) + "; ";
+                if (half == 1) traced_calls += (warmup(w) + n * runs) * calls_per_op(w);
+            }
+            for (int r = 0; r < runs; r++) cmds += "bench_loop " + w.name + " " + std::to_string(n) + "; ";
         }
     }
-    std::map<std::string, double> result;
+    std::map<std::string, std::vector<double>> runs_ns, runs_untraced_half;
     std::mutex mu;
+    auto results = [&] {
+        std::lock_guard lock(mu);
+        RunResult r;
+        for (const auto& [name, v] : runs_ns) r.ns[name] = median(v);
+        for (const auto& [name, v] : runs_untraced_half) r.untraced_half[name] = median(v);
+        return r;
+    };
+    std::atomic<bool> second_half{false};
     vm::LaunchConfig cfg;
     cfg.kernel = o.guest_dir + "/vmlinuz";
     cfg.initrd = o.guest_dir + "/initrd.img";
@@ -94,14 +154,16 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
     cfg.console = [&](const std::string& line) {
         static const std::regex re("^BENCH (\\w+) (\\d+) ([0-9.]+)");
         std::smatch m;
-        if (std::regex_search(line, m, re)) {
+        if (line.rfind(kTraceMarker, 0) == 0) second_half = true;
+        if (!std::regex_search(line, m, re)) return;
+        std::string name = m[1];
+        for (const auto& w : loads) {
+            if (w.name != name || std::stol(m[2]) != iterations(w)) continue;  // a warm-up
             std::lock_guard lock(mu);
-            result[m[1]] = std::stod(m[3]);
+            (paired && !second_half ? runs_untraced_half : runs_ns)[name].push_back(std::stod(m[3]));
         }
     };
-    bool with_plugin = mode == BenchMode::TrapsOff || mode == BenchMode::Consume ||
-                       mode == BenchMode::RawTrace || mode == BenchMode::RawJson ||
-                       mode == BenchMode::Decoded;
+    bool with_plugin = mode == BenchMode::TrapsOff || paired;
     if (with_plugin) {
         cfg.plugin = o.plugin;
         cfg.plugin_args = o.plugin_args;
@@ -144,16 +206,22 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
         listener.reset();
         vm.wait();
         std::filesystem::remove(gdb_sock);
-        return result;
+        return results();
     }
     if (!with_plugin) {
         vm.wait();
-        return result;
+        return results();
     }
     // Traps off from the attach on: the plugin stays passive (a moment of traps on would make
-    // it instrument for good, see docs/listener.md).
-    tcg::TcgListener listener(vm.plugin_ctl_path(),
-                              tcg::TcgOptions{.traps = mode != BenchMode::TrapsOff});
+    // it instrument for good, see docs/listener.md) until the second half of a paired boot.
+    tcg::TcgListener listener(vm.plugin_ctl_path(), tcg::TcgOptions{.traps = false});
+    bool traps_on = false;
+    auto start_tracing_at_marker = [&] {
+        if (!traps_on && paired && second_half) {
+            listener.set_traps(true);
+            traps_on = true;
+        }
+    };
     vm.resume();
     if (mode == BenchMode::RawTrace) {
         // What `nitro trace --nobackend --format raw` does: records copied as they are.
@@ -161,7 +229,8 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
                                 listener.time_base());
         const nitro_record* rec = nullptr;
         for (;;) {
-            auto s = listener.next_record(rec, std::chrono::milliseconds(200));
+            start_tracing_at_marker();
+            auto s = listener.next_record(rec, std::chrono::milliseconds(20));
             if (s == Listener::Status::End) break;
             if (s == Listener::Status::Event) file.append(rec);
         }
@@ -180,7 +249,8 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
         Syscall sc;
         std::string line;
         for (;;) {
-            auto s = listener.next(ev, std::chrono::milliseconds(200));
+            start_tracing_at_marker();
+            auto s = listener.next(ev, std::chrono::milliseconds(20));
             if (s == Listener::Status::End) break;
             if (s != Listener::Status::Event || mode == BenchMode::Consume) continue;
             line.clear();
@@ -204,12 +274,14 @@ std::map<std::string, double> run_once(const Options& o, BenchMode mode,
                  ps.direct_vcpus ? "all vCPUs" : ps.api_vcpus ? "no vCPU" : "-",
                  ps.ram_file_mapped ? "from the RAM file" : "through QEMU", ps.context_mismatches);
     vm.wait();
-    return result;
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v[v.size() / 2];
+    // Every traced call makes an entry and an exit: fewer events than that means tracing began
+    // after the guest's pause, and part of the traced half ran untraced.
+    if (paired && listener.stats().events < 2 * static_cast<uint64_t>(traced_calls)) {
+        std::fprintf(stderr, "nitro-bench: tracing began late (%llu events, at least %ld expected); boot not counted\n",
+                     static_cast<unsigned long long>(listener.stats().events), 2 * traced_calls);
+        return {};
+    }
+    return results();
 }
 
 }  // namespace
@@ -219,6 +291,10 @@ int main(int argc, char** argv) {
     Options o;
     app.add_option("--guest", o.guest_dir, "Directory of the test guest (scripts/build-guest)");
     app.add_option("--reps", o.reps, "Boots per mode (the median is reported)");
+    app.add_option("--runs", o.runs,
+                   "Runs of each workload per boot (per half of a paired boot), splitting its "
+                   "iterations; their median counts")
+        ->check(CLI::Range(1, 50));
     app.add_option("--smp", o.smp, "vCPUs");
     app.add_option("--scale", o.scale, "Multiply the iteration counts");
     app.add_flag("--kaslr", o.kaslr,
@@ -265,29 +341,52 @@ int main(int argc, char** argv) {
         run_modes.insert(run_modes.begin(), BenchMode::Untraced);  // the reference
     }
     try {
-        std::map<BenchMode, std::map<std::string, std::vector<double>>> samples;
+        std::map<BenchMode, std::map<std::string, std::vector<double>>> samples, ratios, halves;
         std::map<BenchMode, uint64_t> events;
+        std::map<BenchMode, int> boots;
         // Interleave the modes repetition by repetition so drift hits all of them alike.
         for (int rep = 0; rep < o.reps; rep++) {
             for (BenchMode m : run_modes) {
                 auto r = run_once(o, m, loads, &events[m]);
+                if (r.ns.empty() && is_paired(m)) continue;  // reported by run_once
+                boots[m]++;
                 for (const auto& w : loads) {
-                    if (!r.count(w.name)) nitro::fail("workload {} printed no result in mode {}", w.name, mode_name(m));
-                    samples[m][w.name].push_back(r[w.name]);
+                    if (!r.ns.count(w.name) || (is_paired(m) && !r.untraced_half.count(w.name))) {
+                        nitro::fail("workload {} printed no result in mode {}", w.name, mode_name(m));
+                    }
+                    samples[m][w.name].push_back(r.ns[w.name]);
+                    if (is_paired(m)) {
+                        halves[m][w.name].push_back(r.untraced_half[w.name]);
+                        ratios[m][w.name].push_back(r.ns[w.name] / r.untraced_half[w.name]);
+                    }
                 }
-                std::fprintf(stderr, "rep %d %-24s null %8.1f ns  file %8.1f ns\n", rep + 1,
-                             mode_name(m), r["null"], r["file"]);
+                std::fprintf(stderr, "rep %d %-24s null %8.1f ns  file %8.1f ns", rep + 1,
+                             mode_name(m), r.ns["null"], r.ns["file"]);
+                if (is_paired(m)) {
+                    std::fprintf(stderr, "  (untraced half: null %.1f ns, file %.1f ns)",
+                                 r.untraced_half["null"], r.untraced_half["file"]);
+                }
+                std::fprintf(stderr, "\n");
             }
         }
-        std::printf("\nguest-timed, median of %d boots, smp %d (ratio to untraced)\n", o.reps, o.smp);
+        std::printf("\nguest-timed, median of %d boots, smp %d (ratio to untraced; traced modes: "
+                    "median of the ratios to the untraced half of the same boot)\n",
+                    o.reps, o.smp);
         std::printf("%-26s %14s %8s %14s %8s %12s\n", "mode", "null ns/op", "ratio", "file ns/op",
                     "ratio", "events/boot");
         double base_null = median(samples[BenchMode::Untraced]["null"]);
         double base_file = median(samples[BenchMode::Untraced]["file"]);
         for (BenchMode m : run_modes) {
             double n = median(samples[m]["null"]), f = median(samples[m]["file"]);
-            std::printf("%-26s %14.1f %8.2f %14.1f %8.2f %12llu\n", mode_name(m), n, n / base_null, f,
-                        f / base_file, static_cast<unsigned long long>(events[m] / o.reps));
+            double rn = is_paired(m) ? median(ratios[m]["null"]) : n / base_null;
+            double rf = is_paired(m) ? median(ratios[m]["file"]) : f / base_file;
+            std::printf("%-26s %14.1f %8.2f %14.1f %8.2f %12llu\n", mode_name(m), n, rn, f, rf,
+                        static_cast<unsigned long long>(boots[m] ? events[m] / boots[m] : 0));
+        }
+        for (BenchMode m : run_modes) {
+            if (!is_paired(m)) continue;
+            std::printf("  %s, untraced halves: null %.1f ns/op, file %.1f ns/op (%d boots)\n",
+                        mode_name(m), median(halves[m]["null"]), median(halves[m]["file"]), boots[m]);
         }
     } catch (const nitro::Error& e) {
         std::fprintf(stderr, "nitro-bench: %s\n", e.what());
