@@ -89,7 +89,7 @@ private:
     template <typename Take>
     Status next_from_rings(std::chrono::milliseconds timeout, Take take);
     void ack_previous();
-    bool plugin_alive() const;
+    bool plugin_alive(std::chrono::steady_clock::time_point now) const;
     void detach();
 
     std::string path_;
@@ -99,6 +99,7 @@ private:
     unsigned n_vcpus_ = 0;
     TimeBase time_;
     std::chrono::steady_clock::time_point last_calibration_{};
+    mutable std::chrono::steady_clock::time_point last_alive_check_{};
     mutable std::chrono::steady_clock::time_point last_zombie_check_{};
     std::vector<RingReader> readers_;
     std::thread heartbeat_;
