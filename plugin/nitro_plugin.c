@@ -544,6 +544,67 @@ static uint32_t capture_str_array(struct vcpu *v, uint64_t addr, bool compat, ui
     return len;
 }
 
+/* The buffers an iovec array points to (NITRO_CAP_IOVEC_DATA): per entry a nitro_iov_capture
+ * and up to max bytes, all within room bytes (a multiple of 8); total < 0: no limit, else the
+ * bytes the call transferred. Returns the bytes written to out. */
+static uint32_t capture_iovec_data(struct vcpu *v, uint64_t addr, uint64_t count, bool compat,
+                                   int64_t total, uint8_t *out, uint32_t max, uint32_t room,
+                                   uint8_t *status) {
+    const uint64_t esize = compat ? 8 : 16;
+    uint32_t used = 0;
+    *status = NITRO_CAP_OK;
+    if (count > NITRO_MAX_IOV_CAPTURE) {
+        count = NITRO_MAX_IOV_CAPTURE;
+        *status = NITRO_CAP_TRUNCATED;
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t base, len;
+        if (compat) {
+            uint32_t e[2];
+            if (!read_mem(v, addr + i * esize, e, sizeof e)) goto unreadable;
+            base = e[0];
+            len = e[1];
+        } else {
+            uint64_t e[2];
+            if (!read_mem(v, addr + i * esize, e, sizeof e)) goto unreadable;
+            base = e[0];
+            len = e[1];
+        }
+        if (total >= 0) {
+            if (len > (uint64_t)total) len = (uint64_t)total;
+            total -= (int64_t)len;
+        }
+        if (room - used < sizeof(struct nitro_iov_capture) + 8) {
+            *status = NITRO_CAP_TRUNCATED;
+            return used;
+        }
+        struct nitro_iov_capture *h = (struct nitro_iov_capture *)(out + used);
+        uint32_t cap = room - used - (uint32_t)sizeof *h;
+        if (cap > max) cap = max;
+        uint8_t st = NITRO_CAP_OK;
+        uint32_t n = 0;
+        if (base) n = capture_buffer(v, base, out + used + sizeof *h, len, cap, &st);
+        else if (len) st = NITRO_CAP_FAULT;
+        h->len = n;
+        h->status = st;
+        memset(h->pad, 0, sizeof h->pad);
+        used += (uint32_t)sizeof *h + round8(n);
+        continue;
+    unreadable:
+        *status = i ? NITRO_CAP_PARTIAL : NITRO_CAP_FAULT;
+        return used;
+    }
+    return used;
+}
+
+/* Upper bound of the data bytes one capture rule may take. */
+static uint32_t rule_bound(const struct nitro_capture_rule *r) {
+    uint32_t max = r->max > NITRO_MAX_CAPTURE_BYTES ? NITRO_MAX_CAPTURE_BYTES : r->max;
+    if (r->kind != NITRO_CAP_IOVEC_DATA) return max;
+    uint64_t all = (uint64_t)NITRO_MAX_IOV_CAPTURE * (sizeof(struct nitro_iov_capture) + round8(max));
+    return all > NITRO_MAX_CAPTURE_BYTES ? NITRO_MAX_CAPTURE_BYTES : (uint32_t)all;
+}
+
 /* Upper bound of the bytes the captures of (abi, nr, direction) may take. */
 static uint32_t capture_bound(bool compat, uint64_t nr, int direction) {
     if (!LOAD_RELAXED(&ctl->capture_enabled) || nr >= NITRO_MAX_NR) return 0;
@@ -552,9 +613,7 @@ static uint32_t capture_bound(bool compat, uint64_t nr, int direction) {
     if (count > NITRO_MAX_CAPTURES) count = NITRO_MAX_CAPTURES;
     uint32_t bound = 0;
     for (uint32_t i = 0; i < count; i++) {
-        uint32_t max = set->rule[i].max > NITRO_MAX_CAPTURE_BYTES ? NITRO_MAX_CAPTURE_BYTES
-                                                                    : set->rule[i].max;
-        bound += (uint32_t)sizeof(struct nitro_capture_hdr) + round8(max) + 8;
+        bound += (uint32_t)sizeof(struct nitro_capture_hdr) + round8(rule_bound(&set->rule[i])) + 8;
     }
     return bound;
 }
@@ -573,7 +632,8 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
     for (uint32_t i = 0; i < count; i++) {
         struct nitro_capture_rule r = set->rule[i];
         if (r.arg > 5 || r.len_arg > 5) continue;
-        uint32_t max = r.max > NITRO_MAX_CAPTURE_BYTES ? NITRO_MAX_CAPTURE_BYTES : r.max;
+        const uint32_t entry_max = r.max > NITRO_MAX_CAPTURE_BYTES ? NITRO_MAX_CAPTURE_BYTES : r.max;
+        uint32_t max = rule_bound(&r);
         uint32_t overhead = (uint32_t)sizeof(struct nitro_capture_hdr) + 8;
         if (room - used < overhead + 8) break;
         if (max > room - used - overhead) max = (room - used - overhead) & ~7u;
@@ -605,6 +665,15 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
                 if (compat) lp &= 0xffffffffULL;
                 if (!lp || !read_mem(v, lp, &want, 4)) continue;
                 len = capture_buffer(v, addr, data, want, max, &st);
+                break;
+            }
+            case NITRO_CAP_IOVEC_DATA: {
+                uint64_t count = rec->args[r.len_arg];
+                if (compat) count &= 0xffffffffULL;
+                bool exit = rec->direction == NITRO_DIR_EXIT;
+                if (exit && ret <= 0) continue;
+                len = capture_iovec_data(v, addr, count, compat, exit ? ret : -1, data, entry_max,
+                                         max, &st);
                 break;
             }
             default: continue;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -46,8 +47,14 @@ inline constexpr uint32_t kAllRegisters = (1u << (static_cast<unsigned>(Reg::efe
 
 /// What a listener copied from guest memory at the moment of the event (asynchronous mode).
 enum class CaptureKind : uint8_t {
-    CString = 1, BufFixed = 2, BufLenArg = 3, BufRet = 4, StrArray = 5, BufLenPtr = 6
+    CString = 1, BufFixed = 2, BufLenArg = 3, BufRet = 4, StrArray = 5, BufLenPtr = 6,
+    /// The buffers an iovec array argument points to (the array itself is another capture of
+    /// the argument): per entry a 4-byte length, a status byte, 3 bytes of padding and the
+    /// bytes, padded to 8 (src/listener/tcg/ring_abi.h, NITRO_CAP_IOVEC_DATA).
+    IovecData = 7
 };
+/// The iovec entries whose buffers an IovecData capture holds at most.
+inline constexpr std::size_t kIovecDataEntries = 16;
 enum class CaptureStatus : uint8_t { Ok = 0, Fault = 1, Truncated = 2, Partial = 3 };
 
 /// A captured argument buffer; data points into the Event's storage.
@@ -114,9 +121,17 @@ struct Event : EventFields {
         return compat ? static_cast<int32_t>(regs.rax) : static_cast<int64_t>(regs.rax);
     }
     /// The capture of argument arg, or nullptr.
+    /// The bytes captured at the argument's address (nullptr: none).
     const Capture* capture(unsigned arg) const {
         for (const auto& c : captures) {
-            if (c.arg == arg) return &c;
+            if (c.arg == arg && c.kind != CaptureKind::IovecData) return &c;
+        }
+        return nullptr;
+    }
+    /// The buffers of the iovec array argument arg, when they were captured.
+    const Capture* iovec_data(unsigned arg) const {
+        for (const auto& c : captures) {
+            if (c.arg == arg && c.kind == CaptureKind::IovecData) return &c;
         }
         return nullptr;
     }

@@ -457,34 +457,55 @@ std::uint32_t struct_size(std::string_view tag) {
     return 0;
 }
 
+// The buffers of an IovecData capture, in entry order (a malformed tail ends the list).
+std::vector<Fetched> split_iovec_data(const Capture* c) {
+    std::vector<Fetched> out;
+    if (!usable(c)) return out;
+    std::string_view d = c->data;
+    while (d.size() >= 8 && out.size() < kMaxIov) {
+        const std::uint32_t len = u32(d, 0);
+        const auto status = static_cast<std::uint8_t>(d[4]);
+        const std::size_t padded = (static_cast<std::size_t>(len) + 7) & ~std::size_t{7};
+        if (status > static_cast<std::uint8_t>(CaptureStatus::Partial) || d.size() - 8 < len) break;
+        out.push_back({std::string(d.substr(8, len)), static_cast<CaptureStatus>(status)});
+        d.remove_prefix(std::min(d.size(), 8 + padded));
+    }
+    return out;
+}
+
 // "[{iov_base="...", iov_len=4}, ...]". data_size: bytes the call transferred (readv's return
-// value; writev prints each buffer whole, up to the string limit). The listener captures the
-// array only; the buffers are read through ctx.memory when the event is decoded: exact in
-// synchronous mode (the guest waits), possibly changed since the call in asynchronous mode.
+// value; writev prints each buffer whole, up to the string limit). The buffers come from the
+// listener's IovecData capture (copied at the event) when there is one, else from ctx.memory
+// when the event is decoded: exact in synchronous mode (the guest waits), possibly changed
+// since the call in asynchronous mode.
 std::string format_iovec(std::uint64_t addr, const Capture* c, std::uint64_t count,
                          std::uint64_t data_size, const ArgContext& ctx) {
     if (addr == 0) return "NULL";
     if (!usable(c) || c->status == CaptureStatus::Fault) return format_pointer(addr);
+    const std::vector<Fetched> captured = split_iovec_data(ctx.iovec_data);
     std::string out = "[";
-    const std::size_t have = c->data.size() / 16;
+    // struct iovec: two pointer-sized fields (4 bytes each in a 32-bit program).
+    const std::size_t esize = ctx.compat ? 8 : 16;
+    const std::size_t have = c->data.size() / esize;
     std::size_t i = 0;
     for (; i < count && i < have && i < kMaxIov; ++i) {
-        const std::uint64_t base = u64(c->data, i * 16), len = u64(c->data, i * 16 + 8);
+        const std::uint64_t base = ctx.compat ? u32(c->data, i * 8) : u64(c->data, i * 16);
+        const std::uint64_t len = ctx.compat ? u32(c->data, i * 8 + 4) : u64(c->data, i * 16 + 8);
         if (i) out += ", ";
         const std::uint64_t show = std::min(len, data_size);
         data_size -= show;
         out += "{iov_base=";
         if (base == 0) {
             out += "NULL";
-        } else if (!ctx.memory) {
-            out += format_pointer(base);
-        } else {
-            Fetched f = fetch_buffer(*ctx.memory, base, show, kIovBytes);
+        } else if (i < captured.size() || ctx.memory) {
+            Fetched f = i < captured.size() ? captured[i] : fetch_buffer(*ctx.memory, base, show, kIovBytes);
             if (f.status == CaptureStatus::Fault && show) {
                 out += format_pointer(base);
             } else {
                 out += quote(f.data, ctx.string_limit, f.status != CaptureStatus::Ok);
             }
+        } else {
+            out += format_pointer(base);
         }
         out += fmt::format(", iov_len={}}}", len);
     }
@@ -774,7 +795,7 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
             const bool out = a.type == ArgType::IovecOut;
             if (out && (!ctx.ret || failed)) return format_pointer(v);
             const std::uint64_t count = len_of(a);
-            const Capture* c = src.buffer(v, std::min<std::uint64_t>(count, kMaxIov) * 16,
+            const Capture* c = src.buffer(v, std::min<std::uint64_t>(count, kMaxIov) * (ctx.compat ? 8 : 16),
                                           kMaxIov * 16);
             return format_iovec(v, c, count,
                                 out ? static_cast<std::uint64_t>(*ctx.ret) : ~0ULL, ctx);
@@ -1082,11 +1103,13 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
                 add(plan.exit, {arg, CaptureKind::BufFixed, 0, 4});
                 break;
             case ArgType::IovecIn:
-                // The array only: the buffers it points to are read through MemoryReader.
+                // The array, and the first bytes of each buffer it points to.
                 add(plan.enter, {arg, CaptureKind::BufFixed, 0, kMaxIov * 16});
+                add(plan.enter, {arg, CaptureKind::IovecData, len, kIovBytes});
                 break;
             case ArgType::IovecOut:
                 add(plan.exit, {arg, CaptureKind::BufFixed, 0, kMaxIov * 16});
+                add(plan.exit, {arg, CaptureKind::IovecData, len, kIovBytes});
                 break;
             case ArgType::StructIn:
             case ArgType::StructOut:

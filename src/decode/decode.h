@@ -72,6 +72,8 @@ struct ArgContext {
     std::array<std::uint64_t, 6> args{};
     /// The capture for this argument, from the event being decoded (nullptr: none).
     const Capture* capture = nullptr;
+    /// For an iovec array argument: the buffers it points to, captured (nullptr: none).
+    const Capture* iovec_data = nullptr;
     /// Decoding at an exit: the return value is known.
     std::optional<std::int64_t> ret;
     std::size_t string_limit = kDefaultStringLimit;

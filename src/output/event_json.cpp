@@ -213,8 +213,13 @@ void append_raw_event(std::string& out, const Event& ev) {
             if (!first) out += ", ";
             first = false;
             static constexpr const char* status[] = {"ok", "fault", "truncated", "partial"};
-            fmt::format_to(std::back_inserter(out), R"({{"arg": {}, "status": "{}", "data": )",
-                           c.arg, status[static_cast<int>(c.status) & 3]);
+            static constexpr const char* kind[] = {"?",       "cstring",     "buf_fixed",
+                                                   "buf_len_arg", "buf_ret", "str_array",
+                                                   "buf_len_ptr", "iovec_data"};
+            const auto k = static_cast<std::size_t>(c.kind);
+            fmt::format_to(std::back_inserter(out),
+                           R"({{"arg": {}, "kind": "{}", "status": "{}", "data": )", c.arg,
+                           kind[k < std::size(kind) ? k : 0], status[static_cast<int>(c.status) & 3]);
             append_json_string(out, c.data);
             out += "}";
         }

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -18,7 +19,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-const char* const kPrograms = "test_open; test_write; test_unlink; test_count getpid 50";
+const char* const kPrograms = "test_open; test_write; test_unlink; test_count getpid 50; test_writev; test_writev_32";
 
 struct Traced {
     CommandResult run;  // the guest console is in run.out
@@ -85,6 +86,25 @@ TEST_F(Backend, TestWriteWritesHelloWorldToTheFdItOpened) {
     EXPECT_EQ(count_lines_with(r.trace, "test_write write(" + fd + ", \"Hello World!\", 12) = 12"),
               1)
         << r.trace;
+}
+
+// test_writev overwrites its buffers right after each call; nitro (asynchronous by default)
+// decodes later, from the bytes the plugin copied at the call.
+TEST_F(Backend, WritevShowsTheBuffersOfTheCall) {
+    const Traced& r = text();
+    ASSERT_EQ(r.run.exit_code, 0) << r.run.err;
+    std::string fd = find(r.run.out, "test_writev: wrote 20 rounds to fd ([0-9]+)");
+    ASSERT_FALSE(fd.empty()) << r.run.out;
+    // Also the 32-bit build: its struct iovec has 4-byte fields.
+    for (const std::string program : {"test_writev", "test_writev_32"}) {
+        for (int i = 0; i < 20; i++) {
+            const std::string line = fmt::format(
+                R"({} writev({}, [{{iov_base="round {:02}", iov_len=8}}, )"
+                R"({{iov_base="part two {:02}", iov_len=11}}], 2) = 19)",
+                program, fd, i, i);
+            EXPECT_EQ(count_lines_with(r.trace, line), 1) << line << "\n" << r.trace;
+        }
+    }
 }
 
 TEST_F(Backend, TestUnlinkRemovesItsFile) {

@@ -266,6 +266,45 @@ struct Capturer {
         }
         return CaptureStatus::Truncated;
     }
+
+    // The buffers of an iovec array (CaptureKind::IovecData): per entry its length, status,
+    // 3 bytes of padding and up to max bytes, padded to 8; total < 0: no limit, else the bytes
+    // the call transferred.
+    CaptureStatus iovec_data(std::uint64_t addr, std::uint64_t count, bool compat, std::int64_t total) {
+        const std::size_t esize = compat ? 8 : 16;
+        CaptureStatus status = CaptureStatus::Ok;
+        if (count > kIovecDataEntries) {
+            count = kIovecDataEntries;
+            status = CaptureStatus::Truncated;
+        }
+        for (std::uint64_t i = 0; i < count; ++i) {
+            std::uint64_t e[2] = {};
+            std::uint32_t e32[2] = {};
+            auto* raw = compat ? reinterpret_cast<std::uint8_t*>(e32) : reinterpret_cast<std::uint8_t*>(e);
+            if (mem.read(addr + i * esize, std::span(raw, esize)) != esize) {
+                return i ? CaptureStatus::Partial : CaptureStatus::Fault;
+            }
+            const std::uint64_t base = compat ? e32[0] : e[0];
+            std::uint64_t len = compat ? e32[1] : e[1];
+            if (total >= 0) {
+                len = std::min<std::uint64_t>(len, static_cast<std::uint64_t>(total));
+                total -= static_cast<std::int64_t>(len);
+            }
+            const std::size_t header = out.size();
+            out.resize(header + 8, '\0');
+            CaptureStatus st = CaptureStatus::Ok;
+            if (base) {
+                st = buffer(base, len);
+            } else if (len) {
+                st = CaptureStatus::Fault;
+            }
+            const auto n = static_cast<std::uint32_t>(out.size() - header - 8);
+            std::memcpy(out.data() + header, &n, 4);
+            out[header + 4] = static_cast<char>(st);
+            out.resize(header + 8 + ((n + 7) & ~7u), '\0');
+        }
+        return status;
+    }
 };
 
 }  // namespace
@@ -301,6 +340,13 @@ void capture_arguments(GuestReader& mem, const std::vector<CaptureRule>& rules, 
                 st = c.buffer(addr, static_cast<std::uint64_t>(ret));
                 break;
             case CaptureKind::StrArray: st = c.str_array(addr, ev.compat); break;
+            case CaptureKind::IovecData: {
+                const bool exit = ev.direction == Direction::Exit;
+                if (exit && ret <= 0) continue;
+                std::uint64_t count = ev.compat ? u32(ev.args[r.len_arg]) : ev.args[r.len_arg];
+                st = c.iovec_data(addr, count, ev.compat, exit ? ret : -1);
+                break;
+            }
             case CaptureKind::BufLenPtr: {
                 std::uint64_t lp = ev.compat ? u32(ev.args[r.len_arg]) : ev.args[r.len_arg];
                 std::uint32_t want = 0;

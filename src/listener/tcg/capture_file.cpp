@@ -108,12 +108,13 @@ CaptureReader::CaptureReader(const std::string& path) {
         munmap(const_cast<uint8_t*>(data_), size_);
         fail("{} is not a nitro capture file", path);
     }
-    if (header_.version != kCaptureVersion || header_.record_abi != NITRO_RECORD_ABI_VERSION ||
-        header_.header_size != sizeof header_) {
+    if (header_.version != kCaptureVersion || header_.record_abi < NITRO_RECORD_ABI_OLDEST ||
+        header_.record_abi > NITRO_RECORD_ABI_VERSION || header_.header_size != sizeof header_) {
         munmap(const_cast<uint8_t*>(data_), size_);
         fail("{} was recorded by another nitro version (capture format {}, records {}; this nitro "
-             "reads {} and {})",
-             path, header_.version, header_.record_abi, kCaptureVersion, NITRO_RECORD_ABI_VERSION);
+             "reads {} and {}..{})",
+             path, header_.version, header_.record_abi, kCaptureVersion, NITRO_RECORD_ABI_OLDEST,
+             NITRO_RECORD_ABI_VERSION);
     }
     time_.tsc0 = header_.tsc0;
     time_.mono0_ns = header_.mono0_ns;

@@ -17,8 +17,11 @@
 #include <stdint.h>
 
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
-#define NITRO_ABI_VERSION 7u        /* this header as a whole (the control block) */
-#define NITRO_RECORD_ABI_VERSION 6u /* the event records alone (capture files keep them) */
+#define NITRO_ABI_VERSION 8u        /* this header as a whole (the control block) */
+#define NITRO_RECORD_ABI_VERSION 7u /* the event records alone (capture files keep them) */
+/* Record ABI 7 added the capture kind NITRO_CAP_IOVEC_DATA; records of ABI 6 are ABI 7
+ * records without it, and readers of 7 read them. */
+#define NITRO_RECORD_ABI_OLDEST 6u
 #define NITRO_MAX_VCPUS 64u
 #define NITRO_MAX_NR 1024u /* syscall numbers traced per ABI: 0..1023 */
 #define NITRO_MAX_CR3 16u
@@ -68,6 +71,17 @@ enum nitro_capture_kind {
     NITRO_CAP_BUF_RET = 4,    /* exit only: min(return value, max) bytes at arg */
     NITRO_CAP_STR_ARRAY = 5,  /* NULL-terminated pointer array of strings (argv); NUL-separated */
     NITRO_CAP_BUF_LEN_PTR = 6,/* min(*(uint32_t *)arg[len_arg], max) bytes at arg (socklen_t *) */
+    /* The buffers of the iovec array at arg with arg[len_arg] entries (struct iovec: 16 bytes,
+     * 32-bit programs 8): for each of the first NITRO_MAX_IOV_CAPTURE entries a
+     * nitro_iov_capture and up to max bytes of its buffer, padded to 8; at exits no more than
+     * the return value in all (readv fills the buffers in order). TRUNCATED: more entries. */
+    NITRO_CAP_IOVEC_DATA = 7,
+};
+#define NITRO_MAX_IOV_CAPTURE 16u
+struct nitro_iov_capture {
+    uint32_t len;   /* bytes of the buffer that follow */
+    uint8_t status; /* enum nitro_capture_status of this buffer */
+    uint8_t pad[3];
 };
 enum nitro_capture_status {
     NITRO_CAP_OK = 0,

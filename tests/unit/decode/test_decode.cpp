@@ -12,9 +12,9 @@
 namespace nitro::decode {
 namespace {
 
-const SyscallInfo& call(std::string_view name) {
+const SyscallInfo& call(std::string_view name, Abi abi = Abi::X86_64) {
     for (std::uint64_t nr = 0; nr < 1024; ++nr) {
-        const SyscallInfo* info = lookup_syscall(Abi::X86_64, nr);
+        const SyscallInfo* info = lookup_syscall(abi, nr);
         if (info && info->name == name) return *info;
     }
     throw std::runtime_error("no such call");
@@ -603,6 +603,72 @@ TEST(Memory, Iovecs) {
     EXPECT_EQ(format_arg(writev, 1, ctx), "[{iov_base=0x1000, iov_len=4}]");
 }
 
+// One buffer of an IovecData capture: its length, status, padding, bytes padded to 8.
+std::string iov_entry(std::string_view bytes, CaptureStatus st = CaptureStatus::Ok) {
+    std::string e = le32(static_cast<std::uint32_t>(bytes.size()));
+    e += static_cast<char>(st);
+    e += std::string(3, '\0');
+    e += bytes;
+    e += std::string((8 - bytes.size() % 8) % 8, '\0');
+    return e;
+}
+
+// The buffers as the plugin copied them at the event: what memory holds now does not matter.
+TEST(Memory, IovecBuffersCapturedAtTheEvent) {
+    FakeMemory mem;
+    mem.map(0x1000, "changed!");
+    const std::string arr = le64(0x1000) + le64(4) + le64(0x1004) + le64(4) + le64(0) + le64(2);
+    Capture array = cap(1, CaptureKind::BufFixed, arr);
+    const std::string bufs = iov_entry("one ") + iov_entry("two\n") + iov_entry("");
+    Capture data = cap(1, CaptureKind::IovecData, bufs);
+    const auto& writev = call("writev");
+    ArgContext ctx;
+    ctx.memory = &mem;
+    ctx.capture = &array;
+    ctx.iovec_data = &data;
+    ctx.args = {3, 0x5000, 3, 0, 0, 0};
+    EXPECT_EQ(format_arg(writev, 1, ctx),
+              "[{iov_base=\"one \", iov_len=4}, {iov_base=\"two\\n\", iov_len=4}, "
+              "{iov_base=NULL, iov_len=2}]");
+    // A buffer cut at the bound, and one that was unreadable at the event.
+    const std::string cut = iov_entry("0123", CaptureStatus::Truncated) +
+                            iov_entry("", CaptureStatus::Fault);
+    Capture data2 = cap(1, CaptureKind::IovecData, cut);
+    ctx.iovec_data = &data2;
+    ctx.args[2] = 2;
+    EXPECT_EQ(format_arg(writev, 1, ctx),
+              "[{iov_base=\"0123\"..., iov_len=4}, {iov_base=0x1004, iov_len=4}]");
+    // Hostile captures: a length beyond the data, a bad status, a short header. The entries
+    // before the bad one are used; the rest come from memory.
+    for (const std::string& bad :
+         {iov_entry("one ") + le64(1000), iov_entry("one ") + std::string("\x04\0\0\0\x09\0\0\0two\n", 12),
+          iov_entry("one ") + std::string(5, '\x01')}) {
+        Capture d = cap(1, CaptureKind::IovecData, bad);
+        ctx.iovec_data = &d;
+        EXPECT_EQ(format_arg(writev, 1, ctx),
+                  "[{iov_base=\"one \", iov_len=4}, {iov_base=\"ged!\", iov_len=4}]");
+    }
+    // A 32-bit program's struct iovec has 4-byte fields.
+    const std::string arr32 = le32(0x1000) + le32(4) + le32(0x1004) + le32(4);
+    Capture array32 = cap(1, CaptureKind::BufFixed, arr32);
+    ctx.capture = &array32;
+    ctx.iovec_data = &data;
+    ctx.compat = true;
+    ctx.args = {3, 0x5000, 2, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("writev", Abi::I386), 1, ctx),
+              "[{iov_base=\"one \", iov_len=4}, {iov_base=\"two\\n\", iov_len=4}]");
+    ctx.compat = false;
+    ctx.capture = &array;
+    // readv: the exit's capture holds only what the call read.
+    const auto& readv = call("readv");
+    const std::string got = iov_entry("one ") + iov_entry("tw");
+    Capture read = cap(1, CaptureKind::IovecData, got);
+    ctx.iovec_data = &read;
+    ctx.ret = 6;
+    EXPECT_EQ(format_arg(readv, 1, ctx),
+              "[{iov_base=\"one \", iov_len=4}, {iov_base=\"tw\", iov_len=4}]");
+}
+
 TEST(Memory, ExecStack) {
     FakeMemory mem;
     // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.
@@ -660,9 +726,17 @@ TEST(CapturePlan, StructuresAndLengths) {
     ASSERT_EQ(accept.enter.size(), 1u);  // addrlen's value going in
     EXPECT_EQ(accept.enter[0].arg, 2);
     EXPECT_EQ(accept.exit.size(), 2u);  // the address and addrlen coming out
+    // An iovec array, and what its entries point to.
     auto writev = capture_plan(call("writev"));
-    ASSERT_EQ(writev.enter.size(), 1u);
+    ASSERT_EQ(writev.enter.size(), 2u);
     EXPECT_EQ(writev.enter[0].kind, CaptureKind::BufFixed);
+    EXPECT_EQ(writev.enter[1].kind, CaptureKind::IovecData);
+    EXPECT_EQ(writev.enter[1].arg, 1);
+    EXPECT_EQ(writev.enter[1].len_arg, 2);  // iovcnt
+    auto readv = capture_plan(call("readv"));
+    EXPECT_TRUE(readv.enter.empty());
+    ASSERT_EQ(readv.exit.size(), 2u);
+    EXPECT_EQ(readv.exit[1].kind, CaptureKind::IovecData);
     // Never more rules than the listener takes.
     for (const auto& info : syscall_table(Abi::X86_64)) {
         auto plan = capture_plan(info);

@@ -205,6 +205,44 @@ TEST(Captures, ReturnValueBuffersOnlyAtExitsAndCompatPointers) {
     EXPECT_EQ(ev.captures[0].data, "hel");
 }
 
+// The buffers of an iovec array, in the plugin's layout: per entry a 4-byte length, a status
+// byte, 3 padding bytes and the bytes padded to 8; at an exit no more than the return value.
+TEST(Captures, IovecBuffers) {
+    FakeMemory mem;
+    mem.map(0x1000, "one two\n", false);
+    std::vector<std::uint8_t> arr(48, 0);
+    const std::uint64_t fields[6] = {0x1000, 4, 0x1004, 4, 0x9000, 3};  // the last unreadable
+    std::memcpy(arr.data(), fields, sizeof fields);
+    mem.map(0x5000, arr);
+    Event ev;
+    ev.direction = Direction::Enter;
+    ev.args = {3, 0x5000, 3, 0, 0, 0};
+    capture_arguments(mem, {{1, CaptureKind::IovecData, 2, 256}}, ev);
+    ASSERT_EQ(ev.captures.size(), 1u);
+    EXPECT_EQ(ev.captures[0].kind, CaptureKind::IovecData);
+    EXPECT_EQ(ev.captures[0].status, CaptureStatus::Ok);
+    const std::string want = std::string("\x04\0\0\0\0\0\0\0one \0\0\0\0", 16) +
+                             std::string("\x04\0\0\0\0\0\0\0two\n\0\0\0\0", 16) +
+                             std::string("\0\0\0\0\x01\0\0\0", 8);
+    EXPECT_EQ(ev.captures[0].data, want);
+    // At the exit (readv): 6 bytes were transferred.
+    ev.direction = Direction::Exit;
+    ev.regs.rax = 6;
+    capture_arguments(mem, {{1, CaptureKind::IovecData, 2, 256}}, ev);
+    ASSERT_EQ(ev.captures.size(), 1u);
+    EXPECT_EQ(ev.captures[0].data.substr(16, 10), std::string("\x02\0\0\0\0\0\0\0tw", 10));
+    // An unreadable array; more entries than are captured.
+    ev.direction = Direction::Enter;
+    ev.args = {3, 0x7000, 3, 0, 0, 0};
+    capture_arguments(mem, {{1, CaptureKind::IovecData, 2, 256}}, ev);
+    ASSERT_EQ(ev.captures.size(), 1u);
+    EXPECT_EQ(ev.captures[0].status, CaptureStatus::Fault);
+    ev.args = {3, 0x5000, 1000000, 0, 0, 0};
+    capture_arguments(mem, {{1, CaptureKind::IovecData, 2, 256}}, ev);
+    ASSERT_EQ(ev.captures.size(), 1u);
+    EXPECT_EQ(ev.captures[0].status, CaptureStatus::Partial);  // the array ends after 3
+}
+
 TEST(Captures, StringArraysStopAtNullAndAtTheBound) {
     FakeMemory mem;
     std::vector<std::uint8_t> argv(24, 0);

@@ -145,6 +145,21 @@ TEST(JsonWriter, OnlyRegistersReadAtTheEventAreListed) {
     EXPECT_EQ(out.find("\"rdi\": "), std::string::npos) << out;
 }
 
+// Raw events list what the listener captured, each with its argument, kind and status.
+TEST(JsonWriter, RawEventsListTheirCaptures) {
+    Event e = some_event();
+    e.capture_storage = {'/', 't', 'm', 'p', 1, 2};
+    e.captures.push_back({1, CaptureKind::CString, CaptureStatus::Ok, std::string_view(e.capture_storage.data(), 4)});
+    e.captures.push_back({1, CaptureKind::IovecData, CaptureStatus::Truncated,
+                          std::string_view(e.capture_storage.data() + 4, 2)});
+    std::string out;
+    append_raw_event(out, e);
+    EXPECT_NE(out.find(R"("captures": [{"arg": 1, "kind": "cstring", "status": "ok", "data": "/tmp"}, )"
+                       R"({"arg": 1, "kind": "iovec_data", "status": "truncated", "data": "\u0001\u0002"}])"),
+              std::string::npos)
+        << out;
+}
+
 TEST(JsonWriter, RecordsStayWithinTheirBound) {
     Event e = some_event();
     e.direction = Direction::Exit;
