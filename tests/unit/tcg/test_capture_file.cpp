@@ -177,6 +177,29 @@ TEST(CaptureFile, AbsurdRecordSizeStopsReading) {
     EXPECT_EQ(r.errors(), 1u);
 }
 
+// Records of ABI 6 are those of ABI 7 without the iovec buffers capture: still read. Older or
+// newer record versions are refused with a message.
+TEST(CaptureFile, ReadsOlderRecordVersionsItKnows) {
+    File f("abi");
+    auto rec = record(1, 1, NITRO_DIR_ENTER, 0x1000, false);
+    auto set_record_abi = [&](uint32_t v) {
+        std::fstream io(f.path, std::ios::in | std::ios::out | std::ios::binary);
+        io.seekp(offsetof(CaptureFileHeader, record_abi));
+        io.write(reinterpret_cast<const char*>(&v), 4);
+    };
+    write_file(f.path, {rec});
+    set_record_abi(NITRO_RECORD_ABI_OLDEST);
+    {
+        CaptureReader r(f.path);
+        Event ev;
+        EXPECT_TRUE(r.next(ev));
+    }
+    set_record_abi(NITRO_RECORD_ABI_OLDEST - 1);
+    EXPECT_THROW(CaptureReader r(f.path), Error);
+    set_record_abi(NITRO_RECORD_ABI_VERSION + 1);
+    EXPECT_THROW(CaptureReader r(f.path), Error);
+}
+
 TEST(CaptureFile, RejectsOtherFiles) {
     File f("notcapture");
     {
