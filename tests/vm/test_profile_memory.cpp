@@ -2,7 +2,10 @@
 // The kernel profile from guest memory alone: boot the test guest (QEMU needs the kernel to
 // boot it; nitro's profile code is never given it), build the profile from the guest's RAM at
 // its first event, and decode test_open's openat("/proc/cpuinfo") with it: process name, pid
-// and the fd the guest itself printed. A second build comes from the profile cache.
+// and the fd the guest itself printed; list the tasks, a two-threaded program's threads among
+// them. A second build comes from the profile cache. On the guest's kernel (Debian 12's 6.1)
+// and, when scripts/build-guest found one, a newer one (6.12: threads listed through
+// signal_struct.thread_head since 6.6).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -31,15 +34,21 @@ struct CacheDir {
     ~CacheDir() { fs::remove_all(path); }
 };
 
-TEST(ProfileFromMemory, DecodesTestOpenWithoutTheKernelImage) {
+class ProfileFromMemory : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ProfileFromMemory, DecodesTestOpenWithoutTheKernelImage) {
     NITRO_REQUIRE_GUEST();
+    const std::string kernel_image = GetParam() == "newer" ? newer_guest_kernel() : guest_kernel();
+    if (kernel_image.empty()) {
+        GTEST_SKIP() << "no newer kernel: scripts/build-guest found none in apt (bookworm-backports)";
+    }
     CacheDir cache;
     std::mutex mu;
     std::string console;
     vm::LaunchConfig cfg;
-    cfg.kernel = guest_kernel();
+    cfg.kernel = kernel_image;
     cfg.initrd = guest_initrd();
-    cfg.append = "quiet nitro.run=test_open";
+    cfg.append = "quiet nitro.run=\"test_open; test_count gettid 20000 2\"";
     cfg.plugin = NITRO_PLUGIN;
     cfg.start_paused = true;
     cfg.console = [&](const std::string& line) {
@@ -116,11 +125,26 @@ TEST(ProfileFromMemory, DecodesTestOpenWithoutTheKernelImage) {
     linux_os::LinuxBackend backend(cold.profile, memory.memory);
     std::string open_ret, open_pid, tid_ret, seen;
     int events = 0, unnamed = 0;
+    // test_count's threads as the task list shows them, while its second thread runs.
+    std::vector<linux_os::TaskEntry> counting;
+    int64_t counting_pid = 0, counting_tid = 0;
+    std::string counting_error = "no event from a thread of test_count";
     for (;;) {
         if (s == Listener::Status::Event) {
             const Syscall sc = backend.process_event(ev);
             ++events;
             if (!sc.process.valid) ++unnamed;
+            if (counting.empty() && sc.process.valid && sc.process.name == "test_count" &&
+                sc.process.tid != sc.process.pid && sc.name == "gettid") {
+                const linux_os::TaskList now =
+                    linux_os::list_tasks(kernel, cold.profile, *cold.location.init_task);
+                counting_error = now.error;
+                counting_pid = sc.process.pid;
+                counting_tid = sc.process.tid;
+                for (const auto& t : now.tasks) {
+                    if (t.tgid == static_cast<int32_t>(sc.process.pid)) counting.push_back(t);
+                }
+            }
             if (sc.process.valid && sc.process.name == "test_open") {
                 // What test_open did, for the failure message.
                 seen += fmt::format("{} {} {}(", sc.direction == Direction::Exit ? "exit" : "enter",
@@ -156,6 +180,17 @@ TEST(ProfileFromMemory, DecodesTestOpenWithoutTheKernelImage) {
     EXPECT_EQ(open_pid, tid_ret);  // the guest's own view of its pid
     EXPECT_GT(events, 50);
     EXPECT_EQ(unnamed, 0);
+    // The process: its main thread (waiting for the two it created) and the thread that made
+    // the call, at least; the other may have ended or not begun. All named test_count.
+    ASSERT_GE(counting.size(), 2u) << counting_error;
+    EXPECT_LE(counting.size(), 3u);
+    bool main_seen = false, caller_seen = false;
+    for (const auto& t : counting) {
+        EXPECT_EQ(t.comm, "test_count");
+        main_seen |= t.pid == counting_pid;
+        caller_seen |= t.pid == counting_tid;
+    }
+    EXPECT_TRUE(main_seen && caller_seen) << counting_pid << " " << counting_tid;
 
     // The second time the cache answers, with the same profile.
     const linux_os::ResolvedProfile warm = linux_os::resolve_profile(options, &memory, nullptr);
@@ -165,6 +200,9 @@ TEST(ProfileFromMemory, DecodesTestOpenWithoutTheKernelImage) {
     EXPECT_TRUE(warm.location.init_task_verified);
     std::printf("profile from the cache: %.1f ms\n", warm.ms);
 }
+
+INSTANTIATE_TEST_SUITE_P(Kernels, ProfileFromMemory, ::testing::Values("guest", "newer"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace nitro::test

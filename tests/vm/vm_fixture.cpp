@@ -49,10 +49,15 @@ std::string guest_kernel() {
     return std::filesystem::exists(k) ? k : "";
 }
 
+std::string newer_guest_kernel() {
+    std::string k = std::string(NITRO_GUEST_DIR) + "/newer/vmlinuz";
+    return std::filesystem::exists(k) ? k : "";
+}
+
 std::string guest_initrd() { return std::string(NITRO_GUEST_DIR) + "/initrd.img"; }
 
-std::vector<std::string> guest_args(const std::string& cmd, int smp) {
-    return {"--kernel", guest_kernel(),       "--initrd", guest_initrd(), "--smp",
+std::vector<std::string> guest_args(const std::string& cmd, int smp, const std::string& kernel) {
+    return {"--kernel", kernel.empty() ? guest_kernel() : kernel,       "--initrd", guest_initrd(), "--smp",
             std::to_string(smp), "--append", "quiet nitro.run=\"" + cmd + "\""};
 }
 

@@ -20,9 +20,14 @@ CommandResult run_nitro(const std::vector<std::string>& args, int timeout_s = 30
 
 /// Paths of the test guest; tests are skipped (with a reason) if it was not built.
 std::string guest_kernel();
+/// A second, newer kernel for the same guest (scripts/build-guest takes the newest cloud kernel
+/// apt knows: bookworm-backports); empty when there is none.
+std::string newer_guest_kernel();
 std::string guest_initrd();
 /// Arguments that boot the test guest running cmd (nitro.run=...).
-std::vector<std::string> guest_args(const std::string& cmd, int smp = 1);
+/// kernel: another kernel image for the same guest (default: guest_kernel()).
+std::vector<std::string> guest_args(const std::string& cmd, int smp = 1,
+                                    const std::string& kernel = "");
 
 /// Lines of text that contain needle.
 int count_lines_with(const std::string& text, const std::string& needle);
