@@ -544,9 +544,29 @@ static uint32_t capture_str_array(struct vcpu *v, uint64_t addr, bool compat, ui
     return len;
 }
 
-/* The buffers an iovec array points to (NITRO_CAP_IOVEC_DATA): per entry a nitro_iov_capture
- * and up to max bytes, all within room bytes (a multiple of 8); total < 0: no limit, else the
- * bytes the call transferred. Returns the bytes written to out. */
+/* Appends one section (a nitro_iov_capture, then up to want bytes at addr, at most what room
+ * leaves, padded to 8) at out + *used; false when not even its header fits. addr 0: nothing
+ * read (a fault if want > 0). */
+static bool capture_section(struct vcpu *v, uint64_t addr, uint64_t want, uint32_t max, uint8_t *out,
+                            uint32_t *used, uint32_t room) {
+    if (room - *used < sizeof(struct nitro_iov_capture) + 8) return false;
+    struct nitro_iov_capture *h = (struct nitro_iov_capture *)(out + *used);
+    uint32_t cap = room - *used - (uint32_t)sizeof *h;
+    if (cap > max) cap = max;
+    uint8_t st = NITRO_CAP_OK;
+    uint32_t n = 0;
+    if (addr) n = capture_buffer(v, addr, out + *used + sizeof *h, want, cap, &st);
+    else if (want) st = NITRO_CAP_FAULT;
+    h->len = n;
+    h->status = st;
+    memset(h->pad, 0, sizeof h->pad);
+    *used += (uint32_t)sizeof *h + round8(n);
+    return true;
+}
+
+/* The buffers an iovec array points to (NITRO_CAP_IOVEC_DATA): per entry a section of up to
+ * max bytes, all within room bytes (a multiple of 8); total < 0: no limit, else the bytes the
+ * call transferred. Returns the bytes written to out. */
 static uint32_t capture_iovec_data(struct vcpu *v, uint64_t addr, uint64_t count, bool compat,
                                    int64_t total, uint8_t *out, uint32_t max, uint32_t room,
                                    uint8_t *status) {
@@ -558,50 +578,66 @@ static uint32_t capture_iovec_data(struct vcpu *v, uint64_t addr, uint64_t count
         *status = NITRO_CAP_TRUNCATED;
     }
     for (uint64_t i = 0; i < count; i++) {
-        uint64_t base, len;
-        if (compat) {
-            uint32_t e[2];
-            if (!read_mem(v, addr + i * esize, e, sizeof e)) goto unreadable;
-            base = e[0];
-            len = e[1];
-        } else {
-            uint64_t e[2];
-            if (!read_mem(v, addr + i * esize, e, sizeof e)) goto unreadable;
-            base = e[0];
-            len = e[1];
+        uint64_t e[2] = {0, 0};
+        if (!read_mem(v, addr + i * esize, e, esize)) {
+            *status = i ? NITRO_CAP_PARTIAL : NITRO_CAP_FAULT;
+            return used;
         }
+        uint64_t base = compat ? (e[0] & 0xffffffffULL) : e[0];
+        uint64_t len = compat ? (e[0] >> 32) : e[1];
         if (total >= 0) {
             if (len > (uint64_t)total) len = (uint64_t)total;
             total -= (int64_t)len;
         }
-        if (room - used < sizeof(struct nitro_iov_capture) + 8) {
+        if (!capture_section(v, base, len, max, out, &used, room)) {
             *status = NITRO_CAP_TRUNCATED;
             return used;
         }
-        struct nitro_iov_capture *h = (struct nitro_iov_capture *)(out + used);
-        uint32_t cap = room - used - (uint32_t)sizeof *h;
-        if (cap > max) cap = max;
-        uint8_t st = NITRO_CAP_OK;
-        uint32_t n = 0;
-        if (base) n = capture_buffer(v, base, out + used + sizeof *h, len, cap, &st);
-        else if (len) st = NITRO_CAP_FAULT;
-        h->len = n;
-        h->status = st;
-        memset(h->pad, 0, sizeof h->pad);
-        used += (uint32_t)sizeof *h + round8(n);
-        continue;
-    unreadable:
-        *status = i ? NITRO_CAP_PARTIAL : NITRO_CAP_FAULT;
+    }
+    return used;
+}
+
+/* A struct msghdr and what it points to (NITRO_CAP_MSGHDR), within room bytes. */
+static uint32_t capture_msghdr(struct vcpu *v, uint64_t addr, bool compat, int64_t total,
+                               uint8_t *out, uint32_t max, uint32_t room, uint8_t *status) {
+    uint64_t m[7] = {0};
+    const uint32_t msize = compat ? 28 : 56;
+    uint32_t used = 0;
+    if (!read_mem(v, addr, m, msize)) {
+        *status = NITRO_CAP_FAULT;
+        return 0;
+    }
+    uint64_t name, namelen, iov, iovlen;
+    if (compat) {
+        const uint32_t *w = (const uint32_t *)m;
+        name = w[0], namelen = w[1], iov = w[2], iovlen = w[3];
+    } else {
+        name = m[0], namelen = (uint32_t)m[1], iov = m[2], iovlen = m[3];
+    }
+    const uint64_t esize = compat ? 8 : 16;
+    const uint64_t entries = iovlen > NITRO_MAX_IOV_CAPTURE ? NITRO_MAX_IOV_CAPTURE : iovlen;
+    *status = NITRO_CAP_TRUNCATED;
+    if (!capture_section(v, addr, msize, msize, out, &used, room) ||
+        !capture_section(v, name, namelen > NITRO_MSG_NAME_CAPTURE ? NITRO_MSG_NAME_CAPTURE : namelen,
+                         NITRO_MSG_NAME_CAPTURE, out, &used, room) ||
+        !capture_section(v, iov, entries * esize, NITRO_MAX_IOV_CAPTURE * 16, out, &used, room)) {
         return used;
     }
+    uint8_t st;
+    used += capture_iovec_data(v, iov, iovlen, compat, total, out + used, max, room - used, &st);
+    *status = st == NITRO_CAP_FAULT ? NITRO_CAP_PARTIAL : st;
     return used;
 }
 
 /* Upper bound of the data bytes one capture rule may take. */
 static uint32_t rule_bound(const struct nitro_capture_rule *r) {
     uint32_t max = r->max > NITRO_MAX_CAPTURE_BYTES ? NITRO_MAX_CAPTURE_BYTES : r->max;
-    if (r->kind != NITRO_CAP_IOVEC_DATA) return max;
-    uint64_t all = (uint64_t)NITRO_MAX_IOV_CAPTURE * (sizeof(struct nitro_iov_capture) + round8(max));
+    if (r->kind != NITRO_CAP_IOVEC_DATA && r->kind != NITRO_CAP_MSGHDR) return max;
+    const uint64_t section = sizeof(struct nitro_iov_capture);
+    uint64_t all = (uint64_t)NITRO_MAX_IOV_CAPTURE * (section + round8(max));
+    if (r->kind == NITRO_CAP_MSGHDR) {
+        all += section + 56 + section + NITRO_MSG_NAME_CAPTURE + section + NITRO_MAX_IOV_CAPTURE * 16;
+    }
     return all > NITRO_MAX_CAPTURE_BYTES ? NITRO_MAX_CAPTURE_BYTES : (uint32_t)all;
 }
 
@@ -674,6 +710,12 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
                 if (exit && ret <= 0) continue;
                 len = capture_iovec_data(v, addr, count, compat, exit ? ret : -1, data, entry_max,
                                          max, &st);
+                break;
+            }
+            case NITRO_CAP_MSGHDR: {
+                bool exit = rec->direction == NITRO_DIR_EXIT;
+                if (exit && ret <= 0) continue;
+                len = capture_msghdr(v, addr, compat, exit ? ret : -1, data, entry_max, max, &st);
                 break;
             }
             default: continue;

@@ -51,7 +51,12 @@ enum class CaptureKind : uint8_t {
     /// The buffers an iovec array argument points to (the array itself is another capture of
     /// the argument): per entry a 4-byte length, a status byte, 3 bytes of padding and the
     /// bytes, padded to 8 (src/listener/tcg/ring_abi.h, NITRO_CAP_IOVEC_DATA).
-    IovecData = 7
+    IovecData = 7,
+    /// A struct msghdr and what it points to, as sections (the IovecData layout): the
+    /// structure (56 bytes; 28 for a 32-bit program), up to 128 bytes at msg_name, the iovec
+    /// array (its first 16 entries), the first bytes of each of those buffers (at an exit no
+    /// more than the return value in all). TRUNCATED: more than 16 entries.
+    Msghdr = 8
 };
 /// The iovec entries whose buffers an IovecData capture holds at most.
 inline constexpr std::size_t kIovecDataEntries = 16;

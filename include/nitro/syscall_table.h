@@ -48,6 +48,8 @@ enum class ArgType : std::uint8_t {
     SocklenPtr,   ///< pointer to a socklen_t, read at entry and at exit
     StructIn,     ///< kernel structure read at entry; ArgInfo::tag names it ("timespec")
     StructOut,    ///< kernel structure read at exit; ArgInfo::tag names it ("stat")
+    MsghdrIn,     ///< struct msghdr read at entry (sendmsg): name, iovec array and buffers
+    MsghdrOut,    ///< struct msghdr filled in by the call (recvmsg), read at exit
     Flags,        ///< bit set; aux = FlagTable, print with format_flags
     Enum,         ///< one value; aux = FlagTable, print with format_enum
 };

@@ -19,6 +19,8 @@ constexpr std::size_t kMaxIov = 16;
 constexpr std::size_t kIovBytes = 256;
 // Chunk of a C-string read through MemoryReader (reads never span an unreadable page).
 constexpr std::size_t kStringChunk = 64;
+// struct msghdr (x86-64, and a 32-bit program's), and the bytes of msg_name read.
+constexpr std::uint32_t kMsghdr64 = 56, kMsghdr32 = 28, kMsgNameBytes = 128;
 
 bool is_error_return(std::int64_t ret) { return ret < 0 && ret >= -4095; }
 
@@ -55,6 +57,22 @@ std::uint32_t u32(std::string_view d, std::size_t off) {
     return static_cast<std::uint32_t>(le(d, off, 4));
 }
 std::uint16_t be16(const unsigned char* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+
+// The fields of a struct msghdr (bytes of kMsghdr64, or kMsghdr32 for a 32-bit program).
+struct MsghdrFields {
+    std::uint64_t name = 0, namelen = 0, iov = 0, iovlen = 0, control = 0, controllen = 0;
+    std::uint32_t flags = 0;
+};
+MsghdrFields msghdr_fields(std::string_view d, bool compat) {
+    MsghdrFields f;
+    if (d.size() < (compat ? kMsghdr32 : kMsghdr64)) return f;
+    if (compat) {
+        f = {u32(d, 0), u32(d, 4), u32(d, 8), u32(d, 12), u32(d, 16), u32(d, 20), u32(d, 24)};
+    } else {
+        f = {u64(d, 0), u32(d, 8), u64(d, 16), u64(d, 24), u64(d, 32), u64(d, 40), u32(d, 48)};
+    }
+    return f;
+}
 
 // Captured bytes are only worth printing when some of them were read.
 bool usable(const Capture* c) {
@@ -141,6 +159,47 @@ Fetched fetch_str_array(const MemoryReader& m, std::uint64_t addr, bool compat,
     return f;
 }
 
+// Sections as the listener's IovecData and Msghdr captures hold them: per section a 4-byte
+// length, a status byte, 3 padding bytes, the bytes padded to 8.
+void append_section(std::string& out, const Fetched& f) {
+    const auto n = static_cast<std::uint32_t>(f.data.size());
+    char h[8] = {static_cast<char>(n), static_cast<char>(n >> 8), static_cast<char>(n >> 16),
+                 static_cast<char>(n >> 24), static_cast<char>(f.status), 0, 0, 0};
+    out.append(h, 8);
+    out += f.data;
+    out.append((8 - n % 8) % 8, '\0');
+}
+
+// A struct msghdr and what it points to, in the layout of a Msghdr capture (see
+// include/nitro/event.h): the structure, the address at msg_name, the iovec array, the first
+// per_entry bytes of each of its first kMaxIov buffers (total: at most that many in all, the
+// bytes a recvmsg transferred; ~0: no limit).
+Fetched fetch_msghdr(const MemoryReader& m, std::uint64_t addr, bool compat, std::uint64_t total,
+                     std::uint32_t per_entry) {
+    Fetched out;
+    const Fetched hdr = fetch_buffer(m, addr, compat ? kMsghdr32 : kMsghdr64, kMsghdr64);
+    if (hdr.status != CaptureStatus::Ok) return out;  // Fault
+    out.status = CaptureStatus::Ok;
+    append_section(out.data, hdr);
+    const MsghdrFields f = msghdr_fields(hdr.data, compat);
+    append_section(out.data, f.name ? fetch_buffer(m, f.name, std::min<std::uint64_t>(f.namelen, kMsgNameBytes), kMsgNameBytes)
+                                    : Fetched{{}, CaptureStatus::Ok});
+    const std::size_t esize = compat ? 8 : 16;
+    const std::uint64_t count = std::min<std::uint64_t>(f.iovlen, kMaxIov);
+    const Fetched array = f.iov ? fetch_buffer(m, f.iov, count * esize, kMaxIov * 16) : Fetched{{}, CaptureStatus::Ok};
+    append_section(out.data, array);
+    for (std::size_t i = 0; i + 1 <= array.data.size() / esize; ++i) {
+        const std::uint64_t base = compat ? u32(array.data, i * 8) : u64(array.data, i * 16);
+        std::uint64_t len = compat ? u32(array.data, i * 8 + 4) : u64(array.data, i * 16 + 8);
+        len = std::min(len, total);
+        total -= len;
+        append_section(out.data, base ? fetch_buffer(m, base, len, per_entry)
+                                      : Fetched{{}, len ? CaptureStatus::Fault : CaptureStatus::Ok});
+    }
+    if (f.iovlen > kMaxIov) out.status = CaptureStatus::Truncated;
+    return out;
+}
+
 // The bytes behind one argument: the listener's capture when there is one, else a read of
 // guest memory with the same semantics, else nothing.
 class Source {
@@ -158,6 +217,10 @@ class Source {
     const Capture* str_array(std::uint64_t addr) {
         if (ctx_.capture || !ctx_.memory || addr == 0) return ctx_.capture;
         return own(fetch_str_array(*ctx_.memory, addr, ctx_.compat, kCaptureMax));
+    }
+    const Capture* msghdr(std::uint64_t addr, std::uint64_t total, std::uint32_t per_entry) {
+        if (ctx_.capture || !ctx_.memory || addr == 0) return ctx_.capture;
+        return own(fetch_msghdr(*ctx_.memory, addr, ctx_.compat, total, per_entry));
     }
     // A buffer whose length is the socklen_t at lenptr (read now).
     const Capture* buffer_len_ptr(std::uint64_t addr, std::uint64_t lenptr, std::uint32_t max) {
@@ -458,11 +521,13 @@ std::uint32_t struct_size(std::string_view tag) {
 }
 
 // The buffers of an IovecData capture, in entry order (a malformed tail ends the list).
-std::vector<Fetched> split_iovec_data(const Capture* c) {
+// The sections of an IovecData or Msghdr capture, at most max of them, in order (a malformed
+// section ends the list).
+std::vector<Fetched> split_sections(const Capture* c, std::size_t max) {
     std::vector<Fetched> out;
     if (!usable(c)) return out;
     std::string_view d = c->data;
-    while (d.size() >= 8 && out.size() < kMaxIov) {
+    while (d.size() >= 8 && out.size() < max) {
         const std::uint32_t len = u32(d, 0);
         const auto status = static_cast<std::uint8_t>(d[4]);
         const std::size_t padded = (static_cast<std::size_t>(len) + 7) & ~std::size_t{7};
@@ -474,15 +539,15 @@ std::vector<Fetched> split_iovec_data(const Capture* c) {
 }
 
 // "[{iov_base="...", iov_len=4}, ...]". data_size: bytes the call transferred (readv's return
-// value; writev prints each buffer whole, up to the string limit). The buffers come from the
-// listener's IovecData capture (copied at the event) when there is one, else from ctx.memory
-// when the event is decoded: exact in synchronous mode (the guest waits), possibly changed
-// since the call in asynchronous mode.
+// value; writev prints each buffer whole, up to the string limit). The buffers come from
+// captured (the listener's copy at the event, see split_sections) when it has them, else from
+// ctx.memory when the event is decoded: exact in synchronous mode (the guest waits), possibly
+// changed since the call in asynchronous mode.
 std::string format_iovec(std::uint64_t addr, const Capture* c, std::uint64_t count,
-                         std::uint64_t data_size, const ArgContext& ctx) {
+                         std::uint64_t data_size, const ArgContext& ctx,
+                         const std::vector<Fetched>& captured) {
     if (addr == 0) return "NULL";
     if (!usable(c) || c->status == CaptureStatus::Fault) return format_pointer(addr);
-    const std::vector<Fetched> captured = split_iovec_data(ctx.iovec_data);
     std::string out = "[";
     // struct iovec: two pointer-sized fields (4 bytes each in a 32-bit program).
     const std::size_t esize = ctx.compat ? 8 : 16;
@@ -511,6 +576,34 @@ std::string format_iovec(std::uint64_t addr, const Capture* c, std::uint64_t cou
     }
     if (i < count) out += i ? ", ..." : "...";
     return out + "]";
+}
+
+// struct msghdr as strace prints it: "{msg_name=..., msg_namelen=16, msg_iov=[...], msg_iovlen=1,
+// msg_controllen=0, msg_flags=0}" (msg_control, as an address, only when msg_controllen is not
+// 0: strace decodes the control messages, nitro does not). c: a Msghdr capture or the same
+// sections read from memory. data_size: what recvmsg transferred (~0 for sendmsg).
+// namelen_before: recvmsg's msg_namelen going in ("msg_namelen=20 => 16" when it changed).
+std::string format_msghdr(std::uint64_t addr, const Capture* c, std::uint64_t data_size,
+                          std::optional<std::uint64_t> namelen_before, const ArgContext& ctx) {
+    if (addr == 0) return "NULL";
+    if (!usable(c) || c->status == CaptureStatus::Fault) return format_pointer(addr);
+    const std::vector<Fetched> sections = split_sections(c, 3 + kMaxIov);
+    const std::uint32_t size = ctx.compat ? kMsghdr32 : kMsghdr64;
+    if (sections.size() < 3 || sections[0].data.size() < size) return format_pointer(addr);
+    const MsghdrFields f = msghdr_fields(sections[0].data, ctx.compat);
+    const Capture name{0, CaptureKind::BufFixed, sections[1].status, sections[1].data};
+    const Capture array{0, CaptureKind::BufFixed, sections[2].status, sections[2].data};
+    const std::vector<Fetched> buffers(sections.begin() + 3, sections.end());
+    std::string out = "{msg_name=" + (f.name ? format_sockaddr(f.name, &name) : std::string("NULL"));
+    out += ", msg_namelen=";
+    if (namelen_before && *namelen_before != f.namelen) out += dec(*namelen_before) + " => ";
+    out += dec(f.namelen);
+    out += ", msg_iov=" + format_iovec(f.iov, &array, f.iovlen, data_size, ctx, buffers);
+    out += ", msg_iovlen=" + dec(f.iovlen);
+    if (f.controllen) out += ", msg_control=" + format_pointer(f.control);
+    out += ", msg_controllen=" + dec(f.controllen);
+    out += ", msg_flags=" + format_flags(FlagTable::MsgFlags, f.flags) + "}";
+    return out;
 }
 
 // "[110]" at the entry; "[110 => 2]" at the exit when the call changed it.
@@ -708,7 +801,7 @@ RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat,
 bool decoded_at_exit(const ArgInfo& arg) {
     return arg.type == ArgType::BufOut || arg.type == ArgType::SockaddrOut ||
            arg.type == ArgType::IovecOut || arg.type == ArgType::StructOut ||
-           arg.type == ArgType::SocklenPtr;
+           arg.type == ArgType::SocklenPtr || arg.type == ArgType::MsghdrOut;
 }
 
 std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgContext& ctx) {
@@ -797,8 +890,36 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
             const std::uint64_t count = len_of(a);
             const Capture* c = src.buffer(v, std::min<std::uint64_t>(count, kMaxIov) * (ctx.compat ? 8 : 16),
                                           kMaxIov * 16);
-            return format_iovec(v, c, count,
-                                out ? static_cast<std::uint64_t>(*ctx.ret) : ~0ULL, ctx);
+            return format_iovec(v, c, count, out ? static_cast<std::uint64_t>(*ctx.ret) : ~0ULL,
+                                ctx, split_sections(ctx.iovec_data, kMaxIov));
+        }
+        case ArgType::MsghdrIn:
+            return format_msghdr(v, src.msghdr(v, ~0ULL, kIovBytes), ~0ULL, std::nullopt, ctx);
+        case ArgType::MsghdrOut: {
+            if (v == 0) return "NULL";
+            const std::uint32_t size = ctx.compat ? kMsghdr32 : kMsghdr64;
+            if (!ctx.ret) {
+                // Going in, strace shows only the room for the address (and only when the call
+                // fails): "{msg_namelen=128}".
+                const Capture* c = src.buffer(v, size, kMsghdr64);
+                if (!usable(c) || c->data.size() < size) return format_pointer(v);
+                return "{msg_namelen=" + dec(msghdr_fields(c->data, ctx.compat).namelen) + "}";
+            }
+            if (failed) return ctx.entry_text.empty() ? format_pointer(v) : std::string(ctx.entry_text);
+            std::optional<std::uint64_t> before;
+            const std::string_view e = ctx.entry_text;
+            constexpr std::string_view kKey = "{msg_namelen=";
+            if (e.rfind(kKey, 0) == 0 && e.size() > kKey.size() + 1 && e.back() == '}') {
+                std::uint64_t n = 0;
+                bool digits = true;
+                for (char ch : e.substr(kKey.size(), e.size() - kKey.size() - 1)) {
+                    digits &= ch >= '0' && ch <= '9';
+                    n = n * 10 + static_cast<std::uint64_t>(ch - '0');
+                }
+                if (digits) before = n;
+            }
+            const auto transferred = static_cast<std::uint64_t>(*ctx.ret);
+            return format_msghdr(v, src.msghdr(v, transferred, kIovBytes), transferred, before, ctx);
         }
         case ArgType::StructIn:
         case ArgType::StructOut: {
@@ -1110,6 +1231,14 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
             case ArgType::IovecOut:
                 add(plan.exit, {arg, CaptureKind::BufFixed, 0, kMaxIov * 16});
                 add(plan.exit, {arg, CaptureKind::IovecData, len, kIovBytes});
+                break;
+            case ArgType::MsghdrIn:
+                add(plan.enter, {arg, CaptureKind::Msghdr, 0, kIovBytes});
+                break;
+            case ArgType::MsghdrOut:
+                // msg_namelen going in; the structure and its buffers as the call left them.
+                add(plan.enter, {arg, CaptureKind::BufFixed, 0, kMsghdr64});
+                add(plan.exit, {arg, CaptureKind::Msghdr, 0, kIovBytes});
                 break;
             case ArgType::StructIn:
             case ArgType::StructOut:

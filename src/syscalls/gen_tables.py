@@ -58,6 +58,8 @@ BUILTIN_TYPES = {
     'socklen_ptr': ('SocklenPtr', None),
     'struct_in': ('StructIn', 'tag'),
     'struct_out': ('StructOut', 'tag'),
+    'msghdr_in': ('MsghdrIn', None),
+    'msghdr_out': ('MsghdrOut', None),
 }
 INTEGER_TYPES = {'int', 'uint', 'long', 'ulong', 'size', 'ssize', 'hex'}
 RET_KINDS = {'int': 'Int', 'long': 'Long', 'fd': 'Fd', 'ptr': 'Ptr', 'size': 'Size',

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // strace comparison corpus, networking: socket, bind, listen, connect, accept, accept4, sendto,
-// recvfrom with AF_UNIX (path and abstract), AF_INET and AF_INET6 on the loopback interface
+// recvfrom, sendmsg, recvmsg with AF_UNIX (path and abstract), AF_INET and AF_INET6 on the loopback interface
 // (the test brings lo up first; without it the inet parts fail, which is traced all the same).
 // One process: a stream connect completes through the listen backlog before accept.
 #define _GNU_SOURCE
@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -57,6 +58,31 @@ static void unix_dgram_abstract(void) {
     struct sockaddr_un from;
     socklen_t flen = sizeof from;
     syscall(SYS_recvfrom, s, buf, sizeof buf, 0, &from, &flen);
+
+    // sendmsg/recvmsg: two buffers out, a short and a long one in, the sender's address.
+    struct iovec out[2] = {{(void*)"hello ", 6}, {(void*)"msg\n", 4}};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_name = &a;
+    m.msg_namelen = alen;
+    m.msg_iov = out;
+    m.msg_iovlen = 2;
+    syscall(SYS_sendmsg, c, &m, 0);
+    char small[4];
+    struct iovec in[2] = {{small, sizeof small}, {buf, sizeof buf}};
+    struct msghdr r;
+    memset(&r, 0, sizeof r);
+    r.msg_name = &from;
+    r.msg_namelen = sizeof from;
+    r.msg_iov = in;
+    r.msg_iovlen = 2;
+    syscall(SYS_recvmsg, s, &r, 0);
+    syscall(SYS_sendmsg, c, &m, MSG_DONTWAIT);
+    r.msg_iovlen = 1; /* 4 bytes of 10: MSG_TRUNC */
+    r.msg_namelen = sizeof from;
+    syscall(SYS_recvmsg, s, &r, MSG_DONTWAIT);
+    syscall(SYS_recvmsg, s, &r, MSG_DONTWAIT); /* EAGAIN */
+    syscall(SYS_sendmsg, c, NULL, 0);          /* EFAULT */
     syscall(SYS_close, c);
     syscall(SYS_close, s);
 }
@@ -89,6 +115,22 @@ static void inet(void) {
     struct sockaddr_in from;
     socklen_t flen = sizeof from;
     syscall(SYS_recvfrom, u, buf, sizeof buf, 0, &from, &flen);
+    struct iovec one = {(void*)"udp4 msg", 8};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_name = &a;
+    m.msg_namelen = sizeof a;
+    m.msg_iov = &one;
+    m.msg_iovlen = 1;
+    syscall(SYS_sendmsg, u, &m, 0);
+    struct iovec back = {buf, sizeof buf};
+    struct msghdr r;
+    memset(&r, 0, sizeof r);
+    r.msg_name = &from;
+    r.msg_namelen = sizeof from + 4;
+    r.msg_iov = &back;
+    r.msg_iovlen = 1;
+    syscall(SYS_recvmsg, u, &r, 0);
     syscall(SYS_close, u);
     a.sin_addr.s_addr = htonl(0xc0000201); /* 192.0.2.1: no route without a network */
     int d = (int)syscall(SYS_socket, AF_INET, SOCK_DGRAM, 0);

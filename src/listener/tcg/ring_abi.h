@@ -19,8 +19,8 @@
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
 #define NITRO_ABI_VERSION 8u        /* this header as a whole (the control block) */
 #define NITRO_RECORD_ABI_VERSION 7u /* the event records alone (capture files keep them) */
-/* Record ABI 7 added the capture kind NITRO_CAP_IOVEC_DATA; records of ABI 6 are ABI 7
- * records without it, and readers of 7 read them. */
+/* Record ABI 7 added the capture kinds NITRO_CAP_IOVEC_DATA and NITRO_CAP_MSGHDR; records of
+ * ABI 6 are ABI 7 records without them, and readers of 7 read them. */
 #define NITRO_RECORD_ABI_OLDEST 6u
 #define NITRO_MAX_VCPUS 64u
 #define NITRO_MAX_NR 1024u /* syscall numbers traced per ABI: 0..1023 */
@@ -76,7 +76,14 @@ enum nitro_capture_kind {
      * nitro_iov_capture and up to max bytes of its buffer, padded to 8; at exits no more than
      * the return value in all (readv fills the buffers in order). TRUNCATED: more entries. */
     NITRO_CAP_IOVEC_DATA = 7,
+    /* The struct msghdr at arg and what it points to, as sections (a nitro_iov_capture and
+     * its bytes, padded to 8): the structure (56 bytes; 28 for 32-bit programs), up to
+     * NITRO_MSG_NAME_CAPTURE bytes at msg_name, the iovec array (its first
+     * NITRO_MAX_IOV_CAPTURE entries), then the buffers as NITRO_CAP_IOVEC_DATA (max bytes
+     * each; at exits no more than the return value in all). */
+    NITRO_CAP_MSGHDR = 8,
 };
+#define NITRO_MSG_NAME_CAPTURE 128u
 #define NITRO_MAX_IOV_CAPTURE 16u
 struct nitro_iov_capture {
     uint32_t len;   /* bytes of the buffer that follow */

@@ -669,6 +669,100 @@ TEST(Memory, IovecBuffersCapturedAtTheEvent) {
               "[{iov_base=\"one \", iov_len=4}, {iov_base=\"tw\", iov_len=4}]");
 }
 
+// struct msghdr (x86-64): name, namelen, iov, iovlen, control, controllen, flags.
+std::string msghdr64(std::uint64_t name, std::uint32_t namelen, std::uint64_t iov, std::uint64_t iovlen,
+                     std::uint64_t control, std::uint64_t controllen, std::uint32_t flags) {
+    return le64(name) + le32(namelen) + le32(0) + le64(iov) + le64(iovlen) + le64(control) +
+           le64(controllen) + le32(flags) + le32(0);
+}
+
+// sendmsg/recvmsg as strace 6.1 prints them (its output for the same calls, on this machine).
+TEST(Memory, Msghdr) {
+    FakeMemory mem;
+    mem.map(0x1000, "hello msg\n");
+    mem.map(0x2000, le64(0x1000) + le64(6) + le64(0x1006) + le64(4));  // "hello ", "msg\n"
+    // AF_INET 127.0.0.1:5454
+    mem.map(0x3000, std::string("\x02\x00\x15\x4e\x7f\x00\x00\x01", 8) + std::string(8, '\0'));
+    mem.map(0x5000, msghdr64(0, 0, 0x2000, 2, 0, 0, 0));
+    mem.map(0x6000, msghdr64(0x3000, 16, 0x2000, 1, 0, 0, 0));
+    const auto& sendmsg = call("sendmsg");
+    ArgContext ctx;
+    ctx.memory = &mem;
+    ctx.args = {3, 0x5000, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(sendmsg, 1, ctx),
+              "{msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base=\"hello \", iov_len=6}, "
+              "{iov_base=\"msg\\n\", iov_len=4}], msg_iovlen=2, msg_controllen=0, msg_flags=0}");
+    ctx.args = {5, 0x6000, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(sendmsg, 1, ctx),
+              "{msg_name={sa_family=AF_INET, sin_port=htons(5454), sin_addr=inet_addr(\"127.0.0.1\")}, "
+              "msg_namelen=16, msg_iov=[{iov_base=\"hello \", iov_len=6}], msg_iovlen=1, "
+              "msg_controllen=0, msg_flags=0}");
+    EXPECT_EQ(format_arg(sendmsg, 2, ctx), "0");
+    ctx.args[2] = 0x40;
+    EXPECT_EQ(format_arg(sendmsg, 2, ctx), "MSG_DONTWAIT");
+    ctx.args = {5, 0, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(sendmsg, 1, ctx), "NULL");
+    ctx.args = {5, 0x9000, 0, 0, 0, 0};  // unreadable
+    EXPECT_EQ(format_arg(sendmsg, 1, ctx), "0x9000");
+
+    // recvmsg: msg_namelen going in at the entry; at the exit the structure as the call left
+    // it, the buffers up to what it read, and the length change.
+    const auto& recvmsg = call("recvmsg");
+    mem.map(0x7000, msghdr64(0x3000, 20, 0x2000, 2, 0, 0, 0x20));
+    ctx.args = {5, 0x7000, 0, 0, 0, 0};
+    const std::string entry = format_arg(recvmsg, 1, ctx);
+    EXPECT_EQ(entry, "{msg_namelen=20}");
+    mem.map(0x7000, msghdr64(0x3000, 16, 0x2000, 2, 0, 0, 0x20));
+    ctx.entry_text = entry;
+    ctx.ret = 8;
+    EXPECT_EQ(format_arg(recvmsg, 1, ctx),
+              "{msg_name={sa_family=AF_INET, sin_port=htons(5454), sin_addr=inet_addr(\"127.0.0.1\")}, "
+              "msg_namelen=20 => 16, msg_iov=[{iov_base=\"hello \", iov_len=6}, "
+              "{iov_base=\"ms\", iov_len=4}], msg_iovlen=2, msg_controllen=0, msg_flags=MSG_TRUNC}");
+    ctx.ret = -11;  // EAGAIN: what went in
+    EXPECT_EQ(format_arg(recvmsg, 1, ctx), "{msg_namelen=20}");
+
+    // Control data is shown as its address; absurd counts are cut at 16 entries.
+    mem.map(0x8000, msghdr64(0, 0, 0x2000, 1000000, 0x4000, 24, 0));
+    ctx.ret.reset();
+    ctx.entry_text = {};
+    ctx.args = {3, 0x8000, 0, 0, 0, 0};
+    const std::string big = format_arg(sendmsg, 1, ctx);
+    EXPECT_NE(big.find("iov_len=4}, ...], msg_iovlen=1000000, msg_control=0x4000, msg_controllen=24"),
+              std::string::npos)
+        << big;
+
+    // The same structure from the listener's capture (sections), memory changed since.
+    const std::string sections = iov_entry(msghdr64(0, 0, 0x2000, 2, 0, 0, 0)) + iov_entry("") +
+                                 iov_entry(le64(0x1000) + le64(6) + le64(0x1006) + le64(4)) +
+                                 iov_entry("HELLO ") + iov_entry("MSG\n");
+    Capture c = cap(1, CaptureKind::Msghdr, sections);
+    ctx.capture = &c;
+    ctx.args = {3, 0x5000, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(sendmsg, 1, ctx),
+              "{msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base=\"HELLO \", iov_len=6}, "
+              "{iov_base=\"MSG\\n\", iov_len=4}], msg_iovlen=2, msg_controllen=0, msg_flags=0}");
+    // Hostile: a structure section too short, or missing sections: the address.
+    const std::string shortened = iov_entry("abc") + iov_entry("") + iov_entry("");
+    Capture bad = cap(1, CaptureKind::Msghdr, shortened);
+    ctx.capture = &bad;
+    EXPECT_EQ(format_arg(sendmsg, 1, ctx), "0x5000");
+    const std::string one = iov_entry(msghdr64(0, 0, 0x2000, 2, 0, 0, 0));
+    Capture partial = cap(1, CaptureKind::Msghdr, one);
+    ctx.capture = &partial;
+    EXPECT_EQ(format_arg(sendmsg, 1, ctx), "0x5000");
+
+    // A 32-bit program's struct msghdr: 4-byte fields, 28 bytes.
+    ctx.capture = nullptr;
+    ctx.compat = true;
+    mem.map(0xa000, le32(0) + le32(0) + le32(0xb000) + le32(1) + le32(0) + le32(0) + le32(0));
+    mem.map(0xb000, le32(0x1000) + le32(5));
+    ctx.args = {3, 0xa000, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("sendmsg", Abi::I386), 1, ctx),
+              "{msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base=\"hello\", iov_len=5}], "
+              "msg_iovlen=1, msg_controllen=0, msg_flags=0}");
+}
+
 TEST(Memory, ExecStack) {
     FakeMemory mem;
     // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.
@@ -733,6 +827,10 @@ TEST(CapturePlan, StructuresAndLengths) {
     EXPECT_EQ(writev.enter[1].kind, CaptureKind::IovecData);
     EXPECT_EQ(writev.enter[1].arg, 1);
     EXPECT_EQ(writev.enter[1].len_arg, 2);  // iovcnt
+    auto recvmsg = capture_plan(call("recvmsg"));
+    ASSERT_EQ(recvmsg.enter.size(), 1u);  // msg_namelen going in
+    ASSERT_EQ(recvmsg.exit.size(), 1u);
+    EXPECT_EQ(recvmsg.exit[0].kind, CaptureKind::Msghdr);
     auto readv = capture_plan(call("readv"));
     EXPECT_TRUE(readv.enter.empty());
     ASSERT_EQ(readv.exit.size(), 2u);
