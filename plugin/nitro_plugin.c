@@ -597,11 +597,12 @@ static uint32_t capture_iovec_data(struct vcpu *v, uint64_t addr, uint64_t count
     return used;
 }
 
-/* A struct msghdr and what it points to (NITRO_CAP_MSGHDR), within room bytes. */
-static uint32_t capture_msghdr(struct vcpu *v, uint64_t addr, bool compat, int64_t total,
-                               uint8_t *out, uint32_t max, uint32_t room, uint8_t *status) {
-    uint64_t m[7] = {0};
-    const uint32_t msize = compat ? 28 : 56;
+/* A struct msghdr and what it points to (NITRO_CAP_MSGHDR), within room bytes; its structure
+ * section is msize bytes (a struct mmsghdr's 64 or 32 include msg_len). */
+static uint32_t capture_msghdr(struct vcpu *v, uint64_t addr, bool compat, uint32_t msize,
+                               int64_t total, uint8_t *out, uint32_t max, uint32_t room,
+                               uint8_t *status) {
+    uint64_t m[8] = {0};
     uint32_t used = 0;
     if (!read_mem(v, addr, m, msize)) {
         *status = NITRO_CAP_FAULT;
@@ -629,15 +630,42 @@ static uint32_t capture_msghdr(struct vcpu *v, uint64_t addr, bool compat, int64
     return used;
 }
 
+/* The first messages of a struct mmsghdr array (NITRO_CAP_MMSGHDR), within room bytes. */
+static uint32_t capture_mmsghdr(struct vcpu *v, uint64_t addr, uint64_t count, bool compat,
+                                uint8_t *out, uint32_t max, uint32_t room, uint8_t *status) {
+    const uint32_t size = compat ? 32 : 64;
+    uint32_t used = 0;
+    *status = count > NITRO_MAX_MMSG_CAPTURE ? NITRO_CAP_TRUNCATED : NITRO_CAP_OK;
+    if (count > NITRO_MAX_MMSG_CAPTURE) count = NITRO_MAX_MMSG_CAPTURE;
+    for (uint64_t i = 0; i < count; i++) {
+        uint32_t msg_len = 0;
+        if (!read_mem(v, addr + i * size + size - (compat ? 4 : 8), &msg_len, 4)) {
+            *status = i ? NITRO_CAP_PARTIAL : NITRO_CAP_FAULT;
+            return used;
+        }
+        uint8_t st;
+        used += capture_msghdr(v, addr + i * size, compat, size, msg_len, out + used, max,
+                               room - used, &st);
+        if (st == NITRO_CAP_FAULT || (st == NITRO_CAP_TRUNCATED && room - used < 64)) {
+            *status = i ? NITRO_CAP_PARTIAL : st;
+            return used;
+        }
+    }
+    return used;
+}
+
 /* Upper bound of the data bytes one capture rule may take. */
 static uint32_t rule_bound(const struct nitro_capture_rule *r) {
     uint32_t max = r->max > NITRO_MAX_CAPTURE_BYTES ? NITRO_MAX_CAPTURE_BYTES : r->max;
-    if (r->kind != NITRO_CAP_IOVEC_DATA && r->kind != NITRO_CAP_MSGHDR) return max;
+    if (r->kind != NITRO_CAP_IOVEC_DATA && r->kind != NITRO_CAP_MSGHDR && r->kind != NITRO_CAP_MMSGHDR) {
+        return max;
+    }
     const uint64_t section = sizeof(struct nitro_iov_capture);
     uint64_t all = (uint64_t)NITRO_MAX_IOV_CAPTURE * (section + round8(max));
-    if (r->kind == NITRO_CAP_MSGHDR) {
-        all += section + 56 + section + NITRO_MSG_NAME_CAPTURE + section + NITRO_MAX_IOV_CAPTURE * 16;
+    if (r->kind != NITRO_CAP_IOVEC_DATA) {
+        all += section + 64 + section + NITRO_MSG_NAME_CAPTURE + section + NITRO_MAX_IOV_CAPTURE * 16;
     }
+    if (r->kind == NITRO_CAP_MMSGHDR) all *= NITRO_MAX_MMSG_CAPTURE;
     return all > NITRO_MAX_CAPTURE_BYTES ? NITRO_MAX_CAPTURE_BYTES : (uint32_t)all;
 }
 
@@ -715,7 +743,18 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
             case NITRO_CAP_MSGHDR: {
                 bool exit = rec->direction == NITRO_DIR_EXIT;
                 if (exit && ret <= 0) continue;
-                len = capture_msghdr(v, addr, compat, exit ? ret : -1, data, entry_max, max, &st);
+                len = capture_msghdr(v, addr, compat, compat ? 28 : 56, exit ? ret : -1, data,
+                                     entry_max, max, &st);
+                break;
+            }
+            case NITRO_CAP_MMSGHDR: {
+                uint64_t count = rec->args[r.len_arg];
+                if (compat) count &= 0xffffffffULL;
+                if (rec->direction == NITRO_DIR_EXIT) {
+                    if (ret <= 0) continue;
+                    if ((uint64_t)ret < count) count = (uint64_t)ret;
+                }
+                len = capture_mmsghdr(v, addr, count, compat, data, entry_max, max, &st);
                 break;
             }
             default: continue;

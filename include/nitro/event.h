@@ -56,7 +56,11 @@ enum class CaptureKind : uint8_t {
     /// structure (56 bytes; 28 for a 32-bit program), up to 128 bytes at msg_name, the iovec
     /// array (its first 16 entries), the first bytes of each of those buffers (at an exit no
     /// more than the return value in all). TRUNCATED: more than 16 entries.
-    Msghdr = 8
+    Msghdr = 8,
+    /// The first messages (up to 8, and no more than the return value at an exit) of a struct
+    /// mmsghdr array: each as a Msghdr capture whose structure section is the whole mmsghdr
+    /// (64 bytes; 32 for a 32-bit program), its buffers bounded by its msg_len.
+    Mmsghdr = 9
 };
 /// The iovec entries whose buffers an IovecData capture holds at most.
 inline constexpr std::size_t kIovecDataEntries = 16;

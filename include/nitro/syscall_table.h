@@ -50,6 +50,7 @@ enum class ArgType : std::uint8_t {
     StructOut,    ///< kernel structure read at exit; ArgInfo::tag names it ("stat")
     MsghdrIn,     ///< struct msghdr read at entry (sendmsg): name, iovec array and buffers
     MsghdrOut,    ///< struct msghdr filled in by the call (recvmsg), read at exit
+    Mmsghdr,      ///< struct mmsghdr array (sendmmsg), read at exit; aux = the count argument
     Flags,        ///< bit set; aux = FlagTable, print with format_flags
     Enum,         ///< one value; aux = FlagTable, print with format_enum
 };

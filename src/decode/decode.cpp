@@ -19,8 +19,11 @@ constexpr std::size_t kMaxIov = 16;
 constexpr std::size_t kIovBytes = 256;
 // Chunk of a C-string read through MemoryReader (reads never span an unreadable page).
 constexpr std::size_t kStringChunk = 64;
-// struct msghdr (x86-64, and a 32-bit program's), and the bytes of msg_name read.
+// struct msghdr (x86-64, and a 32-bit program's), the bytes of msg_name read, struct mmsghdr
+// (a msghdr and the unsigned msg_len, padded) and the messages of an array decoded.
 constexpr std::uint32_t kMsghdr64 = 56, kMsghdr32 = 28, kMsgNameBytes = 128;
+constexpr std::uint32_t kMmsghdr64 = 64, kMmsghdr32 = 32;
+constexpr std::size_t kMaxMmsg = 8;
 
 bool is_error_return(std::int64_t ret) { return ret < 0 && ret >= -4095; }
 
@@ -175,9 +178,10 @@ void append_section(std::string& out, const Fetched& f) {
 // per_entry bytes of each of its first kMaxIov buffers (total: at most that many in all, the
 // bytes a recvmsg transferred; ~0: no limit).
 Fetched fetch_msghdr(const MemoryReader& m, std::uint64_t addr, bool compat, std::uint64_t total,
-                     std::uint32_t per_entry) {
+                     std::uint32_t per_entry, std::uint32_t struct_size = 0) {
     Fetched out;
-    const Fetched hdr = fetch_buffer(m, addr, compat ? kMsghdr32 : kMsghdr64, kMsghdr64);
+    if (!struct_size) struct_size = compat ? kMsghdr32 : kMsghdr64;
+    const Fetched hdr = fetch_buffer(m, addr, struct_size, struct_size);
     if (hdr.status != CaptureStatus::Ok) return out;  // Fault
     out.status = CaptureStatus::Ok;
     append_section(out.data, hdr);
@@ -197,6 +201,23 @@ Fetched fetch_msghdr(const MemoryReader& m, std::uint64_t addr, bool compat, std
                                       : Fetched{{}, len ? CaptureStatus::Fault : CaptureStatus::Ok});
     }
     if (f.iovlen > kMaxIov) out.status = CaptureStatus::Truncated;
+    return out;
+}
+
+// The first count (at most kMaxMmsg) struct mmsghdr of an array, each as fetch_msghdr, its
+// buffers bounded by its msg_len.
+Fetched fetch_mmsghdr(const MemoryReader& m, std::uint64_t addr, std::uint64_t count, bool compat,
+                      std::uint32_t per_entry) {
+    Fetched out;
+    const std::uint32_t size = compat ? kMmsghdr32 : kMmsghdr64;
+    for (std::uint64_t i = 0; i < count && i < kMaxMmsg; ++i) {
+        const Fetched one = fetch_buffer(m, addr + i * size, size, size);
+        if (one.status != CaptureStatus::Ok) break;
+        const std::uint32_t len = u32(one.data, size - (compat ? 4 : 8));
+        const Fetched f = fetch_msghdr(m, addr + i * size, compat, len, per_entry, size);
+        out.data += f.data;
+        out.status = CaptureStatus::Ok;
+    }
     return out;
 }
 
@@ -221,6 +242,10 @@ class Source {
     const Capture* msghdr(std::uint64_t addr, std::uint64_t total, std::uint32_t per_entry) {
         if (ctx_.capture || !ctx_.memory || addr == 0) return ctx_.capture;
         return own(fetch_msghdr(*ctx_.memory, addr, ctx_.compat, total, per_entry));
+    }
+    const Capture* mmsghdr(std::uint64_t addr, std::uint64_t count, std::uint32_t per_entry) {
+        if (ctx_.capture || !ctx_.memory || addr == 0) return ctx_.capture;
+        return own(fetch_mmsghdr(*ctx_.memory, addr, count, ctx_.compat, per_entry));
     }
     // A buffer whose length is the socklen_t at lenptr (read now).
     const Capture* buffer_len_ptr(std::uint64_t addr, std::uint64_t lenptr, std::uint32_t max) {
@@ -578,22 +603,24 @@ std::string format_iovec(std::uint64_t addr, const Capture* c, std::uint64_t cou
     return out + "]";
 }
 
-// struct msghdr as strace prints it: "{msg_name=..., msg_namelen=16, msg_iov=[...], msg_iovlen=1,
-// msg_controllen=0, msg_flags=0}" (msg_control, as an address, only when msg_controllen is not
-// 0: strace decodes the control messages, nitro does not). c: a Msghdr capture or the same
-// sections read from memory. data_size: what recvmsg transferred (~0 for sendmsg).
-// namelen_before: recvmsg's msg_namelen going in ("msg_namelen=20 => 16" when it changed).
-std::string format_msghdr(std::uint64_t addr, const Capture* c, std::uint64_t data_size,
-                          std::optional<std::uint64_t> namelen_before, const ArgContext& ctx) {
-    if (addr == 0) return "NULL";
-    if (!usable(c) || c->status == CaptureStatus::Fault) return format_pointer(addr);
-    const std::vector<Fetched> sections = split_sections(c, 3 + kMaxIov);
-    const std::uint32_t size = ctx.compat ? kMsghdr32 : kMsghdr64;
-    if (sections.size() < 3 || sections[0].data.size() < size) return format_pointer(addr);
-    const MsghdrFields f = msghdr_fields(sections[0].data, ctx.compat);
-    const Capture name{0, CaptureKind::BufFixed, sections[1].status, sections[1].data};
-    const Capture array{0, CaptureKind::BufFixed, sections[2].status, sections[2].data};
-    const std::vector<Fetched> buffers(sections.begin() + 3, sections.end());
+// One struct msghdr from its sections (see fetch_msghdr), starting at sections[at]: "{msg_name=...,
+// msg_namelen=16, msg_iov=[...], msg_iovlen=1, msg_controllen=0, msg_flags=0}" (msg_control, as
+// an address, only when msg_controllen is not 0: strace decodes the control messages, nitro does
+// not). Advances at past the structure's sections; nullopt when they are missing or short.
+// data_size: what the call transferred (~0: no limit). namelen_before: recvmsg's msg_namelen
+// going in ("msg_namelen=20 => 16" when it changed).
+std::optional<std::string> format_msghdr_sections(const std::vector<Fetched>& sections, std::size_t& at,
+                                                  std::uint32_t struct_size, std::uint64_t data_size,
+                                                  std::optional<std::uint64_t> namelen_before,
+                                                  const ArgContext& ctx) {
+    if (sections.size() < at + 3 || sections[at].data.size() < struct_size) return std::nullopt;
+    const MsghdrFields f = msghdr_fields(sections[at].data, ctx.compat);
+    const Capture name{0, CaptureKind::BufFixed, sections[at + 1].status, sections[at + 1].data};
+    const Capture array{0, CaptureKind::BufFixed, sections[at + 2].status, sections[at + 2].data};
+    const std::size_t nbuf = std::min(array.data.size() / (ctx.compat ? 8 : 16), sections.size() - at - 3);
+    const std::vector<Fetched> buffers(sections.begin() + static_cast<std::ptrdiff_t>(at + 3),
+                                       sections.begin() + static_cast<std::ptrdiff_t>(at + 3 + nbuf));
+    at += 3 + nbuf;
     std::string out = "{msg_name=" + (f.name ? format_sockaddr(f.name, &name) : std::string("NULL"));
     out += ", msg_namelen=";
     if (namelen_before && *namelen_before != f.namelen) out += dec(*namelen_before) + " => ";
@@ -604,6 +631,39 @@ std::string format_msghdr(std::uint64_t addr, const Capture* c, std::uint64_t da
     out += ", msg_controllen=" + dec(f.controllen);
     out += ", msg_flags=" + format_flags(FlagTable::MsgFlags, f.flags) + "}";
     return out;
+}
+
+// struct msghdr as strace prints it; c: a Msghdr capture or the same sections read from memory.
+std::string format_msghdr(std::uint64_t addr, const Capture* c, std::uint64_t data_size,
+                          std::optional<std::uint64_t> namelen_before, const ArgContext& ctx) {
+    if (addr == 0) return "NULL";
+    if (!usable(c) || c->status == CaptureStatus::Fault) return format_pointer(addr);
+    std::size_t at = 0;
+    auto text = format_msghdr_sections(split_sections(c, 3 + kMaxIov), at,
+                                       ctx.compat ? kMsghdr32 : kMsghdr64, data_size, namelen_before, ctx);
+    return text ? *text : format_pointer(addr);
+}
+
+// sendmmsg's array as strace prints it at the exit: "[{msg_hdr={...}, msg_len=5}, ...]", the
+// messages the call sent (count: its return value; after kMaxMmsg of them, "...").
+std::string format_mmsghdr(std::uint64_t addr, const Capture* c, std::uint64_t count,
+                           const ArgContext& ctx) {
+    if (addr == 0) return "NULL";
+    if (!usable(c) || c->status == CaptureStatus::Fault) return format_pointer(addr);
+    const std::vector<Fetched> sections = split_sections(c, kMaxMmsg * (3 + kMaxIov));
+    const std::uint32_t size = ctx.compat ? kMmsghdr32 : kMmsghdr64;
+    std::string out = "[";
+    std::size_t at = 0, i = 0;
+    for (; i < count && i < kMaxMmsg; ++i) {
+        if (sections.size() <= at || sections[at].data.size() < size) break;
+        const std::uint32_t len = u32(sections[at].data, size - (ctx.compat ? 4 : 8));
+        auto hdr = format_msghdr_sections(sections, at, size, len, std::nullopt, ctx);
+        if (!hdr) break;
+        out += std::string(i ? ", " : "") + "{msg_hdr=" + *hdr + ", msg_len=" + dec(len) + "}";
+    }
+    if (i == 0 && count) return format_pointer(addr);
+    if (i < count) out += ", ...";
+    return out + "]";
 }
 
 // "[110]" at the entry; "[110 => 2]" at the exit when the call changed it.
@@ -801,7 +861,8 @@ RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat,
 bool decoded_at_exit(const ArgInfo& arg) {
     return arg.type == ArgType::BufOut || arg.type == ArgType::SockaddrOut ||
            arg.type == ArgType::IovecOut || arg.type == ArgType::StructOut ||
-           arg.type == ArgType::SocklenPtr || arg.type == ArgType::MsghdrOut;
+           arg.type == ArgType::SocklenPtr || arg.type == ArgType::MsghdrOut ||
+           arg.type == ArgType::Mmsghdr;
 }
 
 std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgContext& ctx) {
@@ -895,6 +956,12 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         }
         case ArgType::MsghdrIn:
             return format_msghdr(v, src.msghdr(v, ~0ULL, kIovBytes), ~0ULL, std::nullopt, ctx);
+        case ArgType::Mmsghdr: {
+            // Decoded at the exit, where each message's msg_len is known.
+            if (!ctx.ret || failed || *ctx.ret <= 0) return format_pointer(v);
+            const auto sent = static_cast<std::uint64_t>(*ctx.ret);
+            return format_mmsghdr(v, src.mmsghdr(v, sent, kIovBytes), std::min(sent, len_of(a)), ctx);
+        }
         case ArgType::MsghdrOut: {
             if (v == 0) return "NULL";
             const std::uint32_t size = ctx.compat ? kMsghdr32 : kMsghdr64;
@@ -1239,6 +1306,9 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
                 // msg_namelen going in; the structure and its buffers as the call left them.
                 add(plan.enter, {arg, CaptureKind::BufFixed, 0, kMsghdr64});
                 add(plan.exit, {arg, CaptureKind::Msghdr, 0, kIovBytes});
+                break;
+            case ArgType::Mmsghdr:
+                add(plan.exit, {arg, CaptureKind::Mmsghdr, len, kIovBytes});
                 break;
             case ArgType::StructIn:
             case ArgType::StructOut:

@@ -215,7 +215,8 @@ void append_raw_event(std::string& out, const Event& ev) {
             static constexpr const char* status[] = {"ok", "fault", "truncated", "partial"};
             static constexpr const char* kind[] = {"?",       "cstring",     "buf_fixed",
                                                    "buf_len_arg", "buf_ret", "str_array",
-                                                   "buf_len_ptr", "iovec_data", "msghdr"};
+                                                   "buf_len_ptr", "iovec_data", "msghdr",
+                                                   "mmsghdr"};
             const auto k = static_cast<std::size_t>(c.kind);
             fmt::format_to(std::back_inserter(out),
                            R"({{"arg": {}, "kind": "{}", "status": "{}", "data": )", c.arg,

@@ -60,6 +60,7 @@ BUILTIN_TYPES = {
     'struct_out': ('StructOut', 'tag'),
     'msghdr_in': ('MsghdrIn', None),
     'msghdr_out': ('MsghdrOut', None),
+    'mmsghdr': ('Mmsghdr', 'len'),
 }
 INTEGER_TYPES = {'int', 'uint', 'long', 'ulong', 'size', 'ssize', 'hex'}
 RET_KINDS = {'int': 'Int', 'long': 'Long', 'fd': 'Fd', 'ptr': 'Ptr', 'size': 'Size',

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // strace comparison corpus, networking: socket, bind, listen, connect, accept, accept4, sendto,
-// recvfrom, sendmsg, recvmsg with AF_UNIX (path and abstract), AF_INET and AF_INET6 on the loopback interface
+// recvfrom, sendmsg, recvmsg, sendmmsg with AF_UNIX (path and abstract), AF_INET and AF_INET6
+// on the loopback interface
 // (the test brings lo up first; without it the inet parts fail, which is traced all the same).
 // One process: a stream connect completes through the listen backlog before accept.
 #define _GNU_SOURCE
@@ -131,6 +132,21 @@ static void inet(void) {
     r.msg_iov = &back;
     r.msg_iovlen = 1;
     syscall(SYS_recvmsg, u, &r, 0);
+    /* Two datagrams in one call, as glibc's resolver sends its A and AAAA queries. */
+    struct iovec q1 = {(void*)"query A", 7}, q2 = {(void*)"query AAAA", 10};
+    struct mmsghdr mm[2];
+    memset(mm, 0, sizeof mm);
+    mm[0].msg_hdr.msg_name = &a;
+    mm[0].msg_hdr.msg_namelen = sizeof a;
+    mm[0].msg_hdr.msg_iov = &q1;
+    mm[0].msg_hdr.msg_iovlen = 1;
+    mm[1].msg_hdr.msg_name = &a;
+    mm[1].msg_hdr.msg_namelen = sizeof a;
+    mm[1].msg_hdr.msg_iov = &q2;
+    mm[1].msg_hdr.msg_iovlen = 1;
+    syscall(SYS_sendmmsg, u, mm, 2, MSG_NOSIGNAL);
+    syscall(SYS_recvfrom, u, buf, sizeof buf, 0, NULL, NULL);
+    syscall(SYS_recvfrom, u, buf, sizeof buf, 0, NULL, NULL);
     syscall(SYS_close, u);
     a.sin_addr.s_addr = htonl(0xc0000201); /* 192.0.2.1: no route without a network */
     int d = (int)syscall(SYS_socket, AF_INET, SOCK_DGRAM, 0);

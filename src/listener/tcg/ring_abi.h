@@ -19,7 +19,8 @@
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
 #define NITRO_ABI_VERSION 8u        /* this header as a whole (the control block) */
 #define NITRO_RECORD_ABI_VERSION 7u /* the event records alone (capture files keep them) */
-/* Record ABI 7 added the capture kinds NITRO_CAP_IOVEC_DATA and NITRO_CAP_MSGHDR; records of
+/* Record ABI 7 added the capture kinds NITRO_CAP_IOVEC_DATA, NITRO_CAP_MSGHDR and
+ * NITRO_CAP_MMSGHDR; records of
  * ABI 6 are ABI 7 records without them, and readers of 7 read them. */
 #define NITRO_RECORD_ABI_OLDEST 6u
 #define NITRO_MAX_VCPUS 64u
@@ -82,7 +83,12 @@ enum nitro_capture_kind {
      * NITRO_MAX_IOV_CAPTURE entries), then the buffers as NITRO_CAP_IOVEC_DATA (max bytes
      * each; at exits no more than the return value in all). */
     NITRO_CAP_MSGHDR = 8,
+    /* The first NITRO_MAX_MMSG_CAPTURE messages of the struct mmsghdr array at arg with
+     * arg[len_arg] of them (at exits no more than the return value): each as NITRO_CAP_MSGHDR,
+     * its structure section the whole mmsghdr (64 bytes; 32), its buffers bounded by msg_len. */
+    NITRO_CAP_MMSGHDR = 9,
 };
+#define NITRO_MAX_MMSG_CAPTURE 8u
 #define NITRO_MSG_NAME_CAPTURE 128u
 #define NITRO_MAX_IOV_CAPTURE 16u
 struct nitro_iov_capture {

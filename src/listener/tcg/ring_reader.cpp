@@ -97,7 +97,8 @@ bool RingReader::pop(Event& ev) {
 
 static_assert(NITRO_MAX_IOV_CAPTURE == kIovecDataEntries &&
                   NITRO_CAP_IOVEC_DATA == static_cast<int>(CaptureKind::IovecData) &&
-                  NITRO_CAP_MSGHDR == static_cast<int>(CaptureKind::Msghdr),
+                  NITRO_CAP_MSGHDR == static_cast<int>(CaptureKind::Msghdr) &&
+                  NITRO_CAP_MMSGHDR == static_cast<int>(CaptureKind::Mmsghdr),
               "the plugin's capture kinds are CaptureKind's");
 static_assert(NITRO_REG_RAX == static_cast<int>(Reg::rax) && NITRO_REG_R15 == static_cast<int>(Reg::r15) &&
               NITRO_REG_RIP == static_cast<int>(Reg::rip) && NITRO_REG_CS == static_cast<int>(Reg::cs) &&
@@ -171,7 +172,7 @@ bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, RegisterCa
         p += sizeof h;
         size_t padded = (static_cast<size_t>(h.len) + 7) & ~size_t{7};
         if (h.len > NITRO_MAX_CAPTURE_BYTES || static_cast<size_t>(end - p) < padded) return false;
-        if (h.arg > 5 || h.kind < NITRO_CAP_CSTRING || h.kind > NITRO_CAP_MSGHDR ||
+        if (h.arg > 5 || h.kind < NITRO_CAP_CSTRING || h.kind > NITRO_CAP_MMSGHDR ||
             h.status > NITRO_CAP_PARTIAL) {
             return false;
         }

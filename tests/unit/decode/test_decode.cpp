@@ -763,6 +763,58 @@ TEST(Memory, Msghdr) {
               "msg_iovlen=1, msg_controllen=0, msg_flags=0}");
 }
 
+// sendmmsg as strace prints it at the exit: the messages sent, each with its msg_len.
+TEST(Memory, Mmsghdr) {
+    FakeMemory mem;
+    mem.map(0x1000, "firstsecond");
+    mem.map(0x2000, le64(0x1000) + le64(5));
+    mem.map(0x2100, le64(0x1005) + le64(6));
+    mem.map(0x3000, std::string("\x02\x00\x15\x4f\x7f\x00\x00\x01", 8) + std::string(8, '\0'));
+    // Two struct mmsghdr: a msghdr, msg_len, 4 bytes of padding.
+    mem.map(0x5000, msghdr64(0x3000, 16, 0x2000, 1, 0, 0, 0) + le32(5) + le32(0) +
+                        msghdr64(0, 0, 0x2100, 1, 0, 0, 0) + le32(6) + le32(0));
+    const auto& sendmmsg = call("sendmmsg");
+    ArgContext ctx;
+    ctx.memory = &mem;
+    ctx.args = {3, 0x5000, 2, 0x4000, 0, 0};
+    EXPECT_EQ(format_arg(sendmmsg, 1, ctx), "0x5000");  // the entry: decoded at the exit
+    ctx.ret = 2;
+    const std::string both =
+        "[{msg_hdr={msg_name={sa_family=AF_INET, sin_port=htons(5455), "
+        "sin_addr=inet_addr(\"127.0.0.1\")}, msg_namelen=16, msg_iov=[{iov_base=\"first\", "
+        "iov_len=5}], msg_iovlen=1, msg_controllen=0, msg_flags=0}, msg_len=5}, "
+        "{msg_hdr={msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base=\"second\", iov_len=6}], "
+        "msg_iovlen=1, msg_controllen=0, msg_flags=0}, msg_len=6}]";
+    EXPECT_EQ(format_arg(sendmmsg, 1, ctx), both);
+    EXPECT_EQ(format_arg(sendmmsg, 3, ctx), "MSG_NOSIGNAL");
+    ctx.ret = 1;  // only the first was sent
+    EXPECT_EQ(format_arg(sendmmsg, 1, ctx), both.substr(0, both.find("}, {msg_hdr")) + "}]");
+    ctx.ret = -11;
+    EXPECT_EQ(format_arg(sendmmsg, 1, ctx), "0x5000");
+    // The listener's capture of the same (memory changed since); a count beyond it.
+    ctx.ret = 2;
+    const std::string sections =
+        iov_entry(msghdr64(0, 0, 0x2000, 1, 0, 0, 0) + le32(5) + le32(0)) + iov_entry("") +
+        iov_entry(le64(0x1000) + le64(5)) + iov_entry("FIRST") +
+        iov_entry(msghdr64(0, 0, 0x2100, 1, 0, 0, 0) + le32(6) + le32(0)) + iov_entry("") +
+        iov_entry(le64(0x1005) + le64(6)) + iov_entry("SECOND");
+    Capture c = cap(1, CaptureKind::Mmsghdr, sections);
+    ctx.capture = &c;
+    const std::string got = format_arg(sendmmsg, 1, ctx);
+    EXPECT_NE(got.find("iov_base=\"FIRST\""), std::string::npos) << got;
+    EXPECT_NE(got.find("iov_base=\"SECOND\", iov_len=6}], msg_iovlen=1, msg_controllen=0, "
+                       "msg_flags=0}, msg_len=6}]"),
+              std::string::npos)
+        << got;
+    ctx.args[2] = ctx.ret.emplace(20);  // more messages than the capture holds
+    EXPECT_NE(format_arg(sendmmsg, 1, ctx).find("msg_len=6}, ...]"), std::string::npos);
+    // Hostile: a first structure cut short prints the address.
+    const std::string cut = iov_entry("short");
+    Capture bad = cap(1, CaptureKind::Mmsghdr, cut);
+    ctx.capture = &bad;
+    EXPECT_EQ(format_arg(sendmmsg, 1, ctx), "0x5000");
+}
+
 TEST(Memory, ExecStack) {
     FakeMemory mem;
     // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.

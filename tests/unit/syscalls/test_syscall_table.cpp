@@ -92,6 +92,7 @@ TEST(SyscallTable, ArgumentsAreWellFormed) {
                     case ArgType::BufIn:
                     case ArgType::IovecIn:
                     case ArgType::IovecOut:
+                    case ArgType::Mmsghdr:
                     case ArgType::Sockaddr: {
                         auto len = a.length_arg();
                         ASSERT_TRUE(len.has_value());
