@@ -124,9 +124,11 @@ static qemu_plugin_id_t plugin_id;
 /* Passive until someone traces. QEMU makes every guest load and store of a block it translates
  * while a translation callback is registered also store the accessed value for memory
  * callbacks (about 5-15 % on memory-heavy guest code, even with no callback at all). So the
- * translation callback is registered only when tracing is first wanted, and the translated
- * code is flushed then (qemu_plugin_reset, which must be asked for from a vCPU thread: at a
- * vCPU's resume from idle or at its next translation). `instrumented` is 1 once every block
+ * translation callback is dropped after the VM's first block when nobody traces yet
+ * (first_translation), registered again when tracing is first wanted, and the translated code
+ * is flushed then (qemu_plugin_reset, which must be asked for from a vCPU thread: at a vCPU's
+ * resume from idle or at its next translation). A consumer attached before the VM first runs
+ * gets every block instrumented from the start, without a flush. `instrumented` is 1 once every block
  * in the cache was translated with the callback; events flow only then (update_active).
  *
  * There is no way back to passive: QEMU 10.0 leaves its translator's current-instruction
@@ -260,13 +262,15 @@ static void *watch(void *arg) {
         detach_dead_consumer();
         map_ram_file();
         bool want = tracing_wanted();
-        if (want && !LOAD(&instrumented)) {
-            STORE(&want_instrument, 1);
+        if (want && !LOAD(&instrumented) && !LOAD(&want_instrument)) {
             /* Registered now, so that the next translation asks for the flush (see
-             * maybe_switch_instrumentation). */
+             * maybe_switch_instrumentation); QEMU has queued the change for every vCPU when
+             * this returns, which on_resume relies on at the VM's first run. */
             qemu_plugin_register_vcpu_tb_trans_cb(plugin_id, on_translate);
+            STORE(&want_instrument, 1);
         }
         update_active();
+        STORE(&ctl->config_seen, gen);
     }
     return NULL;
 }
@@ -1190,11 +1194,12 @@ static int opcode_offset(const uint8_t *b, size_t n) {
 
 static void maybe_switch_instrumentation(void);
 static void note_first_run(void);
+static bool first_translation(void);
 
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     (void)id;
     note_first_run();
-    maybe_switch_instrumentation();
+    if (!first_translation()) maybe_switch_instrumentation();
     size_t n = qemu_plugin_tb_n_insns(tb);
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
@@ -1262,12 +1267,55 @@ static void note_first_run(void) {
     }
 }
 
-/* A vCPU leaves idle (also when the VM starts or continues): a safe point for the switch. */
+static uint32_t first_translation_seen;
+
+/* A vCPU leaves idle (also when the VM starts or continues, and while it is paused, to run work
+ * QEMU queued for it): a safe point for the switch, once the VM has run (before that,
+ * first_translation decides, without a flush). */
 static void on_resume(qemu_plugin_id_t id, unsigned int vcpu_index) {
     (void)id;
     (void)vcpu_index;
     note_first_run();
-    maybe_switch_instrumentation();
+    if (LOAD(&first_translation_seen)) maybe_switch_instrumentation();
+}
+
+/* After the VM's first translation, when nobody traced yet: passive from now on (the one block
+ * translated so far is flushed with the rest). A consumer that asked meanwhile gets the
+ * translation callback back at once. */
+static void go_passive(qemu_plugin_id_t id) {
+    bool want = LOAD(&want_instrument);
+    register_callbacks(id, want);
+    if (want) {
+        STORE(&instrumented, 1);
+        STORE(&ctl->instrumented, 1);
+    } else {
+        STORE(&reset_queued, 0); /* the switch to instrumented may be asked for again */
+    }
+    update_active();
+}
+
+/* The VM's first translation: the plugin is loaded with QEMU and registers its translation
+ * callback at once, so this is the first block any vCPU runs (the reset vector). If a consumer
+ * already wants tracing (nitro boots its guests paused and attaches first), everything is
+ * instrumented from the first instruction, with no flush; otherwise the plugin turns passive.
+ * Now is the safe moment for that flush: it is exclusive work, and QEMU 10.0 deadlocks when
+ * a vCPU does exclusive work while another waits in a synchronous run_on_cpu from a device
+ * write (seen when a flush was asked for during the firmware: one vCPU in start_exclusive,
+ * the other in do_run_on_cpu under a port write); at the first block nothing else runs. */
+static bool first_translation(void) {
+    if (LOAD_RELAXED(&first_translation_seen) ||
+        __atomic_exchange_n(&first_translation_seen, 1, __ATOMIC_ACQ_REL)) {
+        return false;
+    }
+    if (LOAD(&want_instrument)) {
+        STORE(&instrumented, 1);
+        STORE(&ctl->instrumented, 1);
+        update_active();
+    } else {
+        STORE(&reset_queued, 1);
+        qemu_plugin_reset(plugin_id, go_passive);
+    }
+    return true;
 }
 
 static void on_vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index) {
@@ -1413,7 +1461,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     active.score = active_sb;
     active.offset = 0;
     plugin_id = id;
-    register_callbacks(id, false); /* passive until a consumer attaches with traps on */
+    register_callbacks(id, true); /* until the first translation, see first_translation */
     if (pthread_create(&watcher, NULL, watch, NULL) != 0) return -1;
     return 0;
 }

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
-#define NITRO_ABI_VERSION 8u        /* this header as a whole (the control block) */
+#define NITRO_ABI_VERSION 9u        /* this header as a whole (the control block) */
 #define NITRO_RECORD_ABI_VERSION 7u /* the event records alone (capture files keep them) */
 /* Record ABI 7 added the capture kinds NITRO_CAP_IOVEC_DATA, NITRO_CAP_MSGHDR and
  * NITRO_CAP_MMSGHDR; records of
@@ -264,6 +264,11 @@ struct nitro_ctl {
     uint64_t context_kgs[NITRO_MAX_VCPUS];
     uint64_t context_file_off[NITRO_MAX_VCPUS];
     struct nitro_capture_set capture[2][NITRO_MAX_NR][2]; /* [abi 0=64,1=32][nr][direction] */
+    /* The plugin: the last config_generation its watcher has acted on (the translation
+     * callback registered when tracing is wanted). nitro waits for it after attaching and
+     * after turning traps on, so that a VM it resumes next is instrumented from the start. */
+    uint32_t config_seen;
+    uint32_t pad_seen;
 };
 
 #endif

@@ -123,13 +123,14 @@ TcgListener::TcgListener(const std::string& ctl_path, TcgOptions options)
     store(&ctl_->consumer_pid, static_cast<uint32_t>(getpid()));
     store(&ctl_->consumer_heartbeat_ns, monotonic_ns());
     store(&ctl_->attached, 1u);
-    bump_config();
+    const uint32_t gen = bump_config();
     heartbeat_ = std::thread([this] {
         while (!stop_heartbeat_.load()) {
             store(&ctl_->consumer_heartbeat_ns, monotonic_ns());
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
     });
+    wait_config_seen(gen);
     log::info("attached to nitro plugin {} ({} vCPUs, QEMU plugin API {})", path_, n_vcpus_,
               ctl_->qemu_api_version);
 }
@@ -165,9 +166,20 @@ void TcgListener::refresh_time_base() {
     time_.calibrate_now();
 }
 
-void TcgListener::bump_config() {
-    __atomic_fetch_add(&ctl_->config_generation, 1u, __ATOMIC_SEQ_CST);
+uint32_t TcgListener::bump_config() {
+    uint32_t gen = __atomic_add_fetch(&ctl_->config_generation, 1u, __ATOMIC_SEQ_CST);
     futex_wake(&ctl_->config_generation);
+    return gen;
+}
+
+// Waits (at most a second) until the plugin's watcher has acted on configuration generation:
+// a VM resumed after that runs instrumented from its first instruction when traps are on.
+void TcgListener::wait_config_seen(uint32_t generation) {
+    auto deadline = Clock::now() + std::chrono::seconds(1);
+    while (static_cast<int32_t>(load(&ctl_->config_seen) - generation) < 0 &&
+           Clock::now() < deadline && load(&ctl_->plugin_state) == 1) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
 }
 
 namespace {
@@ -313,7 +325,8 @@ void TcgListener::stop() {
 
 void TcgListener::set_traps(bool enabled) {
     store(&ctl_->traps, enabled ? 1u : 0u);
-    bump_config();
+    const uint32_t gen = bump_config();
+    if (enabled) wait_config_seen(gen);
 }
 
 void TcgListener::set_context_in_ram(unsigned vcpu, uint64_t kernel_gs_base,

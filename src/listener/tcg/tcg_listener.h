@@ -82,7 +82,8 @@ public:
     ProducerStats producer_stats() const;
 
 private:
-    void bump_config();
+    uint32_t bump_config();
+    void wait_config_seen(uint32_t generation);
     void set_bits(uint64_t* bitmap, const std::vector<uint64_t>& nrs);
     void refresh_time_base();
     void release_held_record();
