@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: MIT
+// The plugin's captures of what system calls point to (iovec buffers, struct msghdr, struct
+// mmsghdr arrays), with the plugin's own code on a fake QEMU (fake_qemu.h) and the real
+// listener: guest memory laid out by the test, hostile counts and lengths included, and the
+// captured bytes decoded as nitro prints them. Nothing but the captures is given to the
+// decoder (no guest memory), so the text shows what the plugin copied at the event.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "decode/decode.h"
+#include "fake_qemu.h"
+#include "listener/tcg/tcg_listener.h"
+#include "nitro/syscall_table.h"
+
+namespace nitro::tcg {
+namespace {
+
+std::string le64(uint64_t v) {
+    std::string s(8, '\0');
+    for (int i = 0; i < 8; i++) s[i] = static_cast<char>(v >> (8 * i));
+    return s;
+}
+std::string le32(uint32_t v) { return le64(v).substr(0, 4); }
+std::string msghdr64(uint64_t name, uint32_t namelen, uint64_t iov, uint64_t iovlen, uint32_t flags = 0) {
+    return le64(name) + le32(namelen) + le32(0) + le64(iov) + le64(iovlen) + le64(0) + le64(0) +
+           le32(flags) + le32(0);
+}
+const std::string kInet = std::string("\x02\x00\x15\x4f\x7f\x00\x00\x01", 8) + std::string(8, '\0');
+
+const SyscallInfo& call_info(std::string_view name) {
+    for (const auto& info : syscall_table(Abi::X86_64)) {
+        if (info.name == name) return info;
+    }
+    throw std::runtime_error("no such call");
+}
+
+// The plugin, a listener, and the capture rules nitro's decoders ask for.
+struct Plugin {
+    fake::FakeQemu qemu;
+    std::unique_ptr<TcgListener> listener;
+    Plugin() {
+        listener = std::make_unique<TcgListener>(qemu.ctl_path(), TcgOptions{});
+        for (const char* name : {"writev", "readv", "sendmsg", "recvmsg", "sendmmsg"}) {
+            const SyscallInfo& info = call_info(name);
+            auto plan = decode::capture_plan(info);
+            if (!plan.enter.empty()) listener->set_captures(Abi::X86_64, info.nr, Direction::Enter, plan.enter);
+            if (!plan.exit.empty()) listener->set_captures(Abi::X86_64, info.nr, Direction::Exit, plan.exit);
+        }
+        qemu.translate();
+    }
+};
+Plugin& plugin() {
+    static Plugin p;
+    return p;
+}
+
+// The next event from the plugin.
+Event next_event() {
+    Event ev;
+    EXPECT_EQ(plugin().listener->next(ev, std::chrono::seconds(2)), Listener::Status::Event);
+    return ev;
+}
+
+// Argument arg of the call, decoded from the event's captures alone.
+std::string decoded(const char* name, const Event& ev, unsigned arg, std::string_view entry_text = {}) {
+    decode::ArgContext ctx;
+    ctx.args = ev.args;
+    if (ev.direction == Direction::Exit) ctx.ret = static_cast<int64_t>(ev.regs.rax);
+    ctx.capture = ev.capture(arg);
+    ctx.iovec_data = ev.iovec_data(arg);
+    ctx.entry_text = entry_text;
+    return decode::format_arg(call_info(name), arg, ctx);
+}
+
+TEST(PluginCaptures, WritevBuffersAsTheyWereAtTheCall) {
+    auto& p = plugin();
+    p.qemu.map(0x1000, "one two\n");
+    // Three buffers, the last one unmapped.
+    p.qemu.map(0x5000, le64(0x1000) + le64(4) + le64(0x1004) + le64(4) + le64(0x9000) + le64(3));
+    p.qemu.enter(20, {3, 0x5000, 3, 0, 0, 0});
+    p.qemu.map(0x1000, "xxxxxxxx");  // changed right after the call entered
+    p.qemu.leave(11);
+    const Event entry = next_event();
+    next_event();
+    ASSERT_NE(entry.iovec_data(1), nullptr);
+    EXPECT_EQ(decoded("writev", entry, 1),
+              "[{iov_base=\"one \", iov_len=4}, {iov_base=\"two\\n\", iov_len=4}, "
+              "{iov_base=0x9000, iov_len=3}]");
+}
+
+TEST(PluginCaptures, AbsurdIovecCountsStopAtTheArrayAndTheBound) {
+    auto& p = plugin();
+    p.qemu.map(0x1000, "one two\n");
+    // 2 readable entries at the end of a page; the next page is not mapped.
+    p.qemu.map(0xafe0, le64(0x1000) + le64(4) + le64(0x1004) + le64(4));
+    p.qemu.call(20, {3, 0xafe0, uint64_t{1} << 40, 0, 0, 0}, static_cast<uint64_t>(-22));
+    const Event entry = next_event();
+    next_event();
+    const Capture* data = entry.iovec_data(1);
+    ASSERT_NE(data, nullptr);
+    EXPECT_EQ(data->status, CaptureStatus::Partial);
+    EXPECT_EQ(decoded("writev", entry, 1),
+              "[{iov_base=\"one \", iov_len=4}, {iov_base=\"two\\n\", iov_len=4}, ...]");
+    // A buffer longer than the 256 bytes kept of each, and an absurd length.
+    p.qemu.map(0x2000, std::string(4096, 'a'));
+    p.qemu.map(0x5000, le64(0x2000) + le64(~uint64_t{0} >> 1));
+    p.qemu.call(20, {3, 0x5000, 1, 0, 0, 0}, static_cast<uint64_t>(-22));
+    const Event big = next_event();
+    next_event();
+    ASSERT_NE(big.iovec_data(1), nullptr);
+    EXPECT_LE(big.iovec_data(1)->data.size(), 8u + 256u);
+    EXPECT_NE(decoded("writev", big, 1).find("\"aaaa"), std::string::npos);
+}
+
+TEST(PluginCaptures, ReadvShowsWhatTheCallRead) {
+    auto& p = plugin();
+    p.qemu.map(0x5000, le64(0x1000) + le64(4) + le64(0x1004) + le64(16));
+    p.qemu.enter(19, {3, 0x5000, 2, 0, 0, 0});
+    p.qemu.map(0x1000, "hello, world....");  // what the call read
+    p.qemu.leave(6);
+    next_event();
+    const Event exit = next_event();
+    EXPECT_EQ(decoded("readv", exit, 1),
+              "[{iov_base=\"hell\", iov_len=4}, {iov_base=\"o,\", iov_len=16}]");
+}
+
+TEST(PluginCaptures, SendmsgWithAnAbsurdNameLength) {
+    auto& p = plugin();
+    p.qemu.map(0x1000, "hello msg\n");
+    p.qemu.map(0x3000, kInet + std::string(300, 'z'));
+    p.qemu.map(0x2000, le64(0x1000) + le64(6) + le64(0x1006) + le64(4));
+    p.qemu.map(0x6000, msghdr64(0x3000, 0xffffffff, 0x2000, 2));
+    p.qemu.call(46, {3, 0x6000, 0, 0, 0, 0}, 10);
+    const Event entry = next_event();
+    next_event();
+    const Capture* c = entry.capture(1);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->kind, CaptureKind::Msghdr);
+    // The structure, at most 128 bytes of the address, the array, two buffers.
+    EXPECT_LE(c->data.size(), (8u + 56u) + (8u + 128u) + (8u + 32u) + 2 * (8u + 8u));
+    EXPECT_EQ(decoded("sendmsg", entry, 1),
+              "{msg_name={sa_family=AF_INET, sin_port=htons(5455), sin_addr=inet_addr(\"127.0.0.1\")}, "
+              "msg_namelen=4294967295, msg_iov=[{iov_base=\"hello \", iov_len=6}, "
+              "{iov_base=\"msg\\n\", iov_len=4}], msg_iovlen=2, msg_controllen=0, msg_flags=0}");
+    // An unreadable structure.
+    p.qemu.call(46, {3, 0x7000, 0, 0, 0, 0}, static_cast<uint64_t>(-14));
+    const Event bad = next_event();
+    next_event();
+    EXPECT_EQ(decoded("sendmsg", bad, 1), "0x7000");
+}
+
+TEST(PluginCaptures, RecvmsgAtTheExitWithTheLengthGoingIn) {
+    auto& p = plugin();
+    p.qemu.map(0x2000, le64(0x1000) + le64(4) + le64(0x1004) + le64(16));
+    p.qemu.map(0x6000, msghdr64(0x3000, 20, 0x2000, 2));
+    p.qemu.enter(47, {3, 0x6000, 0, 0, 0, 0});
+    // The call fills in the address, its length, the buffers and the flags.
+    p.qemu.map(0x3000, kInet);
+    p.qemu.map(0x1000, "hello msg\n");
+    p.qemu.map(0x6000, msghdr64(0x3000, 16, 0x2000, 2, 0x20));
+    p.qemu.leave(8);
+    const Event entry = next_event();
+    const Event exit = next_event();
+    const std::string going_in = decoded("recvmsg", entry, 1);
+    EXPECT_EQ(going_in, "{msg_namelen=20}");
+    EXPECT_EQ(decoded("recvmsg", exit, 1, going_in),
+              "{msg_name={sa_family=AF_INET, sin_port=htons(5455), sin_addr=inet_addr(\"127.0.0.1\")}, "
+              "msg_namelen=20 => 16, msg_iov=[{iov_base=\"hell\", iov_len=4}, "
+              "{iov_base=\"o ms\", iov_len=16}], msg_iovlen=2, msg_controllen=0, msg_flags=MSG_TRUNC}");
+}
+
+TEST(PluginCaptures, SendmmsgMessagesUpToTheReturnValue) {
+    auto& p = plugin();
+    p.qemu.map(0x1000, "firstsecondthird");
+    p.qemu.map(0x2000, le64(0x1000) + le64(5));
+    p.qemu.map(0x2100, le64(0x1005) + le64(6));
+    p.qemu.map(0x2200, le64(0x100b) + le64(5));
+    p.qemu.map(0x5000, msghdr64(0, 0, 0x2000, 1) + le32(5) + le32(0) + msghdr64(0, 0, 0x2100, 1) +
+                           le32(6) + le32(0) + msghdr64(0, 0, 0x2200, 1) + le32(0) + le32(0));
+    p.qemu.call(307, {3, 0x5000, 1000, 0, 0, 0}, 2);  // two of the messages were sent
+    next_event();
+    const Event exit = next_event();
+    const std::string text = decoded("sendmmsg", exit, 1);
+    EXPECT_EQ(text,
+              "[{msg_hdr={msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base=\"first\", iov_len=5}], "
+              "msg_iovlen=1, msg_controllen=0, msg_flags=0}, msg_len=5}, {msg_hdr={msg_name=NULL, "
+              "msg_namelen=0, msg_iov=[{iov_base=\"second\", iov_len=6}], msg_iovlen=1, "
+              "msg_controllen=0, msg_flags=0}, msg_len=6}]");
+}
+
+}  // namespace
+}  // namespace nitro::tcg
