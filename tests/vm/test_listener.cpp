@@ -113,24 +113,30 @@ class CountedSyscalls : public ::testing::TestWithParam<int> {};
 
 // A program that makes exactly N gettid calls (a call nothing else in the guest makes) over
 // four threads yields exactly N entries and N exits, each exit paired with its own entry,
-// whatever the number of vCPUs. With several vCPUs the threads run long enough (a few
-// milliseconds each: the guest balances its run queues every tick) to land on more than one:
-// with 750 calls a thread, all four once ran on one vCPU of two, on a loaded host.
+// whatever the number of vCPUs. With several vCPUs the threads should also land on more than
+// one; where they run is the guest scheduler's choice, though, and with the VM tests two at a
+// time on this 2-core host all four ran on one vCPU of two now and then (twice in about 15 CI
+// runs; the counts were exact). So a run is repeated, up to three times, until its threads
+// ran on two vCPUs; every run's counts are checked.
 TEST_P(CountedSyscalls, ExactlyNEntriesAndPairedExits) {
     NITRO_REQUIRE_GUEST();
     int smp = GetParam();
     const int n = smp > 1 ? 12000 : 3000;
-    auto t = trace_raw("test_count gettid " + std::to_string(n) + " 4", smp);
-    ASSERT_EQ(t.run.exit_code, 0) << t.run.err;
-    ASSERT_NE(t.run.out.find("test_count: gettid x " + std::to_string(n) + " in 4 thread(s)"),
-              std::string::npos);
-    Counted c = count_all(t.events, "x86_64", 186);
-    EXPECT_EQ(c.entries, n);
-    EXPECT_EQ(c.exits, n);
-    EXPECT_EQ(c.paired, n);
-    EXPECT_EQ(c.types, std::set<std::string>{"syscall"});
+    std::set<int> vcpus;
+    for (int run = 0; run < 3 && vcpus.size() < (smp > 1 ? 2u : 1u); run++) {
+        auto t = trace_raw("test_count gettid " + std::to_string(n) + " 4", smp);
+        ASSERT_EQ(t.run.exit_code, 0) << t.run.err;
+        ASSERT_NE(t.run.out.find("test_count: gettid x " + std::to_string(n) + " in 4 thread(s)"),
+                  std::string::npos);
+        Counted c = count_all(t.events, "x86_64", 186);
+        EXPECT_EQ(c.entries, n) << "run " << run;
+        EXPECT_EQ(c.exits, n) << "run " << run;
+        EXPECT_EQ(c.paired, n) << "run " << run;
+        EXPECT_EQ(c.types, std::set<std::string>{"syscall"});
+        vcpus = c.vcpus;
+    }
     if (smp > 1) {
-        EXPECT_GT(c.vcpus.size(), 1u) << "threads never ran on another vCPU";
+        EXPECT_GT(vcpus.size(), 1u) << "in three runs the threads never ran on another vCPU";
     }
 }
 
