@@ -7,6 +7,7 @@
 #include <map>
 #include <random>
 
+#include "../guest_bytes.h"
 #include "decode/decode.h"
 
 namespace nitro::decode {
@@ -214,12 +215,9 @@ class FakeMemory final : public MemoryReader {
     std::map<std::uint64_t, std::string> regions_;
 };
 
-std::string le64(std::uint64_t v) {
-    std::string s(8, '\0');
-    for (int i = 0; i < 8; ++i) s[i] = static_cast<char>(v >> (8 * i));
-    return s;
-}
-std::string le32(std::uint32_t v) { return le64(v).substr(0, 4); }
+using test_bytes::le32;
+using test_bytes::le64;
+using test_bytes::msghdr64;
 
 TEST(Signals, StraceNames) {
     EXPECT_EQ(format_signal(9), "SIGKILL");
@@ -667,13 +665,6 @@ TEST(Memory, IovecBuffersCapturedAtTheEvent) {
     ctx.ret = 6;
     EXPECT_EQ(format_arg(readv, 1, ctx),
               "[{iov_base=\"one \", iov_len=4}, {iov_base=\"tw\", iov_len=4}]");
-}
-
-// struct msghdr (x86-64): name, namelen, iov, iovlen, control, controllen, flags.
-std::string msghdr64(std::uint64_t name, std::uint32_t namelen, std::uint64_t iov, std::uint64_t iovlen,
-                     std::uint64_t control, std::uint64_t controllen, std::uint32_t flags) {
-    return le64(name) + le32(namelen) + le32(0) + le64(iov) + le64(iovlen) + le64(control) +
-           le64(controllen) + le32(flags) + le32(0);
 }
 
 // sendmsg/recvmsg as strace 6.1 prints them (its output for the same calls, on this machine).

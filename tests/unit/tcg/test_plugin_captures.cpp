@@ -12,6 +12,7 @@
 #include <string>
 
 #include "decode/decode.h"
+#include "../guest_bytes.h"
 #include "fake_qemu.h"
 #include "listener/tcg/tcg_listener.h"
 #include "nitro/syscall_table.h"
@@ -19,16 +20,9 @@
 namespace nitro::tcg {
 namespace {
 
-std::string le64(uint64_t v) {
-    std::string s(8, '\0');
-    for (int i = 0; i < 8; i++) s[i] = static_cast<char>(v >> (8 * i));
-    return s;
-}
-std::string le32(uint32_t v) { return le64(v).substr(0, 4); }
-std::string msghdr64(uint64_t name, uint32_t namelen, uint64_t iov, uint64_t iovlen, uint32_t flags = 0) {
-    return le64(name) + le32(namelen) + le32(0) + le64(iov) + le64(iovlen) + le64(0) + le64(0) +
-           le32(flags) + le32(0);
-}
+using test_bytes::le32;
+using test_bytes::le64;
+using test_bytes::msghdr64;
 const std::string kInet = std::string("\x02\x00\x15\x4f\x7f\x00\x00\x01", 8) + std::string(8, '\0');
 
 const SyscallInfo& call_info(std::string_view name) {
@@ -133,7 +127,7 @@ TEST(PluginCaptures, SendmsgWithAnAbsurdNameLength) {
     p.qemu.map(0x1000, "hello msg\n");
     p.qemu.map(0x3000, kInet + std::string(300, 'z'));
     p.qemu.map(0x2000, le64(0x1000) + le64(6) + le64(0x1006) + le64(4));
-    p.qemu.map(0x6000, msghdr64(0x3000, 0xffffffff, 0x2000, 2));
+    p.qemu.map(0x6000, msghdr64(0x3000, 0xffffffff, 0x2000, 2, 0, 0, 0));
     p.qemu.call(46, {3, 0x6000, 0, 0, 0, 0}, 10);
     const Event entry = next_event();
     next_event();
@@ -156,12 +150,12 @@ TEST(PluginCaptures, SendmsgWithAnAbsurdNameLength) {
 TEST(PluginCaptures, RecvmsgAtTheExitWithTheLengthGoingIn) {
     auto& p = plugin();
     p.qemu.map(0x2000, le64(0x1000) + le64(4) + le64(0x1004) + le64(16));
-    p.qemu.map(0x6000, msghdr64(0x3000, 20, 0x2000, 2));
+    p.qemu.map(0x6000, msghdr64(0x3000, 20, 0x2000, 2, 0, 0, 0));
     p.qemu.enter(47, {3, 0x6000, 0, 0, 0, 0});
     // The call fills in the address, its length, the buffers and the flags.
     p.qemu.map(0x3000, kInet);
     p.qemu.map(0x1000, "hello msg\n");
-    p.qemu.map(0x6000, msghdr64(0x3000, 16, 0x2000, 2, 0x20));
+    p.qemu.map(0x6000, msghdr64(0x3000, 16, 0x2000, 2, 0, 0, 0x20));
     p.qemu.leave(8);
     const Event entry = next_event();
     const Event exit = next_event();
@@ -179,8 +173,9 @@ TEST(PluginCaptures, SendmmsgMessagesUpToTheReturnValue) {
     p.qemu.map(0x2000, le64(0x1000) + le64(5));
     p.qemu.map(0x2100, le64(0x1005) + le64(6));
     p.qemu.map(0x2200, le64(0x100b) + le64(5));
-    p.qemu.map(0x5000, msghdr64(0, 0, 0x2000, 1) + le32(5) + le32(0) + msghdr64(0, 0, 0x2100, 1) +
-                           le32(6) + le32(0) + msghdr64(0, 0, 0x2200, 1) + le32(0) + le32(0));
+    p.qemu.map(0x5000, msghdr64(0, 0, 0x2000, 1, 0, 0, 0) + le32(5) + le32(0) +
+                           msghdr64(0, 0, 0x2100, 1, 0, 0, 0) + le32(6) + le32(0) +
+                           msghdr64(0, 0, 0x2200, 1, 0, 0, 0) + le32(0) + le32(0));
     p.qemu.call(307, {3, 0x5000, 1000, 0, 0, 0}, 2);  // two of the messages were sent
     next_event();
     const Event exit = next_event();
