@@ -61,10 +61,11 @@ std::uint32_t u32(std::string_view d, std::size_t off) {
 }
 std::uint16_t be16(const unsigned char* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
 
-// The fields of a struct msghdr (bytes of kMsghdr64, or kMsghdr32 for a 32-bit program).
+// The fields of a struct msghdr (bytes of kMsghdr64, or kMsghdr32 for a 32-bit program), and
+// msg_len when the bytes are those of a struct mmsghdr.
 struct MsghdrFields {
     std::uint64_t name = 0, namelen = 0, iov = 0, iovlen = 0, control = 0, controllen = 0;
-    std::uint32_t flags = 0;
+    std::uint32_t flags = 0, msg_len = 0;
 };
 MsghdrFields msghdr_fields(std::string_view d, bool compat) {
     MsghdrFields f;
@@ -74,7 +75,19 @@ MsghdrFields msghdr_fields(std::string_view d, bool compat) {
     } else {
         f = {u64(d, 0), u32(d, 8), u64(d, 16), u64(d, 24), u64(d, 32), u64(d, 40), u32(d, 48)};
     }
+    if (d.size() >= (compat ? kMmsghdr32 : kMmsghdr64)) f.msg_len = u32(d, compat ? kMsghdr32 : kMsghdr64);
     return f;
+}
+
+// Entry i of a struct iovec array (two pointer-sized fields; 4 bytes each in a 32-bit
+// program); the caller checks that the bytes hold it.
+struct IovecEntry {
+    std::uint64_t base, len;
+};
+constexpr std::size_t iovec_size(bool compat) { return compat ? 8 : 16; }
+IovecEntry iovec_entry(std::string_view d, std::size_t i, bool compat) {
+    if (compat) return {u32(d, i * 8), u32(d, i * 8 + 4)};
+    return {u64(d, i * 16), u64(d, i * 16 + 8)};
 }
 
 // Captured bytes are only worth printing when some of them were read.
@@ -176,26 +189,28 @@ void append_section(std::string& out, const Fetched& f) {
 // A struct msghdr and what it points to, in the layout of a Msghdr capture (see
 // include/nitro/event.h): the structure, the address at msg_name, the iovec array, the first
 // per_entry bytes of each of its first kMaxIov buffers (total: at most that many in all, the
-// bytes a recvmsg transferred; ~0: no limit).
+// bytes a recvmsg transferred; ~0: no limit). in_array: a struct mmsghdr, whose msg_len bounds
+// the buffers instead.
 Fetched fetch_msghdr(const MemoryReader& m, std::uint64_t addr, bool compat, std::uint64_t total,
-                     std::uint32_t per_entry, std::uint32_t struct_size = 0) {
+                     std::uint32_t per_entry, bool in_array = false) {
     Fetched out;
-    if (!struct_size) struct_size = compat ? kMsghdr32 : kMsghdr64;
+    const std::uint32_t struct_size = in_array ? (compat ? kMmsghdr32 : kMmsghdr64)
+                                               : (compat ? kMsghdr32 : kMsghdr64);
     const Fetched hdr = fetch_buffer(m, addr, struct_size, struct_size);
     if (hdr.status != CaptureStatus::Ok) return out;  // Fault
     out.status = CaptureStatus::Ok;
     append_section(out.data, hdr);
     const MsghdrFields f = msghdr_fields(hdr.data, compat);
+    if (in_array) total = f.msg_len;
     append_section(out.data, f.name ? fetch_buffer(m, f.name, std::min<std::uint64_t>(f.namelen, kMsgNameBytes), kMsgNameBytes)
                                     : Fetched{{}, CaptureStatus::Ok});
-    const std::size_t esize = compat ? 8 : 16;
+    const std::size_t esize = iovec_size(compat);
     const std::uint64_t count = std::min<std::uint64_t>(f.iovlen, kMaxIov);
     const Fetched array = f.iov ? fetch_buffer(m, f.iov, count * esize, kMaxIov * 16) : Fetched{{}, CaptureStatus::Ok};
     append_section(out.data, array);
-    for (std::size_t i = 0; i + 1 <= array.data.size() / esize; ++i) {
-        const std::uint64_t base = compat ? u32(array.data, i * 8) : u64(array.data, i * 16);
-        std::uint64_t len = compat ? u32(array.data, i * 8 + 4) : u64(array.data, i * 16 + 8);
-        len = std::min(len, total);
+    for (std::size_t i = 0; i < array.data.size() / esize; ++i) {
+        const auto [base, whole] = iovec_entry(array.data, i, compat);
+        const std::uint64_t len = std::min(whole, total);
         total -= len;
         append_section(out.data, base ? fetch_buffer(m, base, len, per_entry)
                                       : Fetched{{}, len ? CaptureStatus::Fault : CaptureStatus::Ok});
@@ -211,10 +226,8 @@ Fetched fetch_mmsghdr(const MemoryReader& m, std::uint64_t addr, std::uint64_t c
     Fetched out;
     const std::uint32_t size = compat ? kMmsghdr32 : kMmsghdr64;
     for (std::uint64_t i = 0; i < count && i < kMaxMmsg; ++i) {
-        const Fetched one = fetch_buffer(m, addr + i * size, size, size);
-        if (one.status != CaptureStatus::Ok) break;
-        const std::uint32_t len = u32(one.data, size - (compat ? 4 : 8));
-        const Fetched f = fetch_msghdr(m, addr + i * size, compat, len, per_entry, size);
+        const Fetched f = fetch_msghdr(m, addr + i * size, compat, 0, per_entry, true);
+        if (f.status == CaptureStatus::Fault) break;
         out.data += f.data;
         out.status = CaptureStatus::Ok;
     }
@@ -574,13 +587,10 @@ std::string format_iovec(std::uint64_t addr, const Capture* c, std::uint64_t cou
     if (addr == 0) return "NULL";
     if (!usable(c) || c->status == CaptureStatus::Fault) return format_pointer(addr);
     std::string out = "[";
-    // struct iovec: two pointer-sized fields (4 bytes each in a 32-bit program).
-    const std::size_t esize = ctx.compat ? 8 : 16;
-    const std::size_t have = c->data.size() / esize;
+    const std::size_t have = c->data.size() / iovec_size(ctx.compat);
     std::size_t i = 0;
     for (; i < count && i < have && i < kMaxIov; ++i) {
-        const std::uint64_t base = ctx.compat ? u32(c->data, i * 8) : u64(c->data, i * 16);
-        const std::uint64_t len = ctx.compat ? u32(c->data, i * 8 + 4) : u64(c->data, i * 16 + 8);
+        const auto [base, len] = iovec_entry(c->data, i, ctx.compat);
         if (i) out += ", ";
         const std::uint64_t show = std::min(len, data_size);
         data_size -= show;
@@ -617,7 +627,7 @@ std::optional<std::string> format_msghdr_sections(const std::vector<Fetched>& se
     const MsghdrFields f = msghdr_fields(sections[at].data, ctx.compat);
     const Capture name{0, CaptureKind::BufFixed, sections[at + 1].status, sections[at + 1].data};
     const Capture array{0, CaptureKind::BufFixed, sections[at + 2].status, sections[at + 2].data};
-    const std::size_t nbuf = std::min(array.data.size() / (ctx.compat ? 8 : 16), sections.size() - at - 3);
+    const std::size_t nbuf = std::min(array.data.size() / iovec_size(ctx.compat), sections.size() - at - 3);
     const std::vector<Fetched> buffers(sections.begin() + static_cast<std::ptrdiff_t>(at + 3),
                                        sections.begin() + static_cast<std::ptrdiff_t>(at + 3 + nbuf));
     at += 3 + nbuf;
@@ -656,7 +666,7 @@ std::string format_mmsghdr(std::uint64_t addr, const Capture* c, std::uint64_t c
     std::size_t at = 0, i = 0;
     for (; i < count && i < kMaxMmsg; ++i) {
         if (sections.size() <= at || sections[at].data.size() < size) break;
-        const std::uint32_t len = u32(sections[at].data, size - (ctx.compat ? 4 : 8));
+        const std::uint32_t len = msghdr_fields(sections[at].data, ctx.compat).msg_len;
         auto hdr = format_msghdr_sections(sections, at, size, len, std::nullopt, ctx);
         if (!hdr) break;
         out += std::string(i ? ", " : "") + "{msg_hdr=" + *hdr + ", msg_len=" + dec(len) + "}";
@@ -949,7 +959,7 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
             const bool out = a.type == ArgType::IovecOut;
             if (out && (!ctx.ret || failed)) return format_pointer(v);
             const std::uint64_t count = len_of(a);
-            const Capture* c = src.buffer(v, std::min<std::uint64_t>(count, kMaxIov) * (ctx.compat ? 8 : 16),
+            const Capture* c = src.buffer(v, std::min<std::uint64_t>(count, kMaxIov) * iovec_size(ctx.compat),
                                           kMaxIov * 16);
             return format_iovec(v, c, count, out ? static_cast<std::uint64_t>(*ctx.ret) : ~0ULL,
                                 ctx, split_sections(ctx.iovec_data, kMaxIov));
