@@ -568,6 +568,19 @@ static bool capture_section(struct vcpu *v, uint64_t addr, uint64_t want, uint32
     return true;
 }
 
+/* The same for n bytes already read (cut to the room left, then TRUNCATED). */
+static bool put_section(const void *bytes, uint32_t n, uint8_t *out, uint32_t *used, uint32_t room) {
+    if (room - *used < sizeof(struct nitro_iov_capture) + 8) return false;
+    struct nitro_iov_capture *h = (struct nitro_iov_capture *)(out + *used);
+    uint32_t cap = room - *used - (uint32_t)sizeof *h;
+    h->len = n > cap ? cap : n;
+    h->status = n > cap ? NITRO_CAP_TRUNCATED : NITRO_CAP_OK;
+    memset(h->pad, 0, sizeof h->pad);
+    memcpy(h + 1, bytes, h->len);
+    *used += (uint32_t)sizeof *h + round8(h->len);
+    return true;
+}
+
 /* The buffers an iovec array points to (NITRO_CAP_IOVEC_DATA): per entry a section of up to
  * max bytes, all within room bytes (a multiple of 8); total < 0: no limit, else the bytes the
  * call transferred. Returns the bytes written to out. */
@@ -601,12 +614,14 @@ static uint32_t capture_iovec_data(struct vcpu *v, uint64_t addr, uint64_t count
     return used;
 }
 
-/* A struct msghdr and what it points to (NITRO_CAP_MSGHDR), within room bytes; its structure
- * section is msize bytes (a struct mmsghdr's 64 or 32 include msg_len). */
-static uint32_t capture_msghdr(struct vcpu *v, uint64_t addr, bool compat, uint32_t msize,
+/* A struct msghdr and what it points to (NITRO_CAP_MSGHDR), within room bytes. in_array: a
+ * struct mmsghdr (64 bytes, 32 for 32-bit programs, the structure section), whose msg_len
+ * bounds the buffers instead of total. */
+static uint32_t capture_msghdr(struct vcpu *v, uint64_t addr, bool compat, bool in_array,
                                int64_t total, uint8_t *out, uint32_t max, uint32_t room,
                                uint8_t *status) {
     uint64_t m[8] = {0};
+    const uint32_t msize = (compat ? 28 : 56) + (in_array ? (compat ? 4 : 8) : 0);
     uint32_t used = 0;
     if (!read_mem(v, addr, m, msize)) {
         *status = NITRO_CAP_FAULT;
@@ -616,13 +631,15 @@ static uint32_t capture_msghdr(struct vcpu *v, uint64_t addr, bool compat, uint3
     if (compat) {
         const uint32_t *w = (const uint32_t *)m;
         name = w[0], namelen = w[1], iov = w[2], iovlen = w[3];
+        if (in_array) total = w[7];
     } else {
         name = m[0], namelen = (uint32_t)m[1], iov = m[2], iovlen = m[3];
+        if (in_array) total = (uint32_t)m[7];
     }
     const uint64_t esize = compat ? 8 : 16;
     const uint64_t entries = iovlen > NITRO_MAX_IOV_CAPTURE ? NITRO_MAX_IOV_CAPTURE : iovlen;
     *status = NITRO_CAP_TRUNCATED;
-    if (!capture_section(v, addr, msize, msize, out, &used, room) ||
+    if (!put_section(m, msize, out, &used, room) ||
         !capture_section(v, name, namelen > NITRO_MSG_NAME_CAPTURE ? NITRO_MSG_NAME_CAPTURE : namelen,
                          NITRO_MSG_NAME_CAPTURE, out, &used, room) ||
         !capture_section(v, iov, entries * esize, NITRO_MAX_IOV_CAPTURE * 16, out, &used, room)) {
@@ -642,14 +659,8 @@ static uint32_t capture_mmsghdr(struct vcpu *v, uint64_t addr, uint64_t count, b
     *status = count > NITRO_MAX_MMSG_CAPTURE ? NITRO_CAP_TRUNCATED : NITRO_CAP_OK;
     if (count > NITRO_MAX_MMSG_CAPTURE) count = NITRO_MAX_MMSG_CAPTURE;
     for (uint64_t i = 0; i < count; i++) {
-        uint32_t msg_len = 0;
-        if (!read_mem(v, addr + i * size + size - (compat ? 4 : 8), &msg_len, 4)) {
-            *status = i ? NITRO_CAP_PARTIAL : NITRO_CAP_FAULT;
-            return used;
-        }
         uint8_t st;
-        used += capture_msghdr(v, addr + i * size, compat, size, msg_len, out + used, max,
-                               room - used, &st);
+        used += capture_msghdr(v, addr + i * size, compat, true, 0, out + used, max, room - used, &st);
         if (st == NITRO_CAP_FAULT || (st == NITRO_CAP_TRUNCATED && room - used < 64)) {
             *status = i ? NITRO_CAP_PARTIAL : st;
             return used;
@@ -747,8 +758,8 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
             case NITRO_CAP_MSGHDR: {
                 bool exit = rec->direction == NITRO_DIR_EXIT;
                 if (exit && ret <= 0) continue;
-                len = capture_msghdr(v, addr, compat, compat ? 28 : 56, exit ? ret : -1, data,
-                                     entry_max, max, &st);
+                len = capture_msghdr(v, addr, compat, false, exit ? ret : -1, data, entry_max, max,
+                                     &st);
                 break;
             }
             case NITRO_CAP_MMSGHDR: {
