@@ -48,11 +48,12 @@ struct Workload {
     long n_strace;  // iterations under strace (each op is ~100x slower)
 };
 
-enum class BenchMode { Untraced, TrapsOff, Consume, RawTrace, RawJson, Decoded, Gdb, Strace };
+enum class BenchMode { Untraced, TrapsOff, Floor, Consume, RawTrace, RawJson, Decoded, Gdb, Strace };
 const char* mode_name(BenchMode m) {
     switch (m) {
         case BenchMode::Untraced: return "untraced";
         case BenchMode::TrapsOff: return "plugin, traps off";
+        case BenchMode::Floor: return "QEMU floor: empty callbacks";
         case BenchMode::Consume: return "events consumed, no output";
         case BenchMode::RawTrace: return "raw trace to file";
         case BenchMode::RawJson: return "raw trace to jsonl";
@@ -81,8 +82,8 @@ double median(std::vector<double> v) {
 }
 
 bool is_paired(BenchMode m) {
-    return m == BenchMode::Consume || m == BenchMode::RawTrace || m == BenchMode::RawJson ||
-           m == BenchMode::Decoded;
+    return m == BenchMode::Floor || m == BenchMode::Consume || m == BenchMode::RawTrace ||
+           m == BenchMode::RawJson || m == BenchMode::Decoded;
 }
 
 // System calls per iteration of each workload (open, read, close for the file loop).
@@ -167,6 +168,8 @@ RunResult run_once(const Options& o, BenchMode mode, const std::vector<Workload>
     if (with_plugin) {
         cfg.plugin = o.plugin;
         cfg.plugin_args = o.plugin_args;
+        // The floor: QEMU instruments the same instructions, each callback only counts itself.
+        if (mode == BenchMode::Floor) cfg.plugin_args.push_back("callbacks=empty");
         cfg.start_paused = true;
     }
     struct rusage ru0 {};
@@ -252,7 +255,9 @@ RunResult run_once(const Options& o, BenchMode mode, const std::vector<Workload>
             start_tracing_at_marker();
             auto s = listener.next(ev, std::chrono::milliseconds(20));
             if (s == Listener::Status::End) break;
-            if (s != Listener::Status::Event || mode == BenchMode::Consume) continue;
+            if (s != Listener::Status::Event || mode == BenchMode::Consume || mode == BenchMode::Floor) {
+                continue;
+            }
             line.clear();
             if (backend) {
                 backend->process_event_into(ev, sc);
@@ -266,6 +271,17 @@ RunResult run_once(const Options& o, BenchMode mode, const std::vector<Workload>
     }
     *events += listener.stats().events;
     auto ps = listener.producer_stats();
+    if (mode == BenchMode::Floor) {
+        vm.wait();
+        // Each traced call runs an entry and a return callback: fewer means the instrumentation
+        // began after the guest's pause (as for events below).
+        if (ps.callbacks < 2 * static_cast<uint64_t>(traced_calls)) {
+            std::fprintf(stderr, "nitro-bench: instrumentation began late (%llu callbacks); boot not counted\n",
+                         static_cast<unsigned long long>(ps.callbacks));
+            return {};
+        }
+        return results();
+    }
     std::fprintf(stderr,
                  "plugin: %llu callbacks, %.0f ns each, direct register reads on %s, context "
                  "words %s (%u mismatches)\n",
@@ -301,9 +317,9 @@ int main(int argc, char** argv) {
                  "Boot the guest with KASLR (default: nokaslr, the same kernel layout in every "
                  "boot, for less variation between boots)");
     app.add_option("--out-dir", o.out_dir, "Where the traced modes write their event files");
-    std::vector<std::string> modes = {"untraced", "trapsoff", "raw",   "rawjson",
+    std::vector<std::string> modes = {"untraced", "trapsoff", "floor", "raw", "rawjson",
                                       "decoded",  "gdb",      "strace"};
-    app.add_option("--modes", modes, "Modes to run: untraced trapsoff consume raw rawjson decoded gdb strace");
+    app.add_option("--modes", modes, "Modes to run: untraced trapsoff floor consume raw rawjson decoded gdb strace");
     app.add_option("--plugin-arg", o.plugin_args,
                    "Extra plugin arguments for the traced modes (e.g. direct=off, ring=BYTES)");
     std::vector<std::string> workloads = {"null", "file"};
@@ -326,6 +342,7 @@ int main(int argc, char** argv) {
     for (const auto& m : modes) {
         if (m == "untraced") run_modes.push_back(BenchMode::Untraced);
         else if (m == "trapsoff") run_modes.push_back(BenchMode::TrapsOff);
+        else if (m == "floor") run_modes.push_back(BenchMode::Floor);
         else if (m == "consume") run_modes.push_back(BenchMode::Consume);
         else if (m == "raw") run_modes.push_back(BenchMode::RawTrace);
         else if (m == "rawjson") run_modes.push_back(BenchMode::RawJson);

@@ -12,7 +12,9 @@
  *
  * Plugin arguments: ctl=PATH (control file; default /dev/shm/nitro-qemu-PID), ring=BYTES
  * (per-vCPU ring size), direct=on|off (read the register file in place, see direct_regs.h;
- * default on).
+ * default on), callbacks=empty (for nitro-bench's floor mode: the same instructions
+ * instrumented, callbacks that only count themselves and return: what QEMU's instrumentation
+ * costs the guest by itself).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1207,6 +1209,13 @@ static void maybe_switch_instrumentation(void);
 static void note_first_run(void);
 static bool first_translation(void);
 
+/* callbacks=empty: what any plugin that instruments these instructions costs the guest. */
+static bool empty_callbacks;
+static void on_insn_empty(unsigned vcpu_index, void *udata) {
+    (void)udata;
+    if (vcpu_index < n_vcpus) vcpus[vcpu_index].ring->callbacks++;
+}
+
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     (void)id;
     note_first_run();
@@ -1228,13 +1237,13 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
         else if (rem == 2 && op[0] == 0x0f && op[1] == 0x35) exit = NITRO_EXIT_SYSEXIT;
         else if (rem == 1 && op[0] == 0xcf) exit = NITRO_EXIT_IRET;
         if (entry) {
-            qemu_plugin_register_vcpu_insn_exec_cond_cb(insn, on_entry, QEMU_PLUGIN_CB_R_REGS,
-                                                        QEMU_PLUGIN_COND_NE, active, 0,
-                                                        (void *)entry);
+            qemu_plugin_register_vcpu_insn_exec_cond_cb(
+                insn, empty_callbacks ? on_insn_empty : on_entry, QEMU_PLUGIN_CB_R_REGS,
+                QEMU_PLUGIN_COND_NE, active, 0, (void *)entry);
         } else if (exit) {
-            qemu_plugin_register_vcpu_insn_exec_cond_cb(insn, on_exit_insn, QEMU_PLUGIN_CB_R_REGS,
-                                                        QEMU_PLUGIN_COND_NE, active, 0,
-                                                        (void *)exit);
+            qemu_plugin_register_vcpu_insn_exec_cond_cb(
+                insn, empty_callbacks ? on_insn_empty : on_exit_insn, QEMU_PLUGIN_CB_R_REGS,
+                QEMU_PLUGIN_COND_NE, active, 0, (void *)exit);
         }
     }
 }
@@ -1451,10 +1460,12 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             ring_bytes = (uint32_t)v;
         } else if (strcmp(a, "direct=on") == 0 || strcmp(a, "direct=off") == 0) {
             direct_enabled = a[8] == 'n';
+        } else if (strcmp(a, "callbacks=empty") == 0) {
+            empty_callbacks = true;
         } else {
             fprintf(stderr,
                     "nitro plugin: unknown argument '%s' (expected ctl=PATH, ring=BYTES, "
-                    "direct=on|off)\n",
+                    "direct=on|off, callbacks=empty)\n",
                     a);
             return -1;
         }
