@@ -903,10 +903,12 @@ static void record_commit(struct vcpu *v, struct nitro_record *rec, uint32_t siz
     }
 }
 
-/* The registers an event has read so far (bit r of mask: r[r] is valid). */
+/* The registers of an event: r[r] is valid for bit r of loaded; mask names those the record
+ * sends. */
 struct regset {
     uint64_t r[NITRO_NREGS];
     uint32_t mask;
+    uint32_t loaded;
 };
 
 #define R(x) (1u << NITRO_REG_##x)
@@ -922,13 +924,36 @@ static const uint32_t lean_enter32 = R(RAX) | R(RBX) | R(RCX) | R(RDX) | R(RSI) 
 static const uint32_t lean_exit = R(RAX) | R(RSP) | R(RIP) | R(RCX) | R(R11);
 #define SPECIAL_REFRESH 256
 
-/* Reads the registers of want not read yet. */
+/* The general registers, in hardware order at the start of a direct register file. */
+#define GPRS 0xffffu /* NITRO_REG_RAX..NITRO_REG_R15 */
+static void copy_gprs(const struct direct_regs *d, uint64_t *r) {
+    const volatile uint64_t *g = (const volatile uint64_t *)d->base;
+    r[NITRO_REG_RAX] = g[0];
+    r[NITRO_REG_RCX] = g[1];
+    r[NITRO_REG_RDX] = g[2];
+    r[NITRO_REG_RBX] = g[3];
+    r[NITRO_REG_RSP] = g[4];
+    r[NITRO_REG_RBP] = g[5];
+    r[NITRO_REG_RSI] = g[6];
+    r[NITRO_REG_RDI] = g[7];
+    for (int k = 8; k < 16; k++) r[NITRO_REG_R8 + k - 8] = g[k];
+}
+
+/* Adds want to the registers the record sends, reading those not read yet. Read in place, the
+ * general registers come all at once: 16 loads from two cache lines cost less than picking. */
 static void read_regs(struct vcpu *v, struct regset *s, uint32_t want) {
-    want &= ~s->mask & NITRO_ALL_REGS;
+    want &= NITRO_ALL_REGS;
     s->mask |= want;
+    want &= ~s->loaded;
+    s->loaded |= want;
     if (v->direct.state == DIRECT_ACTIVE) {
         uint32_t d = want & (uint32_t)v->direct.direct_mask;
         want &= ~d;
+        if (d & GPRS && ((uint32_t)v->direct.direct_mask & GPRS) == GPRS) {
+            copy_gprs(&v->direct, s->r);
+            s->loaded |= GPRS;
+            d &= ~GPRS;
+        }
         while (d) {
             int r = __builtin_ctz(d);
             d &= d - 1;
@@ -1074,7 +1099,7 @@ static void on_exit_insn(unsigned vcpu_index, void *udata) {
 static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, uint64_t now) {
     direct_tick(v, vcpu_index, type == NITRO_TYPE_SYSCALL);
     struct regset s;
-    s.mask = 0;
+    s.mask = s.loaded = 0;
     read_regs(v, &s, KEY_REGS | 1u << NITRO_REG_RAX | 1u << NITRO_REG_CS);
     bool compat = type != NITRO_TYPE_SYSCALL || is_compat_cs(s.r[NITRO_REG_CS]);
     uint64_t nr = compat ? (s.r[NITRO_REG_RAX] & 0xffffffffULL) : s.r[NITRO_REG_RAX];
@@ -1118,7 +1143,7 @@ static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, u
 static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, uint64_t now) {
     direct_tick(v, vcpu_index, false);
     struct regset s;
-    s.mask = 0;
+    s.mask = s.loaded = 0;
     read_regs(v, &s, KEY_REGS);
     uint64_t cr3 = s.r[NITRO_REG_CR3] & CR3_KEY_MASK;
     uint64_t fs = s.r[NITRO_REG_FS_BASE], gs = s.r[NITRO_REG_GS_BASE];
