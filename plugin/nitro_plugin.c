@@ -774,6 +774,15 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
                 len = capture_mmsghdr(v, addr, count, compat, data, entry_max, max, &st);
                 break;
             }
+            case NITRO_CAP_DEREF: {
+                uint64_t where = 0;
+                if (!addr || !read_mem(v, addr + 8u * r.len_arg, &where, 8) || !where) {
+                    st = NITRO_CAP_FAULT;
+                    break;
+                }
+                len = capture_buffer(v, where, data, max, max, &st);
+                break;
+            }
             default: continue;
         }
         if (addr == 0) {
@@ -783,7 +792,7 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
         h->arg = r.arg;
         h->kind = r.kind;
         h->status = st;
-        h->pad = 0;
+        h->field = r.kind == NITRO_CAP_DEREF ? r.len_arg : 0;
         h->len = len;
         used += (uint32_t)sizeof *h + round8(len);
         rec->ncaptures++;

@@ -60,7 +60,11 @@ enum class CaptureKind : uint8_t {
     /// The first messages (up to 8, and no more than the return value at an exit) of a struct
     /// mmsghdr array: each as a Msghdr capture whose structure section is the whole mmsghdr
     /// (64 bytes; 32 for a 32-bit program), its buffers bounded by its msg_len.
-    Mmsghdr = 9
+    Mmsghdr = 9,
+    /// The bytes at an address stored in the structure the argument points to: in its 64-bit
+    /// field number `field` (clone3's struct clone_args: the TID the kernel wrote for the new
+    /// task at parent_tid, field 3; the pidfd, field 1). Fault: no address there.
+    Deref = 10
 };
 /// The iovec entries whose buffers an IovecData capture holds at most.
 inline constexpr std::size_t kIovecDataEntries = 16;
@@ -72,6 +76,7 @@ struct Capture {
     CaptureKind kind;
     CaptureStatus status;
     std::string_view data;
+    uint8_t field = 0;  ///< Deref: the structure's field that held the address
 };
 
 /// The plain fields of an Event (everything but the captured bytes).
@@ -129,11 +134,19 @@ struct Event : EventFields {
     int64_t ret() const {
         return compat ? static_cast<int32_t>(regs.rax) : static_cast<int64_t>(regs.rax);
     }
-    /// The capture of argument arg, or nullptr.
     /// The bytes captured at the argument's address (nullptr: none).
     const Capture* capture(unsigned arg) const {
         for (const auto& c : captures) {
-            if (c.arg == arg && c.kind != CaptureKind::IovecData) return &c;
+            if (c.arg == arg && c.kind != CaptureKind::IovecData && c.kind != CaptureKind::Deref) {
+                return &c;
+            }
+        }
+        return nullptr;
+    }
+    /// What the structure argument arg pointed to through its field `field`, when captured.
+    const Capture* deref(unsigned arg, unsigned field) const {
+        for (const auto& c : captures) {
+            if (c.arg == arg && c.kind == CaptureKind::Deref && c.field == field) return &c;
         }
         return nullptr;
     }

@@ -51,6 +51,7 @@ enum class ArgType : std::uint8_t {
     MsghdrIn,     ///< struct msghdr read at entry (sendmsg): name, iovec array and buffers
     MsghdrOut,    ///< struct msghdr filled in by the call (recvmsg), read at exit
     Mmsghdr,      ///< struct mmsghdr array (sendmmsg), read at exit; aux = the count argument
+    IntOut,       ///< pointer to an int the call writes (clone's parent_tid), "[N]" at exit
     Flags,        ///< bit set; aux = FlagTable, print with format_flags
     Enum,         ///< one value; aux = FlagTable, print with format_enum
 };

@@ -437,9 +437,46 @@ std::string format_open_how(std::string_view d, std::uint64_t size) {
     return out + ", resolve=" + format_flags(FlagTable::ResolveFlags, u64(d, 16)) + "}";
 }
 
+constexpr std::uint64_t kClonePidfd = 0x1000, kCloneParentSettid = 0x00100000;
+
+// An int the call wrote at addr, as strace prints it: "[N]"; the address when unreadable.
+std::string format_int_at(std::uint64_t addr, const Capture* c) {
+    if (addr == 0) return "NULL";
+    if (!usable(c) || c->status == CaptureStatus::Fault || c->data.size() < 4) return format_pointer(addr);
+    return "[" + dec(static_cast<std::int32_t>(u32(c->data, 0))) + "]";
+}
+
+// clone3's exit: what the kernel wrote at the pidfd and parent_tid addresses of struct
+// clone_args d (64 bytes at least; argument arg), " => {pidfd=[3], parent_tid=[1234]}", from
+// the event's captures of them (CaptureKind::Deref) or else from memory; "" when neither flag
+// is set.
+std::string clone3_written(std::string_view d, const ArgContext& ctx, unsigned arg) {
+    const std::uint64_t flags = u64(d, 0);
+    std::string out;
+    auto field = [&](unsigned index, const char* name) {
+        const std::uint64_t addr = u64(d, 8u * index);
+        const Capture* c = nullptr;
+        if (ctx.event_captures) {
+            for (const auto& e : *ctx.event_captures) {
+                if (e.arg == arg && e.kind == CaptureKind::Deref && e.field == index) c = &e;
+            }
+        }
+        char raw[4];
+        Capture read{};
+        if (!c && ctx.memory && addr && ctx.memory->read(addr, raw, 4) == 4) {
+            read = Capture{0, CaptureKind::BufFixed, CaptureStatus::Ok, std::string_view(raw, 4)};
+            c = &read;
+        }
+        out += std::string(out.empty() ? " => {" : ", ") + name + "=" + format_int_at(addr, c);
+    };
+    if (flags & kClonePidfd) field(1, "pidfd");
+    if (flags & kCloneParentSettid) field(3, "parent_tid");
+    return out.empty() ? out : out + "}";
+}
+
 std::string format_clone_args(std::string_view d, std::uint64_t size) {
-    constexpr std::uint64_t kPidfd = 0x1000, kChildSettid = 0x01000000,
-                            kChildCleartid = 0x00200000, kParentSettid = 0x00100000,
+    constexpr std::uint64_t kPidfd = kClonePidfd, kChildSettid = 0x01000000,
+                            kChildCleartid = 0x00200000, kParentSettid = kCloneParentSettid,
                             kSettls = 0x00080000, kIntoCgroup = 0x200000000ULL;
     if (size < 64 || d.size() < 64) return {};
     const std::uint64_t flags = u64(d, 0);
@@ -872,7 +909,8 @@ bool decoded_at_exit(const ArgInfo& arg) {
     return arg.type == ArgType::BufOut || arg.type == ArgType::SockaddrOut ||
            arg.type == ArgType::IovecOut || arg.type == ArgType::StructOut ||
            arg.type == ArgType::SocklenPtr || arg.type == ArgType::MsghdrOut ||
-           arg.type == ArgType::Mmsghdr;
+           arg.type == ArgType::Mmsghdr || arg.type == ArgType::IntOut ||
+           (arg.type == ArgType::StructIn && arg.tag == "clone_args");
 }
 
 std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgContext& ctx) {
@@ -899,7 +937,9 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         if (a.name == "stack") return "child_stack=" + format_pointer(v);
         if (a.name == "flags") return "flags=" + format_flags(FlagTable::CloneFlags, v);
         if (a.name == "parent_tid") {
-            return (flags & 0x00100000) ? "parent_tid=" + format_pointer(v) : std::string();
+            // CLONE_PARENT_SETTID or CLONE_PIDFD: the TID or pidfd written there, at the exit.
+            if (!(flags & (kCloneParentSettid | kClonePidfd))) return {};
+            return "parent_tid=" + (ctx.ret ? format_int_at(v, src.buffer(v, 4, 4)) : format_pointer(v));
         }
         if (a.name == "tls") return (flags & 0x00080000) ? "tls=" + format_pointer(v) : std::string();
         if (a.name == "child_tid") {
@@ -998,9 +1038,20 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
             const auto transferred = static_cast<std::uint64_t>(*ctx.ret);
             return format_msghdr(v, src.msghdr(v, transferred, kIovBytes), transferred, before, ctx);
         }
+        case ArgType::IntOut:
+            return ctx.ret ? format_int_at(v, src.buffer(v, 4, 4)) : format_pointer(v);
         case ArgType::StructIn:
         case ArgType::StructOut: {
             if (v == 0) return "NULL";
+            if (a.tag == "clone_args" && ctx.ret) {
+                // clone3 at the exit: the structure as the entry showed it, then what the kernel
+                // wrote through it (" => {pidfd=[3], parent_tid=[1234]}").
+                std::string entry(ctx.entry_text);
+                if (entry.empty() || failed) return entry.empty() ? format_pointer(v) : entry;
+                const Capture* c = src.buffer(v, 64, 64);
+                if (!usable(c) || c->data.size() < 64) return entry;
+                return entry + clone3_written(c->data, ctx, static_cast<unsigned>(index));
+            }
             if (a.type == ArgType::StructOut && a.tag == "timespec" &&
                 (a.name == "rem" || a.name == "remain")) {
                 // The time left is written only when a signal interrupted the sleep; strace
@@ -1320,11 +1371,22 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
             case ArgType::Mmsghdr:
                 add(plan.exit, {arg, CaptureKind::Mmsghdr, len, kIovBytes});
                 break;
+            case ArgType::IntOut:
+                add(plan.exit, {arg, CaptureKind::BufFixed, 0, 4});
+                break;
             case ArgType::StructIn:
             case ArgType::StructOut:
                 if (std::uint32_t size = struct_size(a.tag)) {
                     add(a.type == ArgType::StructIn ? plan.enter : plan.exit,
                         {arg, CaptureKind::BufFixed, 0, size});
+                }
+                if (a.tag == "clone_args") {
+                    // What the kernel writes through it: the pidfd (field 1) and the new task's
+                    // TID (field 3), copied when the call returns (a thread's TID is cleared
+                    // again when it ends), and the flags that say which.
+                    add(plan.exit, {arg, CaptureKind::BufFixed, 0, 64});
+                    add(plan.exit, {arg, CaptureKind::Deref, 1, 4});
+                    add(plan.exit, {arg, CaptureKind::Deref, 3, 4});
                 }
                 break;
             default:

@@ -74,6 +74,9 @@ struct ArgContext {
     const Capture* capture = nullptr;
     /// For an iovec array argument: the buffers it points to, captured (nullptr: none).
     const Capture* iovec_data = nullptr;
+    /// All of the event's captures (nullptr: none), for those found by more than the argument
+    /// (CaptureKind::Deref, by its field).
+    const std::vector<Capture>* event_captures = nullptr;
     /// Decoding at an exit: the return value is known.
     std::optional<std::int64_t> ret;
     std::size_t string_limit = kDefaultStringLimit;

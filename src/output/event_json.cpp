@@ -216,11 +216,13 @@ void append_raw_event(std::string& out, const Event& ev) {
             static constexpr const char* kind[] = {"?",       "cstring",     "buf_fixed",
                                                    "buf_len_arg", "buf_ret", "str_array",
                                                    "buf_len_ptr", "iovec_data", "msghdr",
-                                                   "mmsghdr"};
+                                                   "mmsghdr",     "deref"};
             const auto k = static_cast<std::size_t>(c.kind);
             fmt::format_to(std::back_inserter(out),
-                           R"({{"arg": {}, "kind": "{}", "status": "{}", "data": )", c.arg,
+                           R"({{"arg": {}, "kind": "{}", "status": "{}", )", c.arg,
                            kind[k < std::size(kind) ? k : 0], status[static_cast<int>(c.status) & 3]);
+            if (c.kind == CaptureKind::Deref) fmt::format_to(std::back_inserter(out), R"("field": {}, )", c.field);
+            out += R"("data": )";
             append_json_string(out, c.data);
             out += "}";
         }

@@ -61,6 +61,7 @@ BUILTIN_TYPES = {
     'msghdr_in': ('MsghdrIn', None),
     'msghdr_out': ('MsghdrOut', None),
     'mmsghdr': ('Mmsghdr', 'len'),
+    'int_out': ('IntOut', None),
 }
 INTEGER_TYPES = {'int', 'uint', 'long', 'ulong', 'size', 'ssize', 'hex'}
 RET_KINDS = {'int': 'Int', 'long': 'Long', 'fd': 'Fd', 'ptr': 'Ptr', 'size': 'Size',

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// strace comparison corpus, processes: getpid/getppid/gettid, clone (fork-like), clone3,
+// strace comparison corpus, processes: getpid/getppid/gettid, clone (fork-like, and writing
+// the child's TID for the parent), clone3 (also with CLONE_PARENT_SETTID and CLONE_PIDFD),
 // fork, vfork, exit, exit_group, wait4 (also with a struct rusage), kill, execve and execveat
 // with argv; nanosleep and clock_gettime (struct timespec).
 //   corpus_proc          runs the whole sequence
@@ -52,6 +53,22 @@ int main(int argc, char** argv) {
     pid = syscall(SYS_clone3, &ca, sizeof ca);
     if (pid == 0) child_exec(0);
     syscall(SYS_wait4, pid, &status, 0, NULL);
+
+    /* clone and clone3 that write the child's TID (and a pidfd) for the parent. */
+    pid_t ptid = 0;
+    pid = syscall(SYS_clone, CLONE_PARENT_SETTID | SIGCHLD, 0, &ptid, 0, 0);
+    if (pid == 0) syscall(SYS_exit, 4);
+    syscall(SYS_wait4, pid, &status, 0, NULL);
+    int pidfd = -1;
+    memset(&ca, 0, sizeof ca);
+    ca.flags = CLONE_PARENT_SETTID | CLONE_PIDFD;
+    ca.pidfd = (unsigned long)&pidfd;
+    ca.parent_tid = (unsigned long)&ptid;
+    ca.exit_signal = SIGCHLD;
+    pid = syscall(SYS_clone3, &ca, sizeof ca);
+    if (pid == 0) syscall(SYS_exit, 5);
+    syscall(SYS_wait4, pid, &status, 0, NULL);
+    syscall(SYS_close, pidfd);
 
     /* fork; the child runs execveat. */
     pid = syscall(SYS_fork);

@@ -244,7 +244,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
                               << r.result.err << "\n"
                               << r.trace.substr(0, 2000);
 
-    std::size_t compared = 0, differences = 0;
+    std::size_t compared = 0, differences = 0, tids_written = 0;
     std::set<int> differing;
     std::ostringstream report;
     for (const auto& [tid, expected] : want) {
@@ -262,6 +262,8 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
             const Call& e = i < expected.size() ? expected[i] : none;
             const Call& s = i < seen.size() ? seen[i] : none;
             ++compared;
+            // clone and clone3 with CLONE_PARENT_SETTID: the TID the kernel wrote, read back.
+            if (e.call.find("parent_tid=[") != std::string::npos) ++tids_written;
             if (e == s) continue;
             ++differences;
             differing.insert(tid);
@@ -281,6 +283,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
                                << report.str();
     // The corpus makes a few hundred calls; a parse that found next to nothing proves nothing.
     EXPECT_GT(compared, 250u);
+    EXPECT_EQ(tids_written, 2u) << "corpus_proc's clone and clone3 with CLONE_PARENT_SETTID";
     // + the children of corpus_proc that make calls for sure (the last one may be killed
     // before it runs).
     EXPECT_GE(tids.size(), kPrograms.size() + 4);

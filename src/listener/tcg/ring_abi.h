@@ -17,11 +17,11 @@
 #include <stdint.h>
 
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
-#define NITRO_ABI_VERSION 9u        /* this header as a whole (the control block) */
-#define NITRO_RECORD_ABI_VERSION 7u /* the event records alone (capture files keep them) */
+#define NITRO_ABI_VERSION 10u       /* this header as a whole (the control block) */
+#define NITRO_RECORD_ABI_VERSION 8u /* the event records alone (capture files keep them) */
 /* Record ABI 7 added the capture kinds NITRO_CAP_IOVEC_DATA, NITRO_CAP_MSGHDR and
- * NITRO_CAP_MMSGHDR; records of
- * ABI 6 are ABI 7 records without them, and readers of 7 read them. */
+ * NITRO_CAP_MMSGHDR, ABI 8 NITRO_CAP_DEREF; records of ABI 6 and 7 are ABI 8 records without
+ * them, and readers of 8 read them. */
 #define NITRO_RECORD_ABI_OLDEST 6u
 #define NITRO_MAX_VCPUS 64u
 #define NITRO_MAX_NR 1024u /* syscall numbers traced per ABI: 0..1023 */
@@ -87,6 +87,10 @@ enum nitro_capture_kind {
      * arg[len_arg] of them (at exits no more than the return value): each as NITRO_CAP_MSGHDR,
      * its structure section the whole mmsghdr (64 bytes; 32), its buffers bounded by msg_len. */
     NITRO_CAP_MMSGHDR = 9,
+    /* max bytes at the address stored in the 64-bit field number len_arg (0..5) of the
+     * structure at arg (clone3's struct clone_args: where the kernel wrote the new task's
+     * TID, field 3, or its pidfd, field 1). The capture header's field byte holds len_arg. */
+    NITRO_CAP_DEREF = 10,
 };
 #define NITRO_MAX_MMSG_CAPTURE 8u
 #define NITRO_MSG_NAME_CAPTURE 128u
@@ -106,7 +110,7 @@ enum nitro_capture_status {
 struct nitro_capture_rule {
     uint8_t arg;     /* 0..5 */
     uint8_t kind;    /* enum nitro_capture_kind */
-    uint8_t len_arg; /* for BUF_LEN_ARG / BUF_LEN_PTR */
+    uint8_t len_arg; /* the length argument (BUF_LEN_ARG, ...), or DEREF's field (0..5) */
     uint8_t pad;
     uint32_t max;    /* byte bound, <= NITRO_MAX_CAPTURE_BYTES */
 };
@@ -122,7 +126,7 @@ struct nitro_capture_hdr {
     uint8_t arg;
     uint8_t kind;
     uint8_t status;
-    uint8_t pad;
+    uint8_t field; /* NITRO_CAP_DEREF: the rule's field; 0 otherwise */
     uint32_t len;
 };
 

@@ -98,7 +98,8 @@ bool RingReader::pop(Event& ev) {
 static_assert(NITRO_MAX_IOV_CAPTURE == kIovecDataEntries &&
                   NITRO_CAP_IOVEC_DATA == static_cast<int>(CaptureKind::IovecData) &&
                   NITRO_CAP_MSGHDR == static_cast<int>(CaptureKind::Msghdr) &&
-                  NITRO_CAP_MMSGHDR == static_cast<int>(CaptureKind::Mmsghdr),
+                  NITRO_CAP_MMSGHDR == static_cast<int>(CaptureKind::Mmsghdr) &&
+                  NITRO_CAP_DEREF == static_cast<int>(CaptureKind::Deref),
               "the plugin's capture kinds are CaptureKind's");
 static_assert(NITRO_REG_RAX == static_cast<int>(Reg::rax) && NITRO_REG_R15 == static_cast<int>(Reg::r15) &&
               NITRO_REG_RIP == static_cast<int>(Reg::rip) && NITRO_REG_CS == static_cast<int>(Reg::cs) &&
@@ -172,8 +173,8 @@ bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, RegisterCa
         p += sizeof h;
         size_t padded = (static_cast<size_t>(h.len) + 7) & ~size_t{7};
         if (h.len > NITRO_MAX_CAPTURE_BYTES || static_cast<size_t>(end - p) < padded) return false;
-        if (h.arg > 5 || h.kind < NITRO_CAP_CSTRING || h.kind > NITRO_CAP_MMSGHDR ||
-            h.status > NITRO_CAP_PARTIAL) {
+        if (h.arg > 5 || h.kind < NITRO_CAP_CSTRING || h.kind > NITRO_CAP_DEREF ||
+            h.status > NITRO_CAP_PARTIAL || h.field > 5) {
             return false;
         }
         spans[got++] = {h, ev.capture_storage.size()};
@@ -184,7 +185,8 @@ bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, RegisterCa
         const auto& s = spans[i];
         ev.captures.push_back(Capture{s.h.arg, static_cast<CaptureKind>(s.h.kind),
                                       static_cast<CaptureStatus>(s.h.status),
-                                      std::string_view(ev.capture_storage.data() + s.off, s.h.len)});
+                                      std::string_view(ev.capture_storage.data() + s.off, s.h.len),
+                                      s.h.field});
     }
     return true;
 }

@@ -79,6 +79,7 @@ void decode_args(std::vector<SyscallArg>& out, const SyscallInfo* info, const Ev
     for (std::size_t i = 0; i < n; ++i) {
         ctx.capture = ev.capture(static_cast<unsigned>(i));
         ctx.iovec_data = ev.iovec_data(static_cast<unsigned>(i));
+        ctx.event_captures = &ev.captures;
         SyscallArg& a = out[i];
         a.name.assign(info->args[i].name);
         a.value = ev.args[i];
@@ -310,6 +311,7 @@ void LinuxBackend::decode_event(const Event& ev, const SyscallInfo* info, Syscal
         for (std::size_t i = 0; i < info->nargs && i < sc.args.size(); ++i) {
             ctx.capture = ev.capture(static_cast<unsigned>(i));
             ctx.iovec_data = ev.iovec_data(static_cast<unsigned>(i));
+            ctx.event_captures = &ev.captures;
             // A path the entry could not read, captured again at the exit.
             const bool path_again = info->args[i].type == ArgType::Cstring && ctx.capture &&
                                     sc.args[i].value != 0 && !sc.args[i].text.empty() &&

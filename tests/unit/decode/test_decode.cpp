@@ -219,6 +219,101 @@ using test_bytes::le32;
 using test_bytes::le64;
 using test_bytes::msghdr64;
 
+// clone and clone3 at the exit: what the kernel wrote at parent_tid (and at pidfd), as strace
+// prints it; from the captures taken at the exit, else from memory; the address when neither.
+TEST(Args, CloneParentTidAtTheExit) {
+    const auto& clone = call("clone");
+    ArgContext ctx;
+    ctx.args = {0x00100000 | 17, 0, 0x7000, 0, 0, 0};  // CLONE_PARENT_SETTID|SIGCHLD
+    EXPECT_EQ(format_arg(clone, 2, ctx), "parent_tid=0x7000");  // going in: the address
+    ctx.ret = 1234;
+    Capture tid = cap(2, CaptureKind::BufFixed, le32(1234));
+    ctx.capture = &tid;
+    EXPECT_EQ(format_arg(clone, 2, ctx), "parent_tid=[1234]");
+    ctx.capture = nullptr;
+    FakeMemory mem;
+    mem.map(0x7000, le32(77));
+    ctx.memory = &mem;
+    EXPECT_EQ(format_arg(clone, 2, ctx), "parent_tid=[77]");
+    ctx.args[2] = 0x9000;  // unreadable
+    EXPECT_EQ(format_arg(clone, 2, ctx), "parent_tid=0x9000");
+    ctx.args[0] = 17;  // neither CLONE_PARENT_SETTID nor CLONE_PIDFD: not shown
+    EXPECT_EQ(format_arg(clone, 2, ctx), "");
+    EXPECT_TRUE(decoded_at_exit(clone.args[2]));
+    const auto plan = capture_plan(clone);
+    ASSERT_EQ(plan.exit.size(), 1u);
+    EXPECT_EQ(plan.exit[0].kind, CaptureKind::BufFixed);
+    EXPECT_EQ(plan.exit[0].max, 4u);
+}
+
+TEST(Args, Clone3WrittenThroughItsStructure) {
+    const auto& clone3 = call("clone3");
+    ArgContext ctx;
+    ctx.args = {0x4000, 88, 0, 0, 0, 0};
+    std::string ca(88, '\0');
+    ca.replace(0, 8, le64(0x00100000 | 0x1000));  // CLONE_PARENT_SETTID|CLONE_PIDFD
+    ca.replace(8, 8, le64(0x6000));                // pidfd
+    ca.replace(24, 8, le64(0x7000));               // parent_tid
+    ca.replace(32, 8, le64(17));
+    const std::string entry =
+        "{flags=CLONE_PIDFD|CLONE_PARENT_SETTID, pidfd=0x6000, parent_tid=0x7000, "
+        "exit_signal=SIGCHLD, stack=NULL, stack_size=0}";
+    Capture in = cap(0, CaptureKind::BufFixed, ca);
+    ctx.capture = &in;
+    ASSERT_EQ(format_arg(clone3, 0, ctx), entry);
+
+    // The exit: the structure again, then what the kernel wrote through it.
+    ctx.ret = 1234;
+    ctx.entry_text = entry;
+    const std::string tid = le32(1234), fd = le32(3);
+    std::vector<Capture> all = {cap(0, CaptureKind::BufFixed, ca),
+                                Capture{0, CaptureKind::Deref, CaptureStatus::Ok, fd, 1},
+                                Capture{0, CaptureKind::Deref, CaptureStatus::Ok, tid, 3}};
+    ctx.capture = &all[0];
+    ctx.event_captures = &all;
+    EXPECT_EQ(format_arg(clone3, 0, ctx), entry + " => {pidfd=[3], parent_tid=[1234]}");
+
+    // Without those captures (the gdb listener), from memory; unreadable: the address.
+    std::vector<Capture> struct_only = {all[0]};
+    ctx.event_captures = &struct_only;
+    FakeMemory mem;
+    mem.map(0x7000, le32(1234));
+    ctx.memory = &mem;
+    EXPECT_EQ(format_arg(clone3, 0, ctx), entry + " => {pidfd=0x6000, parent_tid=[1234]}");
+    // A capture of another argument's structure does not count.
+    std::vector<Capture> other = {all[0], Capture{1, CaptureKind::Deref, CaptureStatus::Ok, fd, 1}};
+    ctx.event_captures = &other;
+    EXPECT_EQ(format_arg(clone3, 0, ctx), entry + " => {pidfd=0x6000, parent_tid=[1234]}");
+    // The address was not readable when the plugin followed it.
+    std::vector<Capture> fault = {all[0], Capture{0, CaptureKind::Deref, CaptureStatus::Fault, {}, 3}};
+    ctx.event_captures = &fault;
+    ctx.memory = nullptr;
+    EXPECT_EQ(format_arg(clone3, 0, ctx), entry + " => {pidfd=0x6000, parent_tid=0x7000}");
+
+    // A failed call wrote nothing: the structure as it went in.
+    ctx.ret = -22;
+    EXPECT_EQ(format_arg(clone3, 0, ctx), entry);
+    // Neither flag: nothing was written.
+    ctx.ret = 1234;
+    std::string plain = ca;
+    plain.replace(0, 8, le64(0x100));
+    Capture p = cap(0, CaptureKind::BufFixed, plain);
+    ctx.capture = &p;
+    EXPECT_EQ(format_arg(clone3, 0, ctx), entry);
+    // Too few bytes of the structure at the exit: as it went in.
+    Capture cut = cap(0, CaptureKind::BufFixed, ca.substr(0, 20), CaptureStatus::Partial);
+    ctx.capture = &cut;
+    EXPECT_EQ(format_arg(clone3, 0, ctx), entry);
+
+    EXPECT_TRUE(decoded_at_exit(clone3.args[0]));
+    const auto plan = capture_plan(clone3);
+    ASSERT_EQ(plan.exit.size(), 3u);
+    EXPECT_EQ(plan.exit[1].kind, CaptureKind::Deref);
+    EXPECT_EQ(plan.exit[1].len_arg, 1u);
+    EXPECT_EQ(plan.exit[2].kind, CaptureKind::Deref);
+    EXPECT_EQ(plan.exit[2].len_arg, 3u);
+}
+
 TEST(Signals, StraceNames) {
     EXPECT_EQ(format_signal(9), "SIGKILL");
     EXPECT_EQ(format_signal(32), "SIGRTMIN");

@@ -235,7 +235,7 @@ TEST(SyscallTable, TypedFamiliesX86_64) {
     EXPECT_EQ(signature(x, "mmap"),
               "addr:ptr length:size prot:prot flags:map_flags fd:fd offset:hex -> ptr");
     EXPECT_EQ(signature(x, "clone"),
-              "flags:clone_flags stack:ptr parent_tid:ptr child_tid:ptr tls:ulong -> int");
+              "flags:clone_flags stack:ptr parent_tid:int_out child_tid:ptr tls:ulong -> int");
     EXPECT_EQ(signature(x, "kill"), "pid:int sig:signal -> int");
     EXPECT_EQ(signature(x, "socket"), "domain:af type:sock_type protocol:int -> fd");
     EXPECT_EQ(signature(x, "connect"), "sockfd:fd addr:sockaddr(addrlen) addrlen:int -> int");
@@ -262,7 +262,7 @@ TEST(SyscallTable, TypedFamiliesI386) {
     EXPECT_EQ(signature(x, "pread64"),
               "fd:fd buf:buf_out(ret) count:size offset_low:uint offset_high:uint -> size");
     EXPECT_EQ(signature(x, "clone"),
-              "flags:clone_flags stack:ptr parent_tid:ptr tls:ulong child_tid:ptr -> int");
+              "flags:clone_flags stack:ptr parent_tid:int_out tls:ulong child_tid:ptr -> int");
     EXPECT_EQ(signature(x, "stat64"), "pathname:cstring statbuf:struct_out(stat64) -> int");
 }
 

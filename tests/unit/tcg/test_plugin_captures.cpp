@@ -38,7 +38,7 @@ struct Plugin {
     std::unique_ptr<TcgListener> listener;
     Plugin() {
         listener = std::make_unique<TcgListener>(qemu.ctl_path(), TcgOptions{});
-        for (const char* name : {"writev", "readv", "sendmsg", "recvmsg", "sendmmsg"}) {
+        for (const char* name : {"writev", "readv", "sendmsg", "recvmsg", "sendmmsg", "clone3"}) {
             const SyscallInfo& info = call_info(name);
             auto plan = decode::capture_plan(info);
             if (!plan.enter.empty()) listener->set_captures(Abi::X86_64, info.nr, Direction::Enter, plan.enter);
@@ -66,6 +66,7 @@ std::string decoded(const char* name, const Event& ev, unsigned arg, std::string
     if (ev.direction == Direction::Exit) ctx.ret = static_cast<int64_t>(ev.regs.rax);
     ctx.capture = ev.capture(arg);
     ctx.iovec_data = ev.iovec_data(arg);
+    ctx.event_captures = &ev.captures;
     ctx.entry_text = entry_text;
     return decode::format_arg(call_info(name), arg, ctx);
 }
@@ -108,6 +109,44 @@ TEST(PluginCaptures, AbsurdIovecCountsStopAtTheArrayAndTheBound) {
     ASSERT_NE(big.iovec_data(1), nullptr);
     EXPECT_LE(big.iovec_data(1)->data.size(), 8u + 256u);
     EXPECT_NE(decoded("writev", big, 1).find("\"aaaa"), std::string::npos);
+}
+
+// clone3 creating a thread: the TID the kernel wrote at parent_tid, copied when the call
+// returned (the thread's end clears it again), and a pidfd; an address that is not mapped.
+TEST(PluginCaptures, Clone3TidAsTheCallWroteIt) {
+    auto& p = plugin();
+    std::string ca(88, '\0');
+    ca.replace(0, 8, le64(0x00100000 | 0x1000));  // CLONE_PARENT_SETTID|CLONE_PIDFD
+    ca.replace(8, 8, le64(0x41000));
+    ca.replace(24, 8, le64(0x42000));
+    ca.replace(32, 8, le64(17));
+    p.qemu.map(0x40000, ca);
+    p.qemu.map(0x41000, le32(0));
+    p.qemu.map(0x42000, le32(0));
+    p.qemu.enter(435, {0x40000, 88, 0, 0, 0, 0});
+    p.qemu.map(0x41000, le32(3));     // what the kernel wrote
+    p.qemu.map(0x42000, le32(1234));
+    p.qemu.leave(1234);
+    p.qemu.map(0x42000, le32(0));     // the thread ended
+    const Event entry = next_event();
+    const Event exit = next_event();
+    ASSERT_NE(exit.deref(0, 3), nullptr);
+    EXPECT_EQ(exit.deref(0, 3)->data, le32(1234));
+    const std::string in = decoded("clone3", entry, 0);
+    EXPECT_EQ(in, "{flags=CLONE_PIDFD|CLONE_PARENT_SETTID, pidfd=0x41000, parent_tid=0x42000, "
+                  "exit_signal=SIGCHLD, stack=NULL, stack_size=0}");
+    EXPECT_EQ(decoded("clone3", exit, 0, in), in + " => {pidfd=[3], parent_tid=[1234]}");
+
+    // parent_tid pointing nowhere: the plugin's capture says so, and nitro prints the address.
+    ca.replace(24, 8, le64(0xdead0000));
+    p.qemu.map(0x40000, ca);
+    p.qemu.call(435, {0x40000, 88, 0, 0, 0, 0}, 1235);
+    const Event e2 = next_event();
+    const Event x2 = next_event();
+    ASSERT_NE(x2.deref(0, 3), nullptr);
+    EXPECT_EQ(x2.deref(0, 3)->status, CaptureStatus::Fault);
+    const std::string in2 = decoded("clone3", e2, 0);
+    EXPECT_EQ(decoded("clone3", x2, 0, in2), in2 + " => {pidfd=[3], parent_tid=0xdead0000}");
 }
 
 TEST(PluginCaptures, ReadvShowsWhatTheCallRead) {
