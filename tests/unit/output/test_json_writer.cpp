@@ -152,10 +152,12 @@ TEST(JsonWriter, RawEventsListTheirCaptures) {
     e.captures.push_back({1, CaptureKind::CString, CaptureStatus::Ok, std::string_view(e.capture_storage.data(), 4)});
     e.captures.push_back({1, CaptureKind::IovecData, CaptureStatus::Truncated,
                           std::string_view(e.capture_storage.data() + 4, 2)});
+    e.captures.push_back({0, CaptureKind::Deref, CaptureStatus::Fault, {}, 3});  // with its field
     std::string out;
     append_raw_event(out, e);
     EXPECT_NE(out.find(R"("captures": [{"arg": 1, "kind": "cstring", "status": "ok", "data": "/tmp"}, )"
-                       R"({"arg": 1, "kind": "iovec_data", "status": "truncated", "data": "\u0001\u0002"}])"),
+                       R"({"arg": 1, "kind": "iovec_data", "status": "truncated", "data": "\u0001\u0002"}, )"
+                       R"({"arg": 0, "kind": "deref", "status": "fault", "field": 3, "data": ""}])"),
               std::string::npos)
         << out;
 }
