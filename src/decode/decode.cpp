@@ -694,7 +694,8 @@ std::string format_msghdr(std::uint64_t addr, const Capture* c, std::uint64_t da
 // sendmmsg's array as strace prints it at the exit: "[{msg_hdr={...}, msg_len=5}, ...]", the
 // messages the call sent (count: its return value; after kMaxMmsg of them, "...").
 std::string format_mmsghdr(std::uint64_t addr, const Capture* c, std::uint64_t count,
-                           const ArgContext& ctx) {
+                           const ArgContext& ctx,
+                           const std::vector<std::uint64_t>* namelens_before = nullptr) {
     if (addr == 0) return "NULL";
     if (!usable(c) || c->status == CaptureStatus::Fault) return format_pointer(addr);
     const std::vector<Fetched> sections = split_sections(c, kMaxMmsg * (3 + kMaxIov));
@@ -704,13 +705,50 @@ std::string format_mmsghdr(std::uint64_t addr, const Capture* c, std::uint64_t c
     for (; i < count && i < kMaxMmsg; ++i) {
         if (sections.size() <= at || sections[at].data.size() < size) break;
         const std::uint32_t len = msghdr_fields(sections[at].data, ctx.compat).msg_len;
-        auto hdr = format_msghdr_sections(sections, at, size, len, std::nullopt, ctx);
+        std::optional<std::uint64_t> before;
+        if (namelens_before && i < namelens_before->size()) before = (*namelens_before)[i];
+        auto hdr = format_msghdr_sections(sections, at, size, len, before, ctx);
         if (!hdr) break;
         out += std::string(i ? ", " : "") + "{msg_hdr=" + *hdr + ", msg_len=" + dec(len) + "}";
     }
     if (i == 0 && count) return format_pointer(addr);
     if (i < count) out += ", ...";
     return out + "]";
+}
+
+// recvmmsg going in: the room each message gives for its sender's address, as nitro shows it
+// at the entry ("[{msg_hdr={msg_namelen=16}}, ...]": strace shows nothing there); the exit
+// reads the lengths back from that text (mmsg_namelens) for "msg_namelen=20 => 16".
+std::string format_mmsghdr_room(std::uint64_t addr, const Capture* c, std::uint64_t count,
+                                const ArgContext& ctx) {
+    if (addr == 0) return "NULL";
+    if (!usable(c)) return format_pointer(addr);
+    const std::uint32_t size = ctx.compat ? kMmsghdr32 : kMmsghdr64;
+    std::string out = "[";
+    std::uint64_t i = 0;
+    for (; i < count && i < kMaxMmsg && (i + 1) * size <= c->data.size(); ++i) {
+        const MsghdrFields f = msghdr_fields(c->data.substr(i * size, size), ctx.compat);
+        out += std::string(i ? ", " : "") + "{msg_hdr={msg_namelen=" + dec(f.namelen) + "}}";
+    }
+    if (i == 0 && count) return format_pointer(addr);
+    if (i < count) out += ", ...";
+    return out + "]";
+}
+
+std::vector<std::uint64_t> mmsg_namelens(std::string_view entry_text) {
+    std::vector<std::uint64_t> out;
+    constexpr std::string_view kKey = "msg_namelen=";
+    for (std::size_t at = entry_text.find(kKey); at != std::string_view::npos && out.size() < kMaxMmsg;
+         at = entry_text.find(kKey, at + 1)) {
+        std::uint64_t n = 0;
+        std::size_t k = at + kKey.size(), digits = 0;
+        for (; k < entry_text.size() && entry_text[k] >= '0' && entry_text[k] <= '9' && digits <= 10; ++k, ++digits) {
+            n = n * 10 + static_cast<std::uint64_t>(entry_text[k] - '0');
+        }
+        if (digits == 0 || n > 0xffffffffULL) break;  // not a socklen_t nitro printed
+        out.push_back(n);
+    }
+    return out;
 }
 
 // "[110]" at the entry; "[110 => 2]" at the exit when the call changed it.
@@ -909,7 +947,8 @@ bool decoded_at_exit(const ArgInfo& arg) {
     return arg.type == ArgType::BufOut || arg.type == ArgType::SockaddrOut ||
            arg.type == ArgType::IovecOut || arg.type == ArgType::StructOut ||
            arg.type == ArgType::SocklenPtr || arg.type == ArgType::MsghdrOut ||
-           arg.type == ArgType::Mmsghdr || arg.type == ArgType::IntOut ||
+           arg.type == ArgType::Mmsghdr || arg.type == ArgType::MmsghdrOut ||
+           arg.type == ArgType::IntOut ||
            (arg.type == ArgType::StructIn && arg.tag == "clone_args");
 }
 
@@ -1037,6 +1076,21 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
             }
             const auto transferred = static_cast<std::uint64_t>(*ctx.ret);
             return format_msghdr(v, src.msghdr(v, transferred, kIovBytes), transferred, before, ctx);
+        }
+        case ArgType::MmsghdrOut: {
+            const std::uint32_t size = ctx.compat ? kMmsghdr32 : kMmsghdr64;
+            const std::uint64_t vlen = len_of(a);
+            if (!ctx.ret) {
+                return format_mmsghdr_room(v, src.buffer(v, std::min<std::uint64_t>(vlen, kMaxMmsg) * size,
+                                                         kMaxMmsg * kMmsghdr64),
+                                           vlen, ctx);
+            }
+            // A failed call: the address, as strace; none received (a timeout): "[]".
+            if (failed) return format_pointer(v);
+            if (*ctx.ret == 0) return v ? "[]" : "NULL";
+            const auto got = std::min(static_cast<std::uint64_t>(*ctx.ret), vlen);
+            const std::vector<std::uint64_t> before = mmsg_namelens(ctx.entry_text);
+            return format_mmsghdr(v, src.mmsghdr(v, got, kIovBytes), got, ctx, &before);
         }
         case ArgType::IntOut:
             return ctx.ret ? format_int_at(v, src.buffer(v, 4, 4)) : format_pointer(v);
@@ -1373,6 +1427,11 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
                 break;
             case ArgType::IntOut:
                 add(plan.exit, {arg, CaptureKind::BufFixed, 0, 4});
+                break;
+            case ArgType::MmsghdrOut:
+                // Each message's msg_namelen going in; the messages the call filled in.
+                add(plan.enter, {arg, CaptureKind::BufFixed, 0, kMaxMmsg * kMmsghdr64});
+                add(plan.exit, {arg, CaptureKind::Mmsghdr, len, kIovBytes});
                 break;
             case ArgType::StructIn:
             case ArgType::StructOut:

@@ -62,6 +62,7 @@ BUILTIN_TYPES = {
     'msghdr_out': ('MsghdrOut', None),
     'mmsghdr': ('Mmsghdr', 'len'),
     'int_out': ('IntOut', None),
+    'mmsghdr_out': ('MmsghdrOut', 'len'),
 }
 INTEGER_TYPES = {'int', 'uint', 'long', 'ulong', 'size', 'ssize', 'hex'}
 RET_KINDS = {'int': 'Int', 'long': 'Long', 'fd': 'Fd', 'ptr': 'Ptr', 'size': 'Size',

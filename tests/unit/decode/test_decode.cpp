@@ -901,6 +901,61 @@ TEST(Memory, Mmsghdr) {
     EXPECT_EQ(format_arg(sendmmsg, 1, ctx), "0x5000");
 }
 
+// recvmmsg: each message's room for the sender's address going in; at the exit the messages
+// received (the return value), each with its msg_len and the length change, as strace.
+TEST(Memory, RecvmmsgMessagesReceived) {
+    FakeMemory mem;
+    mem.map(0x1000, "firstsecond.....");
+    mem.map(0x2000, le64(0x1000) + le64(8));
+    mem.map(0x2100, le64(0x1005) + le64(8));
+    const std::string inet = std::string("\x02\x00\x15\x4f\x7f\x00\x00\x01", 8) + std::string(8, '\0');
+    mem.map(0x3000, inet);
+    mem.map(0x3100, inet);
+    auto array = [&](std::uint32_t n0, std::uint32_t n1, std::uint32_t l0, std::uint32_t l1) {
+        return msghdr64(0x3000, n0, 0x2000, 1, 0, 0, 0) + le32(l0) + le32(0) +
+               msghdr64(0x3100, n1, 0x2100, 1, 0, 0, 0) + le32(l1) + le32(0) +
+               msghdr64(0, 0, 0, 0, 0, 0, 0) + le32(0) + le32(0);
+    };
+    mem.map(0x5000, array(20, 16, 0, 0));
+    const auto& recvmmsg = call("recvmmsg");
+    ArgContext ctx;
+    ctx.memory = &mem;
+    ctx.args = {3, 0x5000, 3, 0x10000, 0, 0};
+    const std::string entry = format_arg(recvmmsg, 1, ctx);
+    EXPECT_EQ(entry, "[{msg_hdr={msg_namelen=20}}, {msg_hdr={msg_namelen=16}}, {msg_hdr={msg_namelen=0}}]");
+    EXPECT_EQ(format_arg(recvmmsg, 3, ctx), "MSG_WAITFORONE");
+    EXPECT_EQ(format_arg(recvmmsg, 4, ctx), "NULL");
+    mem.map(0x5000, array(16, 16, 5, 6));  // what the call left
+    ctx.ret = 2;
+    ctx.entry_text = entry;
+    const std::string sin = "{sa_family=AF_INET, sin_port=htons(5455), sin_addr=inet_addr(\"127.0.0.1\")}";
+    EXPECT_EQ(format_arg(recvmmsg, 1, ctx),
+              "[{msg_hdr={msg_name=" + sin + ", msg_namelen=20 => 16, msg_iov=[{iov_base=\"first\", "
+              "iov_len=8}], msg_iovlen=1, msg_controllen=0, msg_flags=0}, msg_len=5}, "
+              "{msg_hdr={msg_name=" + sin + ", msg_namelen=16, msg_iov=[{iov_base=\"second\", "
+              "iov_len=8}], msg_iovlen=1, msg_controllen=0, msg_flags=0}, msg_len=6}]");
+    ctx.ret = -11;  // EAGAIN: the address, as strace
+    EXPECT_EQ(format_arg(recvmmsg, 1, ctx), "0x5000");
+    ctx.ret = 0;  // a timeout: nothing received
+    EXPECT_EQ(format_arg(recvmmsg, 1, ctx), "[]");
+    // Hostile: an entry text that is not nitro's, a count beyond the array, an unreadable one.
+    ctx.ret = 1;
+    ctx.entry_text = "msg_namelen=99999999999999999999";
+    EXPECT_NE(format_arg(recvmmsg, 1, ctx).find("msg_namelen=16, msg_iov"), std::string::npos);
+    ctx.entry_text = {};
+    ctx.ret.reset();
+    ctx.args = {3, 0x5000, 1000000, 0, 0, 0};
+    const std::string many = format_arg(recvmmsg, 1, ctx);
+    EXPECT_EQ(many.substr(many.size() - 6), ", ...]") << many;
+    ctx.args = {3, 0x9000, 2, 0, 0, 0};
+    EXPECT_EQ(format_arg(recvmmsg, 1, ctx), "0x9000");
+    const auto plan = capture_plan(recvmmsg);
+    ASSERT_FALSE(plan.enter.empty());
+    EXPECT_EQ(plan.enter[0].kind, CaptureKind::BufFixed);
+    ASSERT_FALSE(plan.exit.empty());
+    EXPECT_EQ(plan.exit[0].kind, CaptureKind::Mmsghdr);
+}
+
 TEST(Memory, ExecStack) {
     FakeMemory mem;
     // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.

@@ -93,6 +93,7 @@ TEST(SyscallTable, ArgumentsAreWellFormed) {
                     case ArgType::IovecIn:
                     case ArgType::IovecOut:
                     case ArgType::Mmsghdr:
+                    case ArgType::MmsghdrOut:
                     case ArgType::Sockaddr: {
                         auto len = a.length_arg();
                         ASSERT_TRUE(len.has_value());

@@ -38,7 +38,7 @@ struct Plugin {
     std::unique_ptr<TcgListener> listener;
     Plugin() {
         listener = std::make_unique<TcgListener>(qemu.ctl_path(), TcgOptions{});
-        for (const char* name : {"writev", "readv", "sendmsg", "recvmsg", "sendmmsg", "clone3"}) {
+        for (const char* name : {"writev", "readv", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "clone3"}) {
             const SyscallInfo& info = call_info(name);
             auto plan = decode::capture_plan(info);
             if (!plan.enter.empty()) listener->set_captures(Abi::X86_64, info.nr, Direction::Enter, plan.enter);
@@ -224,6 +224,36 @@ TEST(PluginCaptures, SendmmsgMessagesUpToTheReturnValue) {
               "msg_iovlen=1, msg_controllen=0, msg_flags=0}, msg_len=5}, {msg_hdr={msg_name=NULL, "
               "msg_namelen=0, msg_iov=[{iov_base=\"second\", iov_len=6}], msg_iovlen=1, "
               "msg_controllen=0, msg_flags=0}, msg_len=6}]");
+}
+
+// recvmmsg: the room for each sender's address as it went in, the messages as the call left
+// them (up to the return value), whatever the program does with its buffers afterwards.
+TEST(PluginCaptures, RecvmmsgMessagesAsReceived) {
+    auto& p = plugin();
+    p.qemu.map(0x51000, le64(0x50000) + le64(8));
+    p.qemu.map(0x51100, le64(0x50008) + le64(8));
+    p.qemu.map(0x53000, std::string(16, '\0'));
+    auto array = [](std::uint32_t namelen, std::uint32_t len0, std::uint32_t len1) {
+        return msghdr64(0x53000, namelen, 0x51000, 1, 0, 0, 0) + le32(len0) + le32(0) +
+               msghdr64(0, 0, 0x51100, 1, 0, 0, 0) + le32(len1) + le32(0);
+    };
+    p.qemu.map(0x55000, array(20, 0, 0));
+    p.qemu.enter(299, {3, 0x55000, 2, 0x10000, 0, 0});
+    p.qemu.map(0x50000, "reply A.reply B.");  // what the call received
+    p.qemu.map(0x53000, kInet);
+    p.qemu.map(0x55000, array(16, 7, 7));
+    p.qemu.leave(2);
+    p.qemu.map(0x50000, "xxxxxxxxxxxxxxxx");  // reused by the program
+    const Event entry = next_event();
+    const Event exit = next_event();
+    const std::string in = decoded("recvmmsg", entry, 1);
+    EXPECT_EQ(in, "[{msg_hdr={msg_namelen=20}}, {msg_hdr={msg_namelen=0}}]");
+    EXPECT_EQ(decoded("recvmmsg", exit, 1, in),
+              "[{msg_hdr={msg_name={sa_family=AF_INET, sin_port=htons(5455), "
+              "sin_addr=inet_addr(\"127.0.0.1\")}, msg_namelen=20 => 16, msg_iov=[{iov_base=\"reply A\", "
+              "iov_len=8}], msg_iovlen=1, msg_controllen=0, msg_flags=0}, msg_len=7}, "
+              "{msg_hdr={msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base=\"reply B\", iov_len=8}], "
+              "msg_iovlen=1, msg_controllen=0, msg_flags=0}, msg_len=7}]");
 }
 
 }  // namespace
