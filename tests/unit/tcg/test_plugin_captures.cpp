@@ -71,6 +71,20 @@ std::string decoded(const char* name, const Event& ev, unsigned arg, std::string
     return decode::format_arg(call_info(name), arg, ctx);
 }
 
+// The next call's argument arg as nitro shows it at the entry and at the exit (which reads
+// the entry's text for in/out values such as "msg_namelen=20 => 16").
+struct InOut {
+    std::string in, out;
+};
+InOut next_call_text(const char* name, unsigned arg) {
+    const Event entry = next_event();
+    const Event exit = next_event();
+    InOut t;
+    t.in = decoded(name, entry, arg);
+    t.out = decoded(name, exit, arg, t.in);
+    return t;
+}
+
 TEST(PluginCaptures, WritevBuffersAsTheyWereAtTheCall) {
     auto& p = plugin();
     p.qemu.map(0x1000, "one two\n");
@@ -196,11 +210,9 @@ TEST(PluginCaptures, RecvmsgAtTheExitWithTheLengthGoingIn) {
     p.qemu.map(0x1000, "hello msg\n");
     p.qemu.map(0x6000, msghdr64(0x3000, 16, 0x2000, 2, 0, 0, 0x20));
     p.qemu.leave(8);
-    const Event entry = next_event();
-    const Event exit = next_event();
-    const std::string going_in = decoded("recvmsg", entry, 1);
-    EXPECT_EQ(going_in, "{msg_namelen=20}");
-    EXPECT_EQ(decoded("recvmsg", exit, 1, going_in),
+    const InOut t = next_call_text("recvmsg", 1);
+    EXPECT_EQ(t.in, "{msg_namelen=20}");
+    EXPECT_EQ(t.out,
               "{msg_name={sa_family=AF_INET, sin_port=htons(5455), sin_addr=inet_addr(\"127.0.0.1\")}, "
               "msg_namelen=20 => 16, msg_iov=[{iov_base=\"hell\", iov_len=4}, "
               "{iov_base=\"o ms\", iov_len=16}], msg_iovlen=2, msg_controllen=0, msg_flags=MSG_TRUNC}");
@@ -244,11 +256,9 @@ TEST(PluginCaptures, RecvmmsgMessagesAsReceived) {
     p.qemu.map(0x55000, array(16, 7, 7));
     p.qemu.leave(2);
     p.qemu.map(0x50000, "xxxxxxxxxxxxxxxx");  // reused by the program
-    const Event entry = next_event();
-    const Event exit = next_event();
-    const std::string in = decoded("recvmmsg", entry, 1);
-    EXPECT_EQ(in, "[{msg_hdr={msg_namelen=20}}, {msg_hdr={msg_namelen=0}}]");
-    EXPECT_EQ(decoded("recvmmsg", exit, 1, in),
+    const InOut t = next_call_text("recvmmsg", 1);
+    EXPECT_EQ(t.in, "[{msg_hdr={msg_namelen=20}}, {msg_hdr={msg_namelen=0}}]");
+    EXPECT_EQ(t.out,
               "[{msg_hdr={msg_name={sa_family=AF_INET, sin_port=htons(5455), "
               "sin_addr=inet_addr(\"127.0.0.1\")}, msg_namelen=20 => 16, msg_iov=[{iov_base=\"reply A\", "
               "iov_len=8}], msg_iovlen=1, msg_controllen=0, msg_flags=0}, msg_len=7}, "
