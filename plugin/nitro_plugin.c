@@ -588,10 +588,11 @@ static bool put_section(const void *bytes, uint32_t n, uint8_t *out, uint32_t *u
  * call transferred. Returns the bytes written to out. */
 static uint32_t capture_iovec_data(struct vcpu *v, uint64_t addr, uint64_t count, bool compat,
                                    int64_t total, uint8_t *out, uint32_t max, uint32_t room,
-                                   uint8_t *status) {
+                                   uint8_t *status, uint32_t *sections) {
     const uint64_t esize = compat ? 8 : 16;
     uint32_t used = 0;
     *status = NITRO_CAP_OK;
+    *sections = 0;
     if (count > NITRO_MAX_IOV_CAPTURE) {
         count = NITRO_MAX_IOV_CAPTURE;
         *status = NITRO_CAP_TRUNCATED;
@@ -612,6 +613,7 @@ static uint32_t capture_iovec_data(struct vcpu *v, uint64_t addr, uint64_t count
             *status = NITRO_CAP_TRUNCATED;
             return used;
         }
+        ++*sections;
     }
     return used;
 }
@@ -629,13 +631,14 @@ static uint32_t capture_msghdr(struct vcpu *v, uint64_t addr, bool compat, bool 
         *status = NITRO_CAP_FAULT;
         return 0;
     }
-    uint64_t name, namelen, iov, iovlen;
+    uint64_t name, namelen, iov, iovlen, control, controllen;
     if (compat) {
         const uint32_t *w = (const uint32_t *)m;
-        name = w[0], namelen = w[1], iov = w[2], iovlen = w[3];
+        name = w[0], namelen = w[1], iov = w[2], iovlen = w[3], control = w[4], controllen = w[5];
         if (in_array) total = w[7];
     } else {
-        name = m[0], namelen = (uint32_t)m[1], iov = m[2], iovlen = m[3];
+        name = m[0], namelen = (uint32_t)m[1], iov = m[2], iovlen = m[3], control = m[4];
+        controllen = m[5];
         if (in_array) total = (uint32_t)m[7];
     }
     const uint64_t esize = compat ? 8 : 16;
@@ -648,8 +651,19 @@ static uint32_t capture_msghdr(struct vcpu *v, uint64_t addr, bool compat, bool 
         return used;
     }
     uint8_t st;
-    used += capture_iovec_data(v, iov, iovlen, compat, total, out + used, max, room - used, &st);
+    uint32_t buffers;
+    used += capture_iovec_data(v, iov, iovlen, compat, total, out + used, max, room - used, &st,
+                               &buffers);
     *status = st == NITRO_CAP_FAULT ? NITRO_CAP_PARTIAL : st;
+    /* Control messages last, and only after every buffer's section: a reader tells them apart
+     * by the count. Not in mmsghdr arrays (the next message follows). */
+    if (!in_array && buffers == entries) {
+        uint64_t want = control ? controllen : 0;
+        if (want > NITRO_MSG_CONTROL_CAPTURE) want = NITRO_MSG_CONTROL_CAPTURE;
+        if (!capture_section(v, control, want, NITRO_MSG_CONTROL_CAPTURE, out, &used, room)) {
+            *status = NITRO_CAP_TRUNCATED;
+        }
+    }
     return used;
 }
 
@@ -682,6 +696,7 @@ static uint32_t rule_bound(const struct nitro_capture_rule *r) {
     if (r->kind != NITRO_CAP_IOVEC_DATA) {
         all += section + 64 + section + NITRO_MSG_NAME_CAPTURE + section + NITRO_MAX_IOV_CAPTURE * 16;
     }
+    if (r->kind == NITRO_CAP_MSGHDR) all += section + NITRO_MSG_CONTROL_CAPTURE;
     if (r->kind == NITRO_CAP_MMSGHDR) all *= NITRO_MAX_MMSG_CAPTURE;
     return all > NITRO_MAX_CAPTURE_BYTES ? NITRO_MAX_CAPTURE_BYTES : (uint32_t)all;
 }
@@ -753,8 +768,9 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
                 if (compat) count &= 0xffffffffULL;
                 bool exit = rec->direction == NITRO_DIR_EXIT;
                 if (exit && ret <= 0) continue;
+                uint32_t sections;
                 len = capture_iovec_data(v, addr, count, compat, exit ? ret : -1, data, entry_max,
-                                         max, &st);
+                                         max, &st, &sections);
                 break;
             }
             case NITRO_CAP_MSGHDR: {

@@ -22,8 +22,12 @@ constexpr std::size_t kStringChunk = 64;
 // struct msghdr (x86-64, and a 32-bit program's), the bytes of msg_name read, struct mmsghdr
 // (a msghdr and the unsigned msg_len, padded) and the messages of an array decoded.
 constexpr std::uint32_t kMsghdr64 = 56, kMsghdr32 = 28, kMsgNameBytes = 128;
+// Bytes of msg_control kept (ring_abi.h NITRO_MSG_CONTROL_CAPTURE).
+constexpr std::uint32_t kMsgControlBytes = 512;
 constexpr std::uint32_t kMmsghdr64 = 64, kMmsghdr32 = 32;
 constexpr std::size_t kMaxMmsg = 8;
+// Descriptors of an SCM_RIGHTS message shown (strace's default string limit, in elements).
+constexpr std::size_t kMaxFdsShown = 32;
 
 bool is_error_return(std::int64_t ret) { return ret < 0 && ret >= -4095; }
 
@@ -215,6 +219,12 @@ Fetched fetch_msghdr(const MemoryReader& m, std::uint64_t addr, bool compat, std
         append_section(out.data, base ? fetch_buffer(m, base, len, per_entry)
                                       : Fetched{{}, len ? CaptureStatus::Fault : CaptureStatus::Ok});
     }
+    // Control messages after every buffer's section, as the plugin does (not in arrays).
+    if (!in_array && array.data.size() / esize == count) {
+        const std::uint64_t want = f.control ? std::min<std::uint64_t>(f.controllen, kMsgControlBytes) : 0;
+        append_section(out.data, want ? fetch_buffer(m, f.control, want, kMsgControlBytes)
+                                      : Fetched{{}, CaptureStatus::Ok});
+    }
     if (f.iovlen > kMaxIov) out.status = CaptureStatus::Truncated;
     return out;
 }
@@ -400,6 +410,8 @@ std::string format_value(FlagTable table, std::int64_t v) {
         case FlagTable::FcntlCmd: unknown = "F_???"; break;
         case FlagTable::ArchPrctlCode: unknown = "ARCH_???"; break;
         case FlagTable::RlimitResource: unknown = "RLIMIT_???"; break;
+        case FlagTable::SocketLevel: unknown = "SOL_???"; break;
+        case FlagTable::ScmType: unknown = "SCM_???"; break;
         default: return s;
     }
     return fmt::format("{:#x} /* {} */", static_cast<std::uint32_t>(v), unknown);
@@ -656,10 +668,71 @@ std::string format_iovec(std::uint64_t addr, const Capture* c, std::uint64_t cou
 // not). Advances at past the structure's sections; nullopt when they are missing or short.
 // data_size: what the call transferred (~0: no limit). namelen_before: recvmsg's msg_namelen
 // going in ("msg_namelen=20 => 16" when it changed).
+// msg_control as strace prints it: "[{cmsg_len=20, cmsg_level=SOL_SOCKET,
+// cmsg_type=SCM_RIGHTS, cmsg_data=[4]}]". d: the bytes at addr, up to controllen of them;
+// fewer than that (an unreadable page) prints the address, as strace does.
+std::string format_msg_control(std::uint64_t addr, const Fetched& bytes, std::uint64_t controllen,
+                               const ArgContext& ctx) {
+    const std::size_t hdr = ctx.compat ? 12 : 16, word = ctx.compat ? 4 : 8;
+    const std::string_view d = bytes.data;
+    if (d.size() < hdr || d.size() < std::min<std::uint64_t>(controllen, kMsgControlBytes)) {
+        return format_pointer(addr);
+    }
+    std::string out = "[";
+    std::size_t off = 0, left = d.size();
+    while (left >= hdr) {
+        const std::uint64_t clen = ctx.compat ? u32(d, off) : u64(d, off);
+        const auto level = static_cast<std::int32_t>(u32(d, off + word));
+        const std::uint32_t type = u32(d, off + word + 4);
+        out += std::string(off ? ", " : "") + "{cmsg_len=" + dec(clen) +
+               ", cmsg_level=" + format_value(FlagTable::SocketLevel, level) + ", cmsg_type=";
+        const std::uint64_t len = std::min<std::uint64_t>(clen, left);
+        const std::string_view data = len > hdr ? d.substr(off + hdr, len - hdr) : std::string_view();
+        if (level == 1) {  // SOL_SOCKET
+            out += format_value(FlagTable::ScmType, static_cast<std::int32_t>(type));
+            if (type == 1 && data.size() >= 4) {  // SCM_RIGHTS: the descriptors passed
+                out += ", cmsg_data=[";
+                for (std::size_t i = 0; i + 4 <= data.size(); i += 4) {
+                    if (i == 4 * kMaxFdsShown) {
+                        out += ", ...";
+                        break;
+                    }
+                    out += std::string(i ? ", " : "") + dec(static_cast<std::int32_t>(u32(data, i)));
+                }
+                out += "]";
+            } else if (type == 2 && data.size() >= 12) {  // SCM_CREDENTIALS: struct ucred
+                out += fmt::format(", cmsg_data={{pid={}, uid={}, gid={}}}", u32(data, 0), u32(data, 4), u32(data, 8));
+            } else if (type == 3 && !data.empty()) {  // SCM_SECURITY: the label
+                out += ", cmsg_data=" + quote(data, ctx.string_limit);
+            }
+        } else {
+            out += fmt::format("{:#x}", type);
+        }
+        out += "}";
+        if (len < hdr) {
+            left -= hdr;
+            break;
+        }
+        const std::uint64_t step = (clen + word - 1) & ~std::uint64_t{word - 1};
+        if (clen >= left || step >= left) {
+            left = 0;
+            break;
+        }
+        off += step;
+        left -= step;
+    }
+    if (left) {
+        out += ", ... /* " + format_pointer(addr + (d.size() - left)) + " */";
+    } else if (d.size() < controllen) {
+        out += ", ...";
+    }
+    return out + "]";
+}
+
 std::optional<std::string> format_msghdr_sections(const std::vector<Fetched>& sections, std::size_t& at,
                                                   std::uint32_t struct_size, std::uint64_t data_size,
                                                   std::optional<std::uint64_t> namelen_before,
-                                                  const ArgContext& ctx) {
+                                                  const ArgContext& ctx, bool with_control = false) {
     if (sections.size() < at + 3 || sections[at].data.size() < struct_size) return std::nullopt;
     const MsghdrFields f = msghdr_fields(sections[at].data, ctx.compat);
     const Capture name{0, CaptureKind::BufFixed, sections[at + 1].status, sections[at + 1].data};
@@ -668,13 +741,21 @@ std::optional<std::string> format_msghdr_sections(const std::vector<Fetched>& se
     const std::vector<Fetched> buffers(sections.begin() + static_cast<std::ptrdiff_t>(at + 3),
                                        sections.begin() + static_cast<std::ptrdiff_t>(at + 3 + nbuf));
     at += 3 + nbuf;
+    // Control messages follow every buffer's section (a single msghdr, record ABI 8).
+    const Fetched* control = nullptr;
+    if (with_control && nbuf == std::min<std::uint64_t>(f.iovlen, kMaxIov) && sections.size() == at + 1) {
+        control = &sections[at++];
+    }
     std::string out = "{msg_name=" + (f.name ? format_sockaddr(f.name, &name) : std::string("NULL"));
     out += ", msg_namelen=";
     if (namelen_before && *namelen_before != f.namelen) out += dec(*namelen_before) + " => ";
     out += dec(f.namelen);
     out += ", msg_iov=" + format_iovec(f.iov, &array, f.iovlen, data_size, ctx, buffers);
     out += ", msg_iovlen=" + dec(f.iovlen);
-    if (f.controllen) out += ", msg_control=" + format_pointer(f.control);
+    if (f.controllen) {
+        out += ", msg_control=" + (control && f.control ? format_msg_control(f.control, *control, f.controllen, ctx)
+                                                        : format_pointer(f.control));
+    }
     out += ", msg_controllen=" + dec(f.controllen);
     out += ", msg_flags=" + format_flags(FlagTable::MsgFlags, f.flags) + "}";
     return out;
@@ -686,8 +767,9 @@ std::string format_msghdr(std::uint64_t addr, const Capture* c, std::uint64_t da
     if (addr == 0) return "NULL";
     if (!usable(c) || c->status == CaptureStatus::Fault) return format_pointer(addr);
     std::size_t at = 0;
-    auto text = format_msghdr_sections(split_sections(c, 3 + kMaxIov), at,
-                                       ctx.compat ? kMsghdr32 : kMsghdr64, data_size, namelen_before, ctx);
+    auto text = format_msghdr_sections(split_sections(c, 4 + kMaxIov), at,
+                                       ctx.compat ? kMsghdr32 : kMsghdr64, data_size, namelen_before, ctx,
+                                       true);
     return text ? *text : format_pointer(addr);
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // strace comparison corpus, networking: socket, bind, listen, connect, accept, accept4, sendto,
-// recvfrom, sendmsg, recvmsg, sendmmsg, recvmmsg with AF_UNIX (path and abstract), AF_INET and AF_INET6
+// recvfrom, sendmsg, recvmsg (with control messages), sendmmsg, recvmmsg with AF_UNIX (path and abstract), AF_INET and AF_INET6
 // on the loopback interface
 // (the test brings lo up first; without it the inet parts fail, which is traced all the same).
 // One process: a stream connect completes through the listen backlog before accept.
@@ -86,6 +86,57 @@ static void unix_dgram_abstract(void) {
     syscall(SYS_sendmsg, c, NULL, 0);          /* EFAULT */
     syscall(SYS_close, c);
     syscall(SYS_close, s);
+}
+
+/* Control messages over a socketpair: a descriptor passed with SCM_RIGHTS (the receiver gets
+   one of its own) and the sender's credentials with SCM_CREDENTIALS (the receiver, without
+   SO_PASSCRED, is not given them). */
+static void unix_control(void) {
+    int sv[2];
+    syscall(SYS_socketpair, AF_UNIX, SOCK_DGRAM, 0, sv);
+    union {
+        char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
+        struct cmsghdr align;
+    } out, in;
+    memset(&out, 0, sizeof out);
+    struct iovec io = {(void*)"fd", 2};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &io;
+    m.msg_iovlen = 1;
+    m.msg_control = out.buf;
+    m.msg_controllen = sizeof out.buf;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    int fd = 1;
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    c = CMSG_NXTHDR(&m, c);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_CREDENTIALS;
+    c->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+    struct ucred cred = {(pid_t)syscall(SYS_getpid), 0, 0};
+    memcpy(CMSG_DATA(c), &cred, sizeof cred);
+    syscall(SYS_sendmsg, sv[0], &m, 0);
+    char got[8];
+    struct iovec ii = {got, sizeof got};
+    struct msghdr r;
+    memset(&r, 0, sizeof r);
+    memset(&in, 0, sizeof in);
+    r.msg_iov = &ii;
+    r.msg_iovlen = 1;
+    r.msg_control = in.buf;
+    r.msg_controllen = sizeof in.buf;
+    syscall(SYS_recvmsg, sv[1], &r, 0);
+    for (c = CMSG_FIRSTHDR(&r); c; c = CMSG_NXTHDR(&r, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            memcpy(&fd, CMSG_DATA(c), sizeof fd);
+            syscall(SYS_close, fd);
+        }
+    }
+    syscall(SYS_close, sv[0]);
+    syscall(SYS_close, sv[1]);
 }
 
 static void inet(void) {
@@ -190,6 +241,7 @@ static void inet6(void) {
 int main(void) {
     unix_stream();
     unix_dgram_abstract();
+    unix_control();
     inet();
     inet6();
     syscall(SYS_socket, 12345, SOCK_STREAM, 0); /* EAFNOSUPPORT */

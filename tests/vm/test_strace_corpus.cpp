@@ -244,7 +244,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
                               << r.result.err << "\n"
                               << r.trace.substr(0, 2000);
 
-    std::size_t compared = 0, differences = 0, tids_written = 0, mmsg_received = 0;
+    std::size_t compared = 0, differences = 0, tids_written = 0, mmsg_received = 0, fds_passed = 0;
     std::set<int> differing;
     std::ostringstream report;
     for (const auto& [tid, expected] : want) {
@@ -264,6 +264,8 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
             ++compared;
             // clone and clone3 with CLONE_PARENT_SETTID: the TID the kernel wrote, read back.
             if (e.call.find("parent_tid=[") != std::string::npos) ++tids_written;
+            // A descriptor passed in a control message, sent and received.
+            if (e.call.find("cmsg_type=SCM_RIGHTS, cmsg_data=[") != std::string::npos) ++fds_passed;
             // recvmmsg's messages with the change of their address length.
             if (e.call.rfind("recvmmsg(", 0) == 0 && e.call.find("msg_namelen=20 => 16") != std::string::npos) {
                 ++mmsg_received;
@@ -289,6 +291,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
     EXPECT_GT(compared, 250u);
     EXPECT_EQ(tids_written, 2u) << "corpus_proc's clone and clone3 with CLONE_PARENT_SETTID";
     EXPECT_EQ(mmsg_received, 1u) << "corpus_net's recvmmsg of two datagrams";
+    EXPECT_EQ(fds_passed, 2u) << "corpus_net's sendmsg and recvmsg with SCM_RIGHTS";
     // + the children of corpus_proc that make calls for sure (the last one may be killed
     // before it runs).
     EXPECT_GE(tids.size(), kPrograms.size() + 4);
@@ -304,6 +307,8 @@ bool run_independent(const Call& c) {
         "execveat"};
     const std::string name = c.call.substr(0, c.call.find('('));
     if (per_run.count(name) || std::regex_search(c.call + c.ret, address)) return false;
+    // Credentials passed in a control message name the sender's pid.
+    if (c.call.find("cmsg_data={pid=") != std::string::npos) return false;
     // The peer of an accepted TCP connection has an ephemeral port.
     if (name.rfind("accept", 0) == 0 && c.call.find("AF_INET") != std::string::npos) return false;
     return true;

@@ -81,7 +81,8 @@ enum nitro_capture_kind {
      * its bytes, padded to 8): the structure (56 bytes; 28 for 32-bit programs), up to
      * NITRO_MSG_NAME_CAPTURE bytes at msg_name, the iovec array (its first
      * NITRO_MAX_IOV_CAPTURE entries), then the buffers as NITRO_CAP_IOVEC_DATA (max bytes
-     * each; at exits no more than the return value in all). */
+     * each; at exits no more than the return value in all), then (record ABI 8, when every
+     * buffer's section is there) up to NITRO_MSG_CONTROL_CAPTURE bytes of msg_control. */
     NITRO_CAP_MSGHDR = 8,
     /* The first NITRO_MAX_MMSG_CAPTURE messages of the struct mmsghdr array at arg with
      * arg[len_arg] of them (at exits no more than the return value): each as NITRO_CAP_MSGHDR,
@@ -94,6 +95,7 @@ enum nitro_capture_kind {
 };
 #define NITRO_MAX_MMSG_CAPTURE 8u
 #define NITRO_MSG_NAME_CAPTURE 128u
+#define NITRO_MSG_CONTROL_CAPTURE 512u
 #define NITRO_MAX_IOV_CAPTURE 16u
 struct nitro_iov_capture {
     uint32_t len;   /* bytes of the buffer that follow */

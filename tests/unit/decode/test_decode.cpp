@@ -956,6 +956,67 @@ TEST(Memory, RecvmmsgMessagesReceived) {
     EXPECT_EQ(plan.exit[0].kind, CaptureKind::Mmsghdr);
 }
 
+// Control messages of sendmsg/recvmsg as strace prints them (SCM_RIGHTS, SCM_CREDENTIALS,
+// unknown levels), from memory and from the listener's capture; hostile lengths.
+TEST(Memory, MsghdrControlMessages) {
+    FakeMemory mem;
+    mem.map(0x1000, "x");
+    mem.map(0x2000, le64(0x1000) + le64(1));
+    auto cmsg = [](std::uint64_t len, std::int32_t level, std::int32_t type, std::string data) {
+        std::string c = le64(len) + le32(static_cast<std::uint32_t>(level)) + le32(static_cast<std::uint32_t>(type)) + data;
+        c.resize((c.size() + 7) & ~std::size_t{7}, '\0');
+        return c;
+    };
+    const std::string rights = cmsg(24, 1, 1, le32(4) + le32(5));
+    const std::string creds = cmsg(28, 1, 2, le32(123) + le32(0) + le32(1000));
+    mem.map(0x4000, rights + creds);
+    const std::uint64_t controllen = rights.size() + creds.size();
+    mem.map(0x5000, msghdr64(0, 0, 0x2000, 1, 0x4000, controllen, 0));
+    const auto& sendmsg = call("sendmsg");
+    ArgContext ctx;
+    ctx.memory = &mem;
+    ctx.args = {3, 0x5000, 0, 0, 0, 0};
+    const std::string both =
+        "[{cmsg_len=24, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[4, 5]}, "
+        "{cmsg_len=28, cmsg_level=SOL_SOCKET, cmsg_type=SCM_CREDENTIALS, cmsg_data={pid=123, uid=0, gid=1000}}]";
+    EXPECT_EQ(format_arg(sendmsg, 1, ctx),
+              "{msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base=\"x\", iov_len=1}], msg_iovlen=1, "
+              "msg_control=" + both + ", msg_controllen=" + std::to_string(controllen) + ", msg_flags=0}");
+
+    // The listener's capture: the sections of the structure, then the control bytes last.
+    const std::string sections = iov_entry(msghdr64(0, 0, 0x2000, 1, 0x4000, controllen, 0)) +
+                                 iov_entry("") + iov_entry(le64(0x1000) + le64(1)) + iov_entry("x") +
+                                 iov_entry(rights + creds);
+    Capture c = cap(1, CaptureKind::Msghdr, sections);
+    ctx.capture = &c;
+    ctx.memory = nullptr;
+    EXPECT_NE(format_arg(sendmsg, 1, ctx).find("msg_control=" + both), std::string::npos);
+    // A capture without the control section (record ABI 7, or a buffer missing): the address.
+    const std::string old = sections.substr(0, sections.size() - iov_entry(rights + creds).size());
+    Capture c7 = cap(1, CaptureKind::Msghdr, old);
+    ctx.capture = &c7;
+    EXPECT_NE(format_arg(sendmsg, 1, ctx).find("msg_control=0x4000, msg_controllen="), std::string::npos);
+    ctx.capture = nullptr;
+    ctx.memory = &mem;
+
+    // An unknown level, a cmsg_len past the end, a zero cmsg_len, fewer bytes than controllen.
+    mem.map(0x4000, cmsg(20, 6, 9, le32(7)));
+    mem.map(0x5000, msghdr64(0, 0, 0x2000, 1, 0x4000, 24, 0));
+    EXPECT_NE(format_arg(sendmsg, 1, ctx).find("msg_control=[{cmsg_len=20, cmsg_level=SOL_TCP, cmsg_type=0x9}]"),
+              std::string::npos);
+    mem.map(0x4000, cmsg(~std::uint64_t{0}, 1, 1, le32(3)));
+    // (the whole rest is the message: the descriptor and the padding)
+    EXPECT_NE(format_arg(sendmsg, 1, ctx).find("cmsg_type=SCM_RIGHTS, cmsg_data=[3, 0]}]"), std::string::npos)
+        << format_arg(sendmsg, 1, ctx);
+    mem.map(0x4000, cmsg(0, 1, 1, le32(3)));
+    EXPECT_NE(format_arg(sendmsg, 1, ctx).find("cmsg_type=SCM_RIGHTS}, ... /* 0x4010 */]"), std::string::npos)
+        << format_arg(sendmsg, 1, ctx);
+    mem.map(0x5000, msghdr64(0, 0, 0x2000, 1, 0x4000, 4096, 0));  // only 24 bytes readable
+    EXPECT_NE(format_arg(sendmsg, 1, ctx).find("msg_control=0x4000, msg_controllen=4096"), std::string::npos);
+    mem.map(0x5000, msghdr64(0, 0, 0x2000, 1, 0x4000, 8, 0));  // less than a header
+    EXPECT_NE(format_arg(sendmsg, 1, ctx).find("msg_control=0x4000, msg_controllen=8"), std::string::npos);
+}
+
 TEST(Memory, ExecStack) {
     FakeMemory mem;
     // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.

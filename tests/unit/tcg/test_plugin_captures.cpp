@@ -187,8 +187,8 @@ TEST(PluginCaptures, SendmsgWithAnAbsurdNameLength) {
     const Capture* c = entry.capture(1);
     ASSERT_NE(c, nullptr);
     EXPECT_EQ(c->kind, CaptureKind::Msghdr);
-    // The structure, at most 128 bytes of the address, the array, two buffers.
-    EXPECT_LE(c->data.size(), (8u + 56u) + (8u + 128u) + (8u + 32u) + 2 * (8u + 8u));
+    // The structure, at most 128 bytes of the address, the array, two buffers, no control data.
+    EXPECT_LE(c->data.size(), (8u + 56u) + (8u + 128u) + (8u + 32u) + 2 * (8u + 8u) + 8u);
     EXPECT_EQ(decoded("sendmsg", entry, 1),
               "{msg_name={sa_family=AF_INET, sin_port=htons(5455), sin_addr=inet_addr(\"127.0.0.1\")}, "
               "msg_namelen=4294967295, msg_iov=[{iov_base=\"hello \", iov_len=6}, "
@@ -198,6 +198,37 @@ TEST(PluginCaptures, SendmsgWithAnAbsurdNameLength) {
     const Event bad = next_event();
     next_event();
     EXPECT_EQ(decoded("sendmsg", bad, 1), "0x7000");
+}
+
+// Control messages are copied with the structure (after its buffers): a descriptor passed
+// with SCM_RIGHTS shows as it was at the call.
+TEST(PluginCaptures, SendmsgControlMessages) {
+    auto& p = plugin();
+    p.qemu.map(0x61000, "fd");
+    p.qemu.map(0x62000, le64(0x61000) + le64(2));
+    const std::string rights = le64(20) + le32(1) + le32(1) + le32(7) + le32(0);
+    p.qemu.map(0x63000, rights);
+    p.qemu.map(0x64000, msghdr64(0, 0, 0x62000, 1, 0x63000, rights.size(), 0));
+    p.qemu.enter(46, {3, 0x64000, 0, 0, 0, 0});
+    p.qemu.map(0x63000, std::string(rights.size(), '\0'));  // reused right after the call
+    p.qemu.leave(2);
+    const Event entry = next_event();
+    next_event();
+    EXPECT_EQ(decoded("sendmsg", entry, 1),
+              "{msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base=\"fd\", iov_len=2}], msg_iovlen=1, "
+              "msg_control=[{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[7]}], "
+              "msg_controllen=24, msg_flags=0}");
+    // An absurd control length: the first 512 bytes are kept, the rest is "...".
+    p.qemu.map(0x63000, rights + std::string(4096, '\0'));
+    p.qemu.map(0x64000, msghdr64(0, 0, 0x62000, 1, 0x63000, uint64_t{1} << 40, 0));
+    p.qemu.call(46, {3, 0x64000, 0, 0, 0, 0}, static_cast<uint64_t>(-105));
+    const Event big = next_event();
+    next_event();
+    const std::string text = decoded("sendmsg", big, 1);
+    EXPECT_NE(text.find("msg_control=[{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[7]}, "),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("msg_controllen=1099511627776"), std::string::npos) << text;
 }
 
 TEST(PluginCaptures, RecvmsgAtTheExitWithTheLengthGoingIn) {
