@@ -851,6 +851,70 @@ std::string format_socklen(std::uint64_t addr, const Capture* c, const ArgContex
     return fmt::format("[{} => {}]", before, now);
 }
 
+// setsockopt/getsockopt's option name, by level, as strace prints it.
+std::string format_sockopt_name(std::uint32_t level, std::uint32_t name) {
+    FlagTable table;
+    const char* prefix;
+    switch (level) {
+        case 0: table = FlagTable::IpOption, prefix = "IP"; break;
+        case 1: table = FlagTable::SoOption, prefix = "SO"; break;
+        case 6: table = FlagTable::TcpOption, prefix = "TCP"; break;
+        case 41: table = FlagTable::Ipv6Option, prefix = "IPV6"; break;
+        default: return dec(name);
+    }
+    std::string s = format_enum(table, static_cast<std::int32_t>(name));
+    if (s != dec(static_cast<std::int32_t>(name))) return s;
+    return fmt::format("{:#x} /* {}_??? */", name, prefix);
+}
+
+// SOL_SOCKET options whose value strace prints as an int ("[1]").
+bool int_like_so_option(std::uint32_t name) {
+    switch (name) {
+        case 1: case 2: case 5: case 6: case 7: case 8: case 9: case 10: case 11: case 12: case 14:
+        case 15: case 16: case 18: case 19: case 27: case 29: case 30: case 32: case 33: case 34:
+        case 35: case 36: case 37: case 40: case 41: case 42: case 43: case 44: case 45: case 46:
+        case 49: case 53: case 56: case 60: case 63: case 64: case 65: case 68: case 69: case 70:
+        case 73: case 75:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// An option's value (setsockopt going in, getsockopt coming out: len bytes at addr, c what was
+// read of them) as strace prints it: "[1]" for an int, "{l_onoff=1, l_linger=5}",
+// "{pid=1, uid=0, gid=0}" (SO_PEERCRED), else the bytes as a string.
+std::string format_sockopt_value(std::uint32_t level, std::uint32_t name, std::uint64_t addr,
+                                 const Capture* c, std::int64_t len, bool get, const ArgContext& ctx) {
+    if (addr == 0) return "NULL";
+    if (get && len <= 0) return format_pointer(addr);
+    const bool have = usable(c) && c->status != CaptureStatus::Fault;
+    const std::string_view d = have ? c->data : std::string_view();
+    auto int_value = [&]() -> std::string {
+        if (d.size() < 4) return format_pointer(addr);
+        return "[" + dec(static_cast<std::int32_t>(u32(d, 0))) + "]";
+    };
+    if (level == 1) {  // SOL_SOCKET
+        if (name == 13) {  // SO_LINGER
+            if (len < 8 || d.size() < 8) return format_pointer(addr);
+            return fmt::format("{{l_onoff={}, l_linger={}}}", static_cast<std::int32_t>(u32(d, 0)),
+                               static_cast<std::int32_t>(u32(d, 4)));
+        }
+        if (get && name == 17) {  // SO_PEERCRED
+            if (len < 12 || d.size() < 12) return format_pointer(addr);
+            return fmt::format("{{pid={}, uid={}, gid={}}}", u32(d, 0), u32(d, 4), u32(d, 8));
+        }
+        if (int_like_so_option(name)) {
+            if (len < 4) return get ? format_buffer(addr, c, ctx.string_limit, true) : format_pointer(addr);
+            return int_value();
+        }
+    } else if (level == 270) {  // SOL_NETLINK
+        return len < 4 ? format_pointer(addr) : int_value();
+    }
+    if (len == 4) return int_value();
+    return format_buffer(addr, c, ctx.string_limit);
+}
+
 // fcntl's third argument, by command.
 std::string format_fcntl_arg(std::uint64_t cmd, std::uint64_t v) {
     switch (cmd) {
@@ -1030,6 +1094,7 @@ bool decoded_at_exit(const ArgInfo& arg) {
            arg.type == ArgType::IovecOut || arg.type == ArgType::StructOut ||
            arg.type == ArgType::SocklenPtr || arg.type == ArgType::MsghdrOut ||
            arg.type == ArgType::Mmsghdr || arg.type == ArgType::MmsghdrOut ||
+           arg.type == ArgType::BufOutLenPtr ||
            arg.type == ArgType::IntOut ||
            (arg.type == ArgType::StructIn && arg.tag == "clone_args");
 }
@@ -1068,6 +1133,36 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         }
     }
     if (info.name == "fcntl" && index == 2) return format_fcntl_arg(reg(ctx, 1) & 0xffffffffULL, v);
+    if ((info.name == "setsockopt" || info.name == "getsockopt") && index == 2) {
+        return format_sockopt_name(static_cast<std::uint32_t>(reg(ctx, 1)), static_cast<std::uint32_t>(i32));
+    }
+    if (info.name == "setsockopt" && index == 3) {
+        const auto len = static_cast<std::int32_t>(reg(ctx, 4));
+        return format_sockopt_value(static_cast<std::uint32_t>(reg(ctx, 1)), static_cast<std::uint32_t>(reg(ctx, 2)),
+                                    v, src.buffer(v, len > 0 ? static_cast<std::uint64_t>(len) : 0, kCaptureMax),
+                                    len, false, ctx);
+    }
+    if (info.name == "getsockopt" && index == 3) {
+        // Going in strace shows nothing of it; coming out, what the call wrote, as long as the
+        // length it wrote back says.
+        if (!ctx.ret || failed) return format_pointer(v);
+        const std::uint64_t lenptr = reg(ctx, 4);
+        std::optional<std::int32_t> rlen;
+        if (ctx.event_captures) {
+            for (const auto& e : *ctx.event_captures) {
+                if (e.arg == 4 && e.kind == CaptureKind::BufFixed && e.data.size() >= 4) {
+                    rlen = static_cast<std::int32_t>(u32(e.data, 0));
+                }
+            }
+        }
+        char raw[4];
+        if (!rlen && ctx.memory && lenptr && ctx.memory->read(lenptr, raw, 4) == 4) {
+            rlen = static_cast<std::int32_t>(u32(std::string_view(raw, 4), 0));
+        }
+        if (!rlen) return format_pointer(v);
+        return format_sockopt_value(static_cast<std::uint32_t>(reg(ctx, 1)), static_cast<std::uint32_t>(reg(ctx, 2)),
+                                    v, src.buffer_len_ptr(v, lenptr, kCaptureMax), *rlen, true, ctx);
+    }
     if (info.name == "socket" && index == 2) {
         const std::uint64_t domain = reg(ctx, 0) & 0xffffffffULL;
         if (domain == 2 || domain == 10) return format_value(FlagTable::Ipproto, i32);
@@ -1112,6 +1207,12 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
             auto l = a.length_arg();
             const std::uint64_t lenptr = l && *l < kMaxSyscallArgs ? reg(ctx, *l) : 0;
             return format_sockaddr(v, src.buffer_len_ptr(v, lenptr, kCaptureMax));
+        }
+        case ArgType::BufOutLenPtr: {
+            if (!ctx.ret || failed) return format_pointer(v);
+            auto l = a.length_arg();
+            const std::uint64_t lenptr = l && *l < kMaxSyscallArgs ? reg(ctx, *l) : 0;
+            return format_buffer(v, src.buffer_len_ptr(v, lenptr, kCaptureMax), ctx.string_limit);
         }
         case ArgType::SocklenPtr:
             return format_socklen(v, src.buffer(v, 4, 4), ctx);
@@ -1256,7 +1357,7 @@ void append_captured(std::string& out, std::uint64_t addr, const Capture* c, std
 bool append_arg_fast(std::string& out, const SyscallInfo& info, std::size_t index,
                      const ArgContext& ctx) {
     if (index >= info.nargs || info.name == "clone" || info.name == "fcntl" ||
-        info.name == "socket") {
+        info.name == "socket" || info.name == "setsockopt" || info.name == "getsockopt") {
         return false;
     }
     const ArgInfo& a = info.args[index];
@@ -1481,6 +1582,7 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
                 }
                 break;
             case ArgType::SockaddrOut:
+            case ArgType::BufOutLenPtr:
                 if (a.length_arg()) add(plan.exit, {arg, CaptureKind::BufLenPtr, len, max});
                 break;
             case ArgType::SocklenPtr:

@@ -55,6 +55,7 @@ BUILTIN_TYPES = {
     'argv': ('Argv', None),
     'sockaddr': ('Sockaddr', 'len'),
     'sockaddr_out': ('SockaddrOut', 'lenptr'),
+    'buf_out_lenptr': ('BufOutLenPtr', 'lenptr'),
     'socklen_ptr': ('SocklenPtr', None),
     'struct_in': ('StructIn', 'tag'),
     'struct_out': ('StructOut', 'tag'),

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 // strace comparison corpus, networking: socket, bind, listen, connect, accept, accept4, sendto,
-// recvfrom, sendmsg, recvmsg (with control messages), sendmmsg, recvmmsg with AF_UNIX (path and abstract), AF_INET and AF_INET6
+// recvfrom, sendmsg, recvmsg (with control messages), sendmmsg, recvmmsg, setsockopt,
+// getsockopt with AF_UNIX (path and abstract), AF_INET and AF_INET6
 // on the loopback interface
 // (the test brings lo up first; without it the inet parts fail, which is traced all the same).
 // One process: a stream connect completes through the listen backlog before accept.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -146,9 +148,19 @@ static void inet(void) {
     a.sin_port = htons(4242);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int s = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    /* Socket options: ints, a struct linger, a value read back, an unknown option. */
+    int on = 1, val = 0;
+    socklen_t vlen = sizeof val;
+    syscall(SYS_setsockopt, s, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    syscall(SYS_getsockopt, s, SOL_SOCKET, SO_REUSEADDR, &val, &vlen);
+    vlen = sizeof val;
+    syscall(SYS_getsockopt, s, SOL_SOCKET, 9999, &val, &vlen); /* ENOPROTOOPT */
     syscall(SYS_bind, s, &a, sizeof a);
     syscall(SYS_listen, s, 1);
     int c = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+    syscall(SYS_setsockopt, c, SOL_TCP, TCP_NODELAY, &on, sizeof on);
+    struct linger lg = {1, 0};
+    syscall(SYS_setsockopt, c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     syscall(SYS_connect, c, &a, sizeof a);
     struct sockaddr_in peer;
     socklen_t plen = sizeof peer;
@@ -229,6 +241,8 @@ static void inet6(void) {
     a.sin6_port = htons(6000);
     a.sin6_addr = in6addr_loopback;
     int u = (int)syscall(SYS_socket, AF_INET6, SOCK_DGRAM, 0);
+    int one = 1;
+    syscall(SYS_setsockopt, u, SOL_IPV6, IPV6_V6ONLY, &one, sizeof one);
     syscall(SYS_bind, u, &a, sizeof a);
     syscall(SYS_sendto, u, "udp6", 4, 0, &a, sizeof a);
     char buf[64];

@@ -244,7 +244,8 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
                               << r.result.err << "\n"
                               << r.trace.substr(0, 2000);
 
-    std::size_t compared = 0, differences = 0, tids_written = 0, mmsg_received = 0, fds_passed = 0;
+    std::size_t compared = 0, differences = 0, tids_written = 0, mmsg_received = 0, fds_passed = 0,
+                sockopts = 0;
     std::set<int> differing;
     std::ostringstream report;
     for (const auto& [tid, expected] : want) {
@@ -264,6 +265,11 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
             ++compared;
             // clone and clone3 with CLONE_PARENT_SETTID: the TID the kernel wrote, read back.
             if (e.call.find("parent_tid=[") != std::string::npos) ++tids_written;
+            // Socket options by name with their values.
+            if ((e.call.rfind("setsockopt(", 0) == 0 || e.call.rfind("getsockopt(", 0) == 0) &&
+                e.call.find(", SOL_") != std::string::npos) {
+                ++sockopts;
+            }
             // A descriptor passed in a control message, sent and received.
             if (e.call.find("cmsg_type=SCM_RIGHTS, cmsg_data=[") != std::string::npos) ++fds_passed;
             // recvmmsg's messages with the change of their address length.
@@ -292,6 +298,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
     EXPECT_EQ(tids_written, 2u) << "corpus_proc's clone and clone3 with CLONE_PARENT_SETTID";
     EXPECT_EQ(mmsg_received, 1u) << "corpus_net's recvmmsg of two datagrams";
     EXPECT_EQ(fds_passed, 2u) << "corpus_net's sendmsg and recvmsg with SCM_RIGHTS";
+    EXPECT_EQ(sockopts, 6u) << "corpus_net's setsockopt and getsockopt calls";
     // + the children of corpus_proc that make calls for sure (the last one may be killed
     // before it runs).
     EXPECT_GE(tids.size(), kPrograms.size() + 4);

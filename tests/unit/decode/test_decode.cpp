@@ -1017,6 +1017,65 @@ TEST(Memory, MsghdrControlMessages) {
     EXPECT_NE(format_arg(sendmsg, 1, ctx).find("msg_control=0x4000, msg_controllen=8"), std::string::npos);
 }
 
+// setsockopt/getsockopt as strace prints them: the name by level, an int value as "[1]",
+// struct linger and ucred, other values as strings; getsockopt's value and length at the exit.
+TEST(Memory, SocketOptions) {
+    FakeMemory mem;
+    mem.map(0x1000, le32(1));
+    mem.map(0x2000, le32(1) + le32(5));
+    mem.map(0x3000, "eth0");
+    const auto& setsockopt = call("setsockopt");
+    ArgContext ctx;
+    ctx.memory = &mem;
+    auto set = [&](std::uint64_t level, std::uint64_t name, std::uint64_t val, std::uint64_t len) {
+        ctx.args = {3, level, name, val, len, 0};
+        std::string out;
+        for (std::size_t i = 0; i < 5; ++i) out += (i ? ", " : "") + format_arg(setsockopt, i, ctx);
+        return out;
+    };
+    EXPECT_EQ(set(1, 2, 0x1000, 4), "3, SOL_SOCKET, SO_REUSEADDR, [1], 4");
+    EXPECT_EQ(set(1, 13, 0x2000, 8), "3, SOL_SOCKET, SO_LINGER, {l_onoff=1, l_linger=5}, 8");
+    EXPECT_EQ(set(1, 13, 0x2000, 4), "3, SOL_SOCKET, SO_LINGER, 0x2000, 4");  // too short
+    EXPECT_EQ(set(1, 2, 0x1000, 2), "3, SOL_SOCKET, SO_REUSEADDR, 0x1000, 2");
+    EXPECT_EQ(set(1, 25, 0x3000, 4), "3, SOL_SOCKET, SO_BINDTODEVICE, [812151909], 4");
+    EXPECT_EQ(set(1, 25, 0x3000, 3), "3, SOL_SOCKET, SO_BINDTODEVICE, \"eth\", 3");
+    EXPECT_EQ(set(6, 1, 0x1000, 4), "3, SOL_TCP, TCP_NODELAY, [1], 4");
+    EXPECT_EQ(set(41, 26, 0x1000, 4), "3, SOL_IPV6, IPV6_V6ONLY, [1], 4");
+    EXPECT_EQ(set(0, 2, 0x1000, 4), "3, SOL_IP, IP_TTL, [1], 4");
+    EXPECT_EQ(set(1, 999, 0x1000, 4), "3, SOL_SOCKET, 0x3e7 /* SO_??? */, [1], 4");
+    EXPECT_EQ(set(9999, 7, 0x1000, 4), "3, 0x270f /* SOL_??? */, 7, [1], 4");
+    EXPECT_EQ(set(1, 2, 0, 4), "3, SOL_SOCKET, SO_REUSEADDR, NULL, 4");
+    EXPECT_EQ(set(1, 2, 0x9000, 4), "3, SOL_SOCKET, SO_REUSEADDR, 0x9000, 4");  // unreadable
+
+    // getsockopt: the value and the length as the call left them.
+    const auto& getsockopt = call("getsockopt");
+    mem.map(0x4000, le32(212992));
+    mem.map(0x5000, le32(4));
+    ctx.args = {3, 1, 8, 0x4000, 0x5000, 0};
+    EXPECT_EQ(format_arg(getsockopt, 3, ctx), "0x4000");  // going in
+    const std::string len_in = format_arg(getsockopt, 4, ctx);
+    EXPECT_EQ(len_in, "[4]");
+    ctx.ret = 0;
+    ctx.entry_text = len_in;
+    EXPECT_EQ(format_arg(getsockopt, 2, ctx), "SO_RCVBUF");
+    EXPECT_EQ(format_arg(getsockopt, 3, ctx), "[212992]");
+    EXPECT_EQ(format_arg(getsockopt, 4, ctx), "[4]");
+    mem.map(0x4000, le32(77) + le32(0) + le32(0));
+    mem.map(0x5000, le32(12));
+    ctx.args = {3, 1, 17, 0x4000, 0x5000, 0};
+    EXPECT_EQ(format_arg(getsockopt, 3, ctx), "{pid=77, uid=0, gid=0}");
+    // From the listener's captures: the value (arg 3) and the length written back (arg 4).
+    ctx.memory = nullptr;
+    const std::string value = le32(9), length = le32(4);
+    std::vector<Capture> caps = {cap(3, CaptureKind::BufLenPtr, value), cap(4, CaptureKind::BufFixed, length)};
+    ctx.event_captures = &caps;
+    ctx.capture = &caps[0];
+    ctx.args = {3, 1, 7, 0x4000, 0x5000, 0};
+    EXPECT_EQ(format_arg(getsockopt, 3, ctx), "[9]");
+    ctx.ret = -92;  // ENOPROTOOPT
+    EXPECT_EQ(format_arg(getsockopt, 3, ctx), "0x4000");
+}
+
 TEST(Memory, ExecStack) {
     FakeMemory mem;
     // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.

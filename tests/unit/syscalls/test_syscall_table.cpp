@@ -104,7 +104,8 @@ TEST(SyscallTable, ArgumentsAreWellFormed) {
                             << arg_type_name(sc.args[*len].type);
                         break;
                     }
-                    case ArgType::SockaddrOut: {
+                    case ArgType::SockaddrOut:
+                    case ArgType::BufOutLenPtr: {
                         auto len = a.length_arg();
                         ASSERT_TRUE(len.has_value());
                         ASSERT_LT(*len, sc.nargs);
