@@ -38,6 +38,10 @@ struct Syscall {
     std::optional<std::int64_t> ret;
     std::string errno_name;
     std::string ret_text;  ///< exits: strace-like "3", "-1 ENOENT (No such file or directory)"
+    /// Exits: what strace adds after the value from what the call wrote, without the
+    /// parentheses ("Timeout", "[{fd=3, revents=POLLIN}]" for poll); empty for most calls.
+    /// ret_text ends with it in parentheses.
+    std::string ret_detail;
 };
 
 }  // namespace nitro

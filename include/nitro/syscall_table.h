@@ -54,6 +54,7 @@ enum class ArgType : std::uint8_t {
     IntOut,       ///< pointer to an int the call writes (clone's parent_tid), "[N]" at exit
     MmsghdrOut,   ///< struct mmsghdr array filled in by the call (recvmmsg); aux = the count
     BufOutLenPtr, ///< buffer filled in by the call, as long as *lenptr says then (getsockopt)
+    Pollfd,       ///< struct pollfd array (poll); aux = the count argument
     Flags,        ///< bit set; aux = FlagTable, print with format_flags
     Enum,         ///< one value; aux = FlagTable, print with format_enum
 };

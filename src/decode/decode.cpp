@@ -26,8 +26,10 @@ constexpr std::uint32_t kMsghdr64 = 56, kMsghdr32 = 28, kMsgNameBytes = 128;
 constexpr std::uint32_t kMsgControlBytes = 512;
 constexpr std::uint32_t kMmsghdr64 = 64, kMmsghdr32 = 32;
 constexpr std::size_t kMaxMmsg = 8;
-// Descriptors of an SCM_RIGHTS message shown (strace's default string limit, in elements).
+// Descriptors of an SCM_RIGHTS message shown (strace's default string limit, in elements);
+// also the struct pollfd entries of poll shown and captured.
 constexpr std::size_t kMaxFdsShown = 32;
+constexpr std::uint32_t kPollfdSize = 8;
 
 bool is_error_return(std::int64_t ret) { return ret < 0 && ret >= -4095; }
 
@@ -851,6 +853,42 @@ std::string format_socklen(std::uint64_t addr, const Capture* c, const ArgContex
     return fmt::format("[{} => {}]", before, now);
 }
 
+// poll's array going in: "[{fd=3, events=POLLIN}, {fd=-1}]" (a negative fd is skipped by
+// the kernel, and strace shows only it); after kMaxFdsShown entries "...".
+std::string format_pollfds(std::uint64_t addr, const Capture* c, std::uint64_t count) {
+    if (addr == 0) return "NULL";
+    if (!usable(c)) return format_pointer(addr);
+    std::string out = "[";
+    std::uint64_t i = 0;
+    for (; i < count && i < kMaxFdsShown && (i + 1) * kPollfdSize <= c->data.size(); ++i) {
+        const auto fd = static_cast<std::int32_t>(u32(c->data, i * kPollfdSize));
+        out += std::string(i ? ", " : "") + "{fd=" + dec(fd);
+        if (fd >= 0) out += ", events=" + format_flags(FlagTable::PollEvents, u32(c->data, i * kPollfdSize + 4) & 0xffff);
+        out += "}";
+    }
+    if (i == 0 && count) return format_pointer(addr);
+    if (i < count) out += ", ...";
+    return out + "]";
+}
+
+// The detail strace adds after poll's return value: "Timeout", or the entries the call set
+// revents in ("[{fd=3, revents=POLLIN}]"); empty when unknown.
+std::string poll_detail(std::uint64_t addr, const Capture* c, std::uint64_t count, std::int64_t ret) {
+    if (ret == 0) return "Timeout";
+    if (ret < 0 || !usable(c)) return {};
+    std::string out;
+    std::uint64_t shown = 0;
+    for (std::uint64_t i = 0; i < count && i < kMaxFdsShown && (i + 1) * kPollfdSize <= c->data.size(); ++i) {
+        const std::uint32_t revents = u32(c->data, i * kPollfdSize + 4) >> 16;
+        if (!revents) continue;
+        out += std::string(shown++ ? ", " : "[") + "{fd=" +
+               dec(static_cast<std::int32_t>(u32(c->data, i * kPollfdSize))) +
+               ", revents=" + format_flags(FlagTable::PollEvents, revents) + "}";
+    }
+    (void)addr;
+    return shown ? out + "]" : std::string();
+}
+
 // setsockopt/getsockopt's option name, by level, as strace prints it.
 std::string format_sockopt_name(std::uint32_t level, std::uint32_t name) {
     FlagTable table;
@@ -1089,6 +1127,31 @@ RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat,
     return r;
 }
 
+std::string return_detail(const SyscallInfo& info, const ArgContext& ctx) {
+    if (!ctx.ret || is_error_return(*ctx.ret)) return {};
+    for (std::size_t i = 0; i < info.nargs; ++i) {
+        const ArgInfo& a = info.args[i];
+        if (a.type != ArgType::Pollfd) continue;
+        const Capture* c = nullptr;
+        if (ctx.event_captures) {
+            for (const auto& e : *ctx.event_captures) {
+                if (e.arg == i && e.kind == CaptureKind::BufFixed) c = &e;
+            }
+        }
+        ArgContext at = ctx;
+        at.capture = c;
+        Source src(at);
+        const std::uint64_t n = a.length_arg() ? reg(ctx, *a.length_arg()) & 0xffffffffULL : 0;
+        const std::uint64_t addr = reg(ctx, i);
+        return poll_detail(addr, addr ? src.buffer(addr, std::min<std::uint64_t>(n, kMaxFdsShown) * kPollfdSize,
+                                                   kMaxFdsShown * kPollfdSize)
+                                      : nullptr,
+                           n, *ctx.ret);
+    }
+    if (info.name == "recvmmsg" && *ctx.ret == 0) return "Timeout";
+    return {};
+}
+
 bool decoded_at_exit(const ArgInfo& arg) {
     return arg.type == ArgType::BufOut || arg.type == ArgType::SockaddrOut ||
            arg.type == ArgType::IovecOut || arg.type == ArgType::StructOut ||
@@ -1277,6 +1340,11 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         }
         case ArgType::IntOut:
             return ctx.ret ? format_int_at(v, src.buffer(v, 4, 4)) : format_pointer(v);
+        case ArgType::Pollfd: {
+            const std::uint64_t n = len_of(a);
+            return format_pollfds(v, src.buffer(v, std::min<std::uint64_t>(n, kMaxFdsShown) * kPollfdSize,
+                                                 kMaxFdsShown * kPollfdSize), n);
+        }
         case ArgType::StructIn:
         case ArgType::StructOut: {
             if (v == 0) return "NULL";
@@ -1611,6 +1679,11 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
                 break;
             case ArgType::IntOut:
                 add(plan.exit, {arg, CaptureKind::BufFixed, 0, 4});
+                break;
+            case ArgType::Pollfd:
+                // The events going in; the revents the call set, for the return value's detail.
+                add(plan.enter, {arg, CaptureKind::BufFixed, 0, kMaxFdsShown * kPollfdSize});
+                add(plan.exit, {arg, CaptureKind::BufFixed, 0, kMaxFdsShown * kPollfdSize});
                 break;
             case ArgType::MmsghdrOut:
                 // Each message's msg_namelen going in; the messages the call filled in.

@@ -93,6 +93,10 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
 /// argument types (numbers, pointers, captured strings and buffers).
 void append_arg(std::string& out, const SyscallInfo& info, std::size_t index,
                 const ArgContext& ctx);
+/// At an exit (ctx.ret set; ctx.event_captures and ctx.memory as for format_arg): what strace
+/// prints in parentheses after the return value, from what the call wrote ("Timeout",
+/// "[{fd=3, revents=POLLIN}]" for poll); empty for most calls and for failures.
+std::string return_detail(const SyscallInfo& info, const ArgContext& ctx);
 /// Whether the argument is decoded from bytes captured at the exit (read's buffer): its entry
 /// rendering is provisional.
 bool decoded_at_exit(const ArgInfo& arg);

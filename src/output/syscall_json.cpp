@@ -19,7 +19,7 @@ std::size_t syscall_record_bound(const Syscall& sc) {
     for (const SyscallArg& a : sc.args) {
         n += 64 + string_bound(a.name.size()) + kNumberBound + string_bound(a.text.size());
     }
-    n += 64 + kNumberBound + string_bound(sc.errno_name.size());
+    n += 64 + kNumberBound + string_bound(sc.errno_name.size()) + string_bound(sc.ret_detail.size());
     return n;
 }
 
@@ -68,6 +68,10 @@ char* write_syscall_record(char* p, const Event& ev, const Syscall& sc, Register
             p = put_lit(p, "null");
         } else {
             p = put_string(p, sc.errno_name);
+        }
+        if (!sc.ret_detail.empty()) {
+            p = put_lit(p, R"(, "ret_detail": )");
+            p = put_string(p, sc.ret_detail);
         }
     }
     *p++ = '}';

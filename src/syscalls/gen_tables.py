@@ -56,6 +56,7 @@ BUILTIN_TYPES = {
     'sockaddr': ('Sockaddr', 'len'),
     'sockaddr_out': ('SockaddrOut', 'lenptr'),
     'buf_out_lenptr': ('BufOutLenPtr', 'lenptr'),
+    'pollfd': ('Pollfd', 'len'),
     'socklen_ptr': ('SocklenPtr', None),
     'struct_in': ('StructIn', 'tag'),
     'struct_out': ('StructOut', 'tag'),

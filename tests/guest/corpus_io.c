@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // strace comparison corpus, fd I/O: read, write, pread64, pwrite64, readv, writev and lseek on
-// a tmpfs file, with buffers that need escaping, buffers longer than strace's -s limit, short
+// a tmpfs file, poll and ppoll on a pipe, with buffers that need escaping, buffers longer than strace's -s limit, short
 // and failed reads. Deterministic.
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -30,6 +31,17 @@ int main(void) {
     syscall(SYS_readv, fd, rv, 2);
     struct iovec wv[3] = {{(void*)"one ", 4}, {(void*)"two\n", 4}, {(void*)longer, 40}};
     syscall(SYS_writev, fd, wv, 3);
+    /* poll and ppoll on a pipe: nothing to read yet (a timeout), then data; a negative fd is
+       skipped. */
+    int p[2];
+    syscall(SYS_pipe2, p, 0);
+    struct pollfd pf[3] = {{p[0], POLLIN, 0}, {-1, POLLIN, 0}, {p[1], POLLOUT | POLLPRI, 0}};
+    syscall(SYS_poll, pf, 1, 0);
+    syscall(SYS_write, p[1], "x", 1);
+    syscall(SYS_poll, pf, 3, 1000);
+    syscall(SYS_ppoll, pf, 2, NULL, NULL, 8);
+    syscall(SYS_close, p[0]);
+    syscall(SYS_close, p[1]);
     syscall(SYS_read, 99, buf, 1);      /* EBADF */
     syscall(SYS_write, fd, NULL, 4);    /* EFAULT */
     syscall(SYS_close, fd);

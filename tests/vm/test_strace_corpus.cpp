@@ -196,6 +196,7 @@ Calls parse_nitro(const std::string& jsonl, const std::set<int>& tids,
         std::string ret = "?";
         if (!c.exit.is_null() && c.exit.contains("ret")) {
             ret = decode::format_return(info, c.exit["ret"].get<std::int64_t>(), false, &values).text;
+            if (c.exit.contains("ret_detail")) ret += " (" + c.exit["ret_detail"].get<std::string>() + ")";
         }
         out[c.tid].push_back({call, ret});
         if (all) all->push_back({call, ret});
@@ -245,7 +246,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
                               << r.trace.substr(0, 2000);
 
     std::size_t compared = 0, differences = 0, tids_written = 0, mmsg_received = 0, fds_passed = 0,
-                sockopts = 0;
+                sockopts = 0, poll_details = 0;
     std::set<int> differing;
     std::ostringstream report;
     for (const auto& [tid, expected] : want) {
@@ -265,6 +266,10 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
             ++compared;
             // clone and clone3 with CLONE_PARENT_SETTID: the TID the kernel wrote, read back.
             if (e.call.find("parent_tid=[") != std::string::npos) ++tids_written;
+            // poll's detail after the value: a timeout, the revents set.
+            if (e.ret.find("(Timeout)") != std::string::npos || e.ret.find("revents=") != std::string::npos) {
+                ++poll_details;
+            }
             // Socket options by name with their values.
             if ((e.call.rfind("setsockopt(", 0) == 0 || e.call.rfind("getsockopt(", 0) == 0) &&
                 e.call.find(", SOL_") != std::string::npos) {
@@ -299,6 +304,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
     EXPECT_EQ(mmsg_received, 1u) << "corpus_net's recvmmsg of two datagrams";
     EXPECT_EQ(fds_passed, 2u) << "corpus_net's sendmsg and recvmsg with SCM_RIGHTS";
     EXPECT_EQ(sockopts, 6u) << "corpus_net's setsockopt and getsockopt calls";
+    EXPECT_EQ(poll_details, 3u) << "corpus_io's poll and ppoll calls";
     // + the children of corpus_proc that make calls for sure (the last one may be killed
     // before it runs).
     EXPECT_GE(tids.size(), kPrograms.size() + 4);

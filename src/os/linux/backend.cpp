@@ -281,6 +281,7 @@ void LinuxBackend::decode_event(const Event& ev, const SyscallInfo* info, Syscal
     sc.ret.reset();
     sc.errno_name.clear();
     sc.ret_text.clear();
+    sc.ret_detail.clear();
 
     // The exit of a call that replaced the address space (execve) cannot read its arguments.
     EventMemory memory(user_, ev);
@@ -296,6 +297,17 @@ void LinuxBackend::decode_event(const Event& ev, const SyscallInfo* info, Syscal
     auto text = decode::format_return(info, ret, ev.compat, &ev.args);
     sc.ret_text = std::move(text.text);
     sc.errno_name = std::move(text.errno_name);
+    decode::ArgContext ctx;
+    ctx.compat = ev.compat;
+    ctx.args = ev.args;
+    ctx.ret = ret;
+    ctx.memory = mem;
+    ctx.event_captures = &ev.captures;
+    if (info) {
+        // What strace adds after the value ("Timeout", poll's revents), from the exit.
+        sc.ret_detail = decode::return_detail(*info, ctx);
+        if (!sc.ret_detail.empty()) sc.ret_text += " (" + sc.ret_detail + ")";
+    }
     if (ev.unpaired || !take_entry({ev.entry_vcpu, ev.entry_seq}, sc.args)) {
         decode_args(sc.args, info, ev, ret, mem);
         if (info) reread_strings(ev, *info, sc.args);
@@ -303,15 +315,9 @@ void LinuxBackend::decode_event(const Event& ev, const SyscallInfo* info, Syscal
     }
     if (info) {
         // Buffers the call filled in are decoded from what the exit captured.
-        decode::ArgContext ctx;
-        ctx.compat = ev.compat;
-        ctx.args = ev.args;
-        ctx.ret = ret;
-        ctx.memory = mem;
         for (std::size_t i = 0; i < info->nargs && i < sc.args.size(); ++i) {
             ctx.capture = ev.capture(static_cast<unsigned>(i));
             ctx.iovec_data = ev.iovec_data(static_cast<unsigned>(i));
-            ctx.event_captures = &ev.captures;
             // A path the entry could not read, captured again at the exit.
             const bool path_again = info->args[i].type == ArgType::Cstring && ctx.capture &&
                                     sc.args[i].value != 0 && !sc.args[i].text.empty() &&

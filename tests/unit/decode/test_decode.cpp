@@ -901,6 +901,21 @@ TEST(Memory, Mmsghdr) {
     EXPECT_EQ(format_arg(sendmmsg, 1, ctx), "0x5000");
 }
 
+// An array argument with a count far beyond what it holds is cut after nitro's bound ("...");
+// an array at an unreadable address prints as the address.
+void expect_cut_or_address(const SyscallInfo& info, std::size_t arg, ArgContext ctx,
+                           const std::array<std::uint64_t, 6>& huge_count,
+                           const std::array<std::uint64_t, 6>& unreadable, const std::string& address) {
+    ctx.ret.reset();
+    ctx.entry_text = {};
+    ctx.args = huge_count;
+    const std::string many = format_arg(info, arg, ctx);
+    ASSERT_GE(many.size(), 6u);
+    EXPECT_EQ(many.substr(many.size() - 6), ", ...]") << many;
+    ctx.args = unreadable;
+    EXPECT_EQ(format_arg(info, arg, ctx), address);
+}
+
 // recvmmsg: each message's room for the sender's address going in; at the exit the messages
 // received (the return value), each with its msg_len and the length change, as strace.
 TEST(Memory, RecvmmsgMessagesReceived) {
@@ -942,13 +957,7 @@ TEST(Memory, RecvmmsgMessagesReceived) {
     ctx.ret = 1;
     ctx.entry_text = "msg_namelen=99999999999999999999";
     EXPECT_NE(format_arg(recvmmsg, 1, ctx).find("msg_namelen=16, msg_iov"), std::string::npos);
-    ctx.entry_text = {};
-    ctx.ret.reset();
-    ctx.args = {3, 0x5000, 1000000, 0, 0, 0};
-    const std::string many = format_arg(recvmmsg, 1, ctx);
-    EXPECT_EQ(many.substr(many.size() - 6), ", ...]") << many;
-    ctx.args = {3, 0x9000, 2, 0, 0, 0};
-    EXPECT_EQ(format_arg(recvmmsg, 1, ctx), "0x9000");
+    expect_cut_or_address(recvmmsg, 1, ctx, {3, 0x5000, 1000000, 0, 0, 0}, {3, 0x9000, 2, 0, 0, 0}, "0x9000");
     const auto plan = capture_plan(recvmmsg);
     ASSERT_FALSE(plan.enter.empty());
     EXPECT_EQ(plan.enter[0].kind, CaptureKind::BufFixed);
@@ -1074,6 +1083,47 @@ TEST(Memory, SocketOptions) {
     EXPECT_EQ(format_arg(getsockopt, 3, ctx), "[9]");
     ctx.ret = -92;  // ENOPROTOOPT
     EXPECT_EQ(format_arg(getsockopt, 3, ctx), "0x4000");
+}
+
+// poll: the array going in, and what strace adds after the return value from the revents the
+// call set ("1 ([{fd=3, revents=POLLIN}])", "0 (Timeout)").
+TEST(Memory, PollEventsAndTheirDetail) {
+    FakeMemory mem;
+    auto pollfd = [](std::int32_t fd, std::uint16_t events, std::uint16_t revents) {
+        return le32(static_cast<std::uint32_t>(fd)) + le32(events | (std::uint32_t{revents} << 16));
+    };
+    mem.map(0x1000, pollfd(3, 1, 0) + pollfd(-1, 1, 0) + pollfd(4, 4 | 2, 0));
+    const auto& poll = call("poll");
+    ArgContext ctx;
+    ctx.memory = &mem;
+    ctx.args = {0x1000, 3, 1000, 0, 0, 0};
+    EXPECT_EQ(format_arg(poll, 0, ctx), "[{fd=3, events=POLLIN}, {fd=-1}, {fd=4, events=POLLPRI|POLLOUT}]");
+    EXPECT_EQ(return_detail(poll, ctx), "");  // the entry: nothing yet
+    mem.map(0x1000, pollfd(3, 1, 1) + pollfd(-1, 1, 0) + pollfd(4, 6, 4));
+    ctx.ret = 2;
+    EXPECT_EQ(return_detail(poll, ctx), "[{fd=3, revents=POLLIN}, {fd=4, revents=POLLOUT}]");
+    ctx.ret = 0;
+    EXPECT_EQ(return_detail(poll, ctx), "Timeout");
+    ctx.ret = -4;
+    EXPECT_EQ(return_detail(poll, ctx), "");
+    // From the exit's capture of the array (memory changed since).
+    ctx.ret = 1;
+    const std::string exit_array = pollfd(3, 1, 0x10) + pollfd(-1, 1, 0) + pollfd(4, 6, 0);
+    std::vector<Capture> caps = {cap(0, CaptureKind::BufFixed, exit_array)};
+    ctx.event_captures = &caps;
+    EXPECT_EQ(return_detail(poll, ctx), "[{fd=3, revents=POLLHUP}]");
+    ctx.event_captures = nullptr;
+    // Hostile: a count beyond the array, an unreadable one.
+    expect_cut_or_address(poll, 0, ctx, {0x1000, 1000000, 0, 0, 0, 0}, {0x9000, 2, 0, 0, 0, 0}, "0x9000");
+    ctx.args = {0x9000, 2, 0, 0, 0, 0};
+    ctx.ret = 1;
+    EXPECT_EQ(return_detail(poll, ctx), "");
+    ctx.args = {0, 0, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(poll, 0, ctx), "NULL");
+    // recvmmsg that received nothing before its timeout.
+    ctx.ret = 0;
+    EXPECT_EQ(return_detail(call("recvmmsg"), ctx), "Timeout");
+    EXPECT_EQ(return_detail(call("read"), ctx), "");
 }
 
 TEST(Memory, ExecStack) {

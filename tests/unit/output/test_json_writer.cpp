@@ -175,12 +175,19 @@ TEST(JsonWriter, RecordsStayWithinTheirBound) {
     for (int i = 0; i < 6; ++i) sc.args.push_back({std::string(10, '\t'), ~0ULL, std::string(4096, '\x02')});
     sc.ret = INT64_MIN;
     sc.errno_name = std::string(20, '\x03');
+    sc.ret_detail = std::string(300, '\x04');
     std::vector<char> buf(syscall_record_bound(sc) + json::kSlack);
     char* end = write_syscall_record(buf.data(), e, sc, RegisterOutput::Fresh);
     EXPECT_LE(static_cast<std::size_t>(end - buf.data()), syscall_record_bound(sc));
     std::string via_append;
     append_syscall_record(via_append, e, sc, RegisterOutput::Fresh);
     EXPECT_EQ(via_append, std::string(buf.data(), end));
+    EXPECT_NE(via_append.find(R"(, "ret_detail": "\u0004)"), std::string::npos);
+    // Most calls have no detail: no key.
+    sc.ret_detail.clear();
+    via_append.clear();
+    append_syscall_record(via_append, e, sc, RegisterOutput::Fresh);
+    EXPECT_EQ(via_append.find("ret_detail"), std::string::npos);
 }
 
 }  // namespace

@@ -94,6 +94,7 @@ TEST(SyscallTable, ArgumentsAreWellFormed) {
                     case ArgType::IovecOut:
                     case ArgType::Mmsghdr:
                     case ArgType::MmsghdrOut:
+                    case ArgType::Pollfd:
                     case ArgType::Sockaddr: {
                         auto len = a.length_arg();
                         ASSERT_TRUE(len.has_value());
