@@ -55,6 +55,7 @@ enum class ArgType : std::uint8_t {
     MmsghdrOut,   ///< struct mmsghdr array filled in by the call (recvmmsg); aux = the count
     BufOutLenPtr, ///< buffer filled in by the call, as long as *lenptr says then (getsockopt)
     Pollfd,       ///< struct pollfd array (poll); aux = the count argument
+    EpollEvents,  ///< struct epoll_event array filled in (epoll_wait); aux = its room
     Flags,        ///< bit set; aux = FlagTable, print with format_flags
     Enum,         ///< one value; aux = FlagTable, print with format_enum
 };

@@ -30,6 +30,9 @@ constexpr std::size_t kMaxMmsg = 8;
 // also the struct pollfd entries of poll shown and captured.
 constexpr std::size_t kMaxFdsShown = 32;
 constexpr std::uint32_t kPollfdSize = 8;
+// struct epoll_event (packed on x86: 12 bytes), and the events of epoll_wait shown and kept.
+constexpr std::uint32_t kEpollEventSize = 12;
+constexpr std::size_t kMaxEpollEvents = 32;
 
 bool is_error_return(std::int64_t ret) { return ret < 0 && ret >= -4095; }
 
@@ -451,6 +454,14 @@ std::string format_open_how(std::string_view d, std::uint64_t size) {
     return out + ", resolve=" + format_flags(FlagTable::ResolveFlags, u64(d, 16)) + "}";
 }
 
+// struct epoll_event as strace prints it: "{events=EPOLLIN, data={u32=4, u64=4}}".
+std::string format_epoll_event(std::string_view d) {
+    if (d.size() < kEpollEventSize) return {};
+    const std::uint64_t data = u64(d, 4);
+    return "{events=" + format_flags(FlagTable::EpollEvents, u32(d, 0)) + fmt::format(
+               ", data={{u32={}, u64={}}}}}", static_cast<std::uint32_t>(data), data);
+}
+
 constexpr std::uint64_t kClonePidfd = 0x1000, kCloneParentSettid = 0x00100000;
 
 // An int the call wrote at addr, as strace prints it: "[N]"; the address when unreadable.
@@ -586,6 +597,7 @@ std::string format_struct(std::string_view tag, std::string_view d, const ArgCon
     }
     if (tag == "wait_status") return format_wait_status(d);
     if (tag == "timespec" && d.size() >= 16) return format_time_pair(d, 0, "tv_nsec");
+    if (tag == "epoll_event") return format_epoll_event(d);
     if (tag == "rusage") return format_rusage(d);
     if (tag == "rlimit64" && d.size() >= 16) {
         return "{rlim_cur=" + format_rlim(u64(d, 0)) + ", rlim_max=" + format_rlim(u64(d, 8)) + "}";
@@ -605,6 +617,7 @@ std::uint32_t struct_size(std::string_view tag) {
     if (tag == "wait_status") return 4;
     if (tag == "rlimit64") return 16;
     if (tag == "timespec") return 16;
+    if (tag == "epoll_event") return kEpollEventSize;
     if (tag == "rusage") return 144;
     return 0;
 }
@@ -889,6 +902,21 @@ std::string poll_detail(std::uint64_t addr, const Capture* c, std::uint64_t coun
     return shown ? out + "]" : std::string();
 }
 
+// epoll_wait's array at the exit: the count events the call wrote (its return value), up to
+// kMaxEpollEvents of them, then "...".
+std::string format_epoll_events(std::uint64_t addr, const Capture* c, std::uint64_t count) {
+    if (addr == 0) return "NULL";
+    if (!usable(c)) return format_pointer(addr);
+    std::string out = "[";
+    std::uint64_t i = 0;
+    for (; i < count && i < kMaxEpollEvents && (i + 1) * kEpollEventSize <= c->data.size(); ++i) {
+        out += std::string(i ? ", " : "") + format_epoll_event(c->data.substr(i * kEpollEventSize, kEpollEventSize));
+    }
+    if (i == 0 && count) return format_pointer(addr);
+    if (i < count) out += ", ...";
+    return out + "]";
+}
+
 // setsockopt/getsockopt's option name, by level, as strace prints it.
 std::string format_sockopt_name(std::uint32_t level, std::uint32_t name) {
     FlagTable table;
@@ -1157,7 +1185,7 @@ bool decoded_at_exit(const ArgInfo& arg) {
            arg.type == ArgType::IovecOut || arg.type == ArgType::StructOut ||
            arg.type == ArgType::SocklenPtr || arg.type == ArgType::MsghdrOut ||
            arg.type == ArgType::Mmsghdr || arg.type == ArgType::MmsghdrOut ||
-           arg.type == ArgType::BufOutLenPtr ||
+           arg.type == ArgType::BufOutLenPtr || arg.type == ArgType::EpollEvents ||
            arg.type == ArgType::IntOut ||
            (arg.type == ArgType::StructIn && arg.tag == "clone_args");
 }
@@ -1340,6 +1368,13 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         }
         case ArgType::IntOut:
             return ctx.ret ? format_int_at(v, src.buffer(v, 4, 4)) : format_pointer(v);
+        case ArgType::EpollEvents: {
+            if (!ctx.ret || failed) return format_pointer(v);
+            const auto got = std::min<std::uint64_t>(static_cast<std::uint64_t>(*ctx.ret), len_of(a) & 0xffffffffULL);
+            return format_epoll_events(v, src.buffer(v, std::min<std::uint64_t>(got, kMaxEpollEvents) * kEpollEventSize,
+                                                     kMaxEpollEvents * kEpollEventSize),
+                                       got);
+        }
         case ArgType::Pollfd: {
             const std::uint64_t n = len_of(a);
             return format_pollfds(v, src.buffer(v, std::min<std::uint64_t>(n, kMaxFdsShown) * kPollfdSize,
@@ -1679,6 +1714,9 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
                 break;
             case ArgType::IntOut:
                 add(plan.exit, {arg, CaptureKind::BufFixed, 0, 4});
+                break;
+            case ArgType::EpollEvents:
+                add(plan.exit, {arg, CaptureKind::BufFixed, 0, kMaxEpollEvents * kEpollEventSize});
                 break;
             case ArgType::Pollfd:
                 // The events going in; the revents the call set, for the return value's detail.

@@ -57,6 +57,7 @@ BUILTIN_TYPES = {
     'sockaddr_out': ('SockaddrOut', 'lenptr'),
     'buf_out_lenptr': ('BufOutLenPtr', 'lenptr'),
     'pollfd': ('Pollfd', 'len'),
+    'epoll_events': ('EpollEvents', 'len'),
     'socklen_ptr': ('SocklenPtr', None),
     'struct_in': ('StructIn', 'tag'),
     'struct_out': ('StructOut', 'tag'),

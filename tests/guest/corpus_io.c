@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // strace comparison corpus, fd I/O: read, write, pread64, pwrite64, readv, writev and lseek on
-// a tmpfs file, poll and ppoll on a pipe, with buffers that need escaping, buffers longer than strace's -s limit, short
+// a tmpfs file, poll, ppoll and epoll on a pipe, with buffers that need escaping, buffers longer than strace's -s limit, short
 // and failed reads. Deterministic.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -40,6 +41,19 @@ int main(void) {
     syscall(SYS_write, p[1], "x", 1);
     syscall(SYS_poll, pf, 3, 1000);
     syscall(SYS_ppoll, pf, 2, NULL, NULL, 8);
+    /* epoll on the same pipe (its byte still unread): ready, then no longer watched. */
+    int ep = (int)syscall(SYS_epoll_create1, EPOLL_CLOEXEC);
+    struct epoll_event ev = {EPOLLIN, {.fd = p[0]}}, got[8];
+    syscall(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, p[0], &ev);
+    syscall(SYS_epoll_wait, ep, got, 8, 0);
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = 0x123456789aULL;
+    syscall(SYS_epoll_ctl, ep, EPOLL_CTL_MOD, p[0], &ev);
+    syscall(SYS_epoll_pwait, ep, got, 8, 0, NULL, 8);
+    syscall(SYS_epoll_ctl, ep, EPOLL_CTL_DEL, p[0], NULL);
+    syscall(SYS_epoll_wait, ep, got, 8, 0); /* nothing watched: 0 */
+    syscall(SYS_epoll_ctl, ep, EPOLL_CTL_DEL, p[0], NULL); /* ENOENT */
+    syscall(SYS_close, ep);
     syscall(SYS_close, p[0]);
     syscall(SYS_close, p[1]);
     syscall(SYS_read, 99, buf, 1);      /* EBADF */

@@ -246,7 +246,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
                               << r.trace.substr(0, 2000);
 
     std::size_t compared = 0, differences = 0, tids_written = 0, mmsg_received = 0, fds_passed = 0,
-                sockopts = 0, poll_details = 0;
+                sockopts = 0, poll_details = 0, epoll_events = 0;
     std::set<int> differing;
     std::ostringstream report;
     for (const auto& [tid, expected] : want) {
@@ -270,6 +270,8 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
             if (e.ret.find("(Timeout)") != std::string::npos || e.ret.find("revents=") != std::string::npos) {
                 ++poll_details;
             }
+            // epoll events registered and reported.
+            if (e.call.rfind("epoll_", 0) == 0 && e.call.find("data={u32=") != std::string::npos) ++epoll_events;
             // Socket options by name with their values.
             if ((e.call.rfind("setsockopt(", 0) == 0 || e.call.rfind("getsockopt(", 0) == 0) &&
                 e.call.find(", SOL_") != std::string::npos) {
@@ -305,6 +307,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
     EXPECT_EQ(fds_passed, 2u) << "corpus_net's sendmsg and recvmsg with SCM_RIGHTS";
     EXPECT_EQ(sockopts, 6u) << "corpus_net's setsockopt and getsockopt calls";
     EXPECT_EQ(poll_details, 3u) << "corpus_io's poll and ppoll calls";
+    EXPECT_EQ(epoll_events, 4u) << "corpus_io's epoll_ctl and epoll_wait calls with events";
     // + the children of corpus_proc that make calls for sure (the last one may be killed
     // before it runs).
     EXPECT_GE(tids.size(), kPrograms.size() + 4);

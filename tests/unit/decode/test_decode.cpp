@@ -1126,6 +1126,48 @@ TEST(Memory, PollEventsAndTheirDetail) {
     EXPECT_EQ(return_detail(call("read"), ctx), "");
 }
 
+// epoll: the event epoll_ctl registers, the events epoll_wait reports (as many as it returns).
+TEST(Memory, EpollEvents) {
+    FakeMemory mem;
+    auto event = [](std::uint32_t events, std::uint64_t data) { return le32(events) + le64(data); };
+    mem.map(0x1000, event(1, 4));
+    const auto& ctl = call("epoll_ctl");
+    ArgContext ctx;
+    ctx.memory = &mem;
+    ctx.args = {3, 1, 4, 0x1000, 0, 0};
+    EXPECT_EQ(format_arg(ctl, 1, ctx), "EPOLL_CTL_ADD");
+    EXPECT_EQ(format_arg(ctl, 3, ctx), "{events=EPOLLIN, data={u32=4, u64=4}}");
+    ctx.args = {3, 2, 4, 0, 0, 0};
+    EXPECT_EQ(format_arg(ctl, 3, ctx), "NULL");
+    EXPECT_EQ(format_arg(call("epoll_create1"), 0, ArgContext{.args = {0x80000, 0, 0, 0, 0, 0}}), "EPOLL_CLOEXEC");
+
+    const auto& wait = call("epoll_wait");
+    mem.map(0x2000, event(1 | 0x10, 0x123456789aULL) + event(4, 7) + event(1, 9));
+    ctx.args = {3, 0x2000, 8, 0, 0, 0};
+    EXPECT_EQ(format_arg(wait, 1, ctx), "0x2000");  // going in
+    ctx.ret = 2;
+    EXPECT_EQ(format_arg(wait, 1, ctx),
+              "[{events=EPOLLIN|EPOLLHUP, data={u32=878082202, u64=78187493530}}, "
+              "{events=EPOLLOUT, data={u32=7, u64=7}}]");
+    ctx.ret = 0;
+    EXPECT_EQ(format_arg(wait, 1, ctx), "[]");
+    ctx.ret = -4;
+    EXPECT_EQ(format_arg(wait, 1, ctx), "0x2000");
+    // Hostile: a return value beyond the room and the array, an unreadable array.
+    ctx.ret = 1000;
+    ctx.args = {3, 0x2000, 1000, 0, 0, 0};
+    const std::string cut = format_arg(wait, 1, ctx);
+    EXPECT_EQ(cut.substr(cut.size() - 6), ", ...]") << cut;
+    ctx.args = {3, 0x9000, 8, 0, 0, 0};
+    EXPECT_EQ(format_arg(wait, 1, ctx), "0x9000");
+    // From the capture taken at the exit (memory changed since).
+    const std::string exit_bytes = event(8, 1);
+    Capture c = cap(1, CaptureKind::BufFixed, exit_bytes);
+    ctx.capture = &c;
+    ctx.ret = 1;
+    EXPECT_EQ(format_arg(wait, 1, ctx), "[{events=EPOLLERR, data={u32=1, u64=1}}]");
+}
+
 TEST(Memory, ExecStack) {
     FakeMemory mem;
     // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.

@@ -95,6 +95,7 @@ TEST(SyscallTable, ArgumentsAreWellFormed) {
                     case ArgType::Mmsghdr:
                     case ArgType::MmsghdrOut:
                     case ArgType::Pollfd:
+                    case ArgType::EpollEvents:
                     case ArgType::Sockaddr: {
                         auto len = a.length_arg();
                         ASSERT_TRUE(len.has_value());
