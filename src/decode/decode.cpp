@@ -813,23 +813,32 @@ std::string format_mmsghdr(std::uint64_t addr, const Capture* c, std::uint64_t c
     return out + "]";
 }
 
+// An array of count elements of size bytes at addr, as strace prints arrays: "[e0, e1]", each
+// by element(its bytes); after max of them "..."; c: what was read of it. Its address when
+// not one element could be read.
+template <typename Element>
+std::string format_array(std::uint64_t addr, const Capture* c, std::uint64_t count, std::size_t size,
+                         std::size_t max, Element element) {
+    if (addr == 0) return "NULL";
+    if (!usable(c)) return format_pointer(addr);
+    std::string out = "[";
+    std::uint64_t i = 0;
+    for (; i < count && i < max && (i + 1) * size <= c->data.size(); ++i) {
+        out += std::string(i ? ", " : "") + element(c->data.substr(i * size, size));
+    }
+    if (i == 0 && count) return format_pointer(addr);
+    if (i < count) out += ", ...";
+    return out + "]";
+}
+
 // recvmmsg going in: the room each message gives for its sender's address, as nitro shows it
 // at the entry ("[{msg_hdr={msg_namelen=16}}, ...]": strace shows nothing there); the exit
 // reads the lengths back from that text (mmsg_namelens) for "msg_namelen=20 => 16".
 std::string format_mmsghdr_room(std::uint64_t addr, const Capture* c, std::uint64_t count,
                                 const ArgContext& ctx) {
-    if (addr == 0) return "NULL";
-    if (!usable(c)) return format_pointer(addr);
-    const std::uint32_t size = ctx.compat ? kMmsghdr32 : kMmsghdr64;
-    std::string out = "[";
-    std::uint64_t i = 0;
-    for (; i < count && i < kMaxMmsg && (i + 1) * size <= c->data.size(); ++i) {
-        const MsghdrFields f = msghdr_fields(c->data.substr(i * size, size), ctx.compat);
-        out += std::string(i ? ", " : "") + "{msg_hdr={msg_namelen=" + dec(f.namelen) + "}}";
-    }
-    if (i == 0 && count) return format_pointer(addr);
-    if (i < count) out += ", ...";
-    return out + "]";
+    return format_array(addr, c, count, ctx.compat ? kMmsghdr32 : kMmsghdr64, kMaxMmsg, [&](std::string_view d) {
+        return "{msg_hdr={msg_namelen=" + dec(msghdr_fields(d, ctx.compat).namelen) + "}}";
+    });
 }
 
 std::vector<std::uint64_t> mmsg_namelens(std::string_view entry_text) {
@@ -869,24 +878,16 @@ std::string format_socklen(std::uint64_t addr, const Capture* c, const ArgContex
 // poll's array going in: "[{fd=3, events=POLLIN}, {fd=-1}]" (a negative fd is skipped by
 // the kernel, and strace shows only it); after kMaxFdsShown entries "...".
 std::string format_pollfds(std::uint64_t addr, const Capture* c, std::uint64_t count) {
-    if (addr == 0) return "NULL";
-    if (!usable(c)) return format_pointer(addr);
-    std::string out = "[";
-    std::uint64_t i = 0;
-    for (; i < count && i < kMaxFdsShown && (i + 1) * kPollfdSize <= c->data.size(); ++i) {
-        const auto fd = static_cast<std::int32_t>(u32(c->data, i * kPollfdSize));
-        out += std::string(i ? ", " : "") + "{fd=" + dec(fd);
-        if (fd >= 0) out += ", events=" + format_flags(FlagTable::PollEvents, u32(c->data, i * kPollfdSize + 4) & 0xffff);
-        out += "}";
-    }
-    if (i == 0 && count) return format_pointer(addr);
-    if (i < count) out += ", ...";
-    return out + "]";
+    return format_array(addr, c, count, kPollfdSize, kMaxFdsShown, [](std::string_view d) {
+        const auto fd = static_cast<std::int32_t>(u32(d, 0));
+        if (fd < 0) return "{fd=" + dec(fd) + "}";
+        return "{fd=" + dec(fd) + ", events=" + format_flags(FlagTable::PollEvents, u32(d, 4) & 0xffff) + "}";
+    });
 }
 
 // The detail strace adds after poll's return value: "Timeout", or the entries the call set
 // revents in ("[{fd=3, revents=POLLIN}]"); empty when unknown.
-std::string poll_detail(std::uint64_t addr, const Capture* c, std::uint64_t count, std::int64_t ret) {
+std::string poll_detail(const Capture* c, std::uint64_t count, std::int64_t ret) {
     if (ret == 0) return "Timeout";
     if (ret < 0 || !usable(c)) return {};
     std::string out;
@@ -898,23 +899,13 @@ std::string poll_detail(std::uint64_t addr, const Capture* c, std::uint64_t coun
                dec(static_cast<std::int32_t>(u32(c->data, i * kPollfdSize))) +
                ", revents=" + format_flags(FlagTable::PollEvents, revents) + "}";
     }
-    (void)addr;
     return shown ? out + "]" : std::string();
 }
 
 // epoll_wait's array at the exit: the count events the call wrote (its return value), up to
 // kMaxEpollEvents of them, then "...".
 std::string format_epoll_events(std::uint64_t addr, const Capture* c, std::uint64_t count) {
-    if (addr == 0) return "NULL";
-    if (!usable(c)) return format_pointer(addr);
-    std::string out = "[";
-    std::uint64_t i = 0;
-    for (; i < count && i < kMaxEpollEvents && (i + 1) * kEpollEventSize <= c->data.size(); ++i) {
-        out += std::string(i ? ", " : "") + format_epoll_event(c->data.substr(i * kEpollEventSize, kEpollEventSize));
-    }
-    if (i == 0 && count) return format_pointer(addr);
-    if (i < count) out += ", ...";
-    return out + "]";
+    return format_array(addr, c, count, kEpollEventSize, kMaxEpollEvents, format_epoll_event);
 }
 
 // setsockopt/getsockopt's option name, by level, as strace prints it.
@@ -1171,9 +1162,9 @@ std::string return_detail(const SyscallInfo& info, const ArgContext& ctx) {
         Source src(at);
         const std::uint64_t n = a.length_arg() ? reg(ctx, *a.length_arg()) & 0xffffffffULL : 0;
         const std::uint64_t addr = reg(ctx, i);
-        return poll_detail(addr, addr ? src.buffer(addr, std::min<std::uint64_t>(n, kMaxFdsShown) * kPollfdSize,
-                                                   kMaxFdsShown * kPollfdSize)
-                                      : nullptr,
+        return poll_detail(addr ? src.buffer(addr, std::min<std::uint64_t>(n, kMaxFdsShown) * kPollfdSize,
+                                             kMaxFdsShown * kPollfdSize)
+                                : nullptr,
                            n, *ctx.ret);
     }
     if (info.name == "recvmmsg" && *ctx.ret == 0) return "Timeout";
