@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: MIT
 // strace comparison corpus, fd I/O: read, write, pread64, pwrite64, readv, writev and lseek on
-// a tmpfs file, poll, ppoll and epoll on a pipe, with buffers that need escaping, buffers longer than strace's -s limit, short
+// a tmpfs file, poll, ppoll and epoll on a pipe, memfd_create, eventfd2, timerfd_create and
+// inotify with their flags, with buffers that need escaping, buffers longer than strace's -s limit, short
 // and failed reads. Deterministic.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -56,6 +62,16 @@ int main(void) {
     syscall(SYS_close, ep);
     syscall(SYS_close, p[0]);
     syscall(SYS_close, p[1]);
+    /* Descriptors of the kernel's own kinds, with their flags. */
+    int mfd = (int)syscall(SYS_memfd_create, "corpus", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    syscall(SYS_close, mfd);
+    int efd = (int)syscall(SYS_eventfd2, 3, EFD_CLOEXEC | EFD_NONBLOCK);
+    syscall(SYS_close, efd);
+    int tfd = (int)syscall(SYS_timerfd_create, CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    syscall(SYS_close, tfd);
+    int ifd = (int)syscall(SYS_inotify_init1, IN_CLOEXEC | IN_NONBLOCK);
+    syscall(SYS_inotify_add_watch, ifd, "/tmp", IN_CREATE | IN_DELETE | IN_ONLYDIR);
+    syscall(SYS_close, ifd);
     syscall(SYS_read, 99, buf, 1);      /* EBADF */
     syscall(SYS_write, fd, NULL, 4);    /* EFAULT */
     syscall(SYS_close, fd);

@@ -1168,6 +1168,21 @@ TEST(Memory, EpollEvents) {
     EXPECT_EQ(format_arg(wait, 1, ctx), "[{events=EPOLLERR, data={u32=1, u64=1}}]");
 }
 
+// The flags of the calls that make descriptors of the kernel's own kinds, in strace's order.
+TEST(Args, DescriptorKindsFlags) {
+    auto flags = [](std::string_view name, std::size_t arg, std::uint64_t v) {
+        ArgContext ctx;
+        ctx.args[arg] = v;
+        return format_arg(call(name), arg, ctx);
+    };
+    EXPECT_EQ(flags("memfd_create", 1, 3), "MFD_CLOEXEC|MFD_ALLOW_SEALING");
+    EXPECT_EQ(flags("memfd_create", 1, 0x43), "MFD_CLOEXEC|MFD_ALLOW_SEALING|0x40");
+    EXPECT_EQ(flags("eventfd2", 1, 02004001), "EFD_SEMAPHORE|EFD_CLOEXEC|EFD_NONBLOCK");
+    EXPECT_EQ(flags("timerfd_create", 1, 02004000), "TFD_CLOEXEC|TFD_NONBLOCK");
+    EXPECT_EQ(flags("inotify_init1", 0, 02004000), "IN_NONBLOCK|IN_CLOEXEC");
+    EXPECT_EQ(flags("inotify_add_watch", 2, 0x01000300), "IN_CREATE|IN_DELETE|IN_ONLYDIR");
+}
+
 TEST(Memory, ExecStack) {
     FakeMemory mem;
     // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.
