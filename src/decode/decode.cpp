@@ -417,6 +417,9 @@ std::string format_value(FlagTable table, std::int64_t v) {
         case FlagTable::RlimitResource: unknown = "RLIMIT_???"; break;
         case FlagTable::SocketLevel: unknown = "SOL_???"; break;
         case FlagTable::ScmType: unknown = "SCM_???"; break;
+        case FlagTable::PtraceRequest: unknown = "PTRACE_???"; break;
+        case FlagTable::PrctlOption: unknown = "PR_???"; break;
+        case FlagTable::EpollCtlOp: unknown = "EPOLL_CTL_???"; break;
         default: return s;
     }
     return fmt::format("{:#x} /* {} */", static_cast<std::uint32_t>(v), unknown);
@@ -1171,6 +1174,17 @@ std::string return_detail(const SyscallInfo& info, const ArgContext& ctx) {
     return {};
 }
 
+bool decoded_at_exit(const SyscallInfo& info, std::size_t index, const std::array<std::uint64_t, 6>& args) {
+    if (index >= info.nargs) return false;
+    // PR_GET_NAME's buffer holds the name once the call has returned; PR_SET_NAME's is read
+    // again then (like a path: its page may not have been touched before the call).
+    if (info.name == "prctl" && index == 1) {
+        const std::uint64_t option = args[0] & 0xffffffffULL;
+        if (option == 15 || option == 16) return true;
+    }
+    return decoded_at_exit(info.args[index]);
+}
+
 bool decoded_at_exit(const ArgInfo& arg) {
     return arg.type == ArgType::BufOut || arg.type == ArgType::SockaddrOut ||
            arg.type == ArgType::IovecOut || arg.type == ArgType::StructOut ||
@@ -1244,6 +1258,28 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         if (!rlen) return format_pointer(v);
         return format_sockopt_value(static_cast<std::uint32_t>(reg(ctx, 1)), static_cast<std::uint32_t>(reg(ctx, 2)),
                                     v, src.buffer_len_ptr(v, lenptr, kCaptureMax), *rlen, true, ctx);
+    }
+    if (info.name == "ptrace" && index == 3) {
+        const std::uint64_t request = reg(ctx, 0) & 0xffffffffULL;
+        switch (request) {
+            case 7: case 9: case 17: case 24: case 31: case 32:  // CONT SINGLESTEP DETACH SYSCALL SYSEMU*
+                return format_signal(i32);
+            case 0x4200: case 0x4206: case 21:  // SETOPTIONS SEIZE OLDSETOPTIONS
+                return format_flags(FlagTable::PtraceOptions, v);
+            default:
+                return format_pointer(v);
+        }
+    }
+    if (info.name == "prctl" && index == 1) {
+        const std::uint64_t option = reg(ctx, 0) & 0xffffffffULL;
+        if (option == 1) return format_signal(i32);  // PR_SET_PDEATHSIG
+        if (option == 15 || option == 16) {          // PR_SET_NAME, PR_GET_NAME (at the exit)
+            if (option == 16 && (!ctx.ret || failed)) return format_pointer(v);
+            // Read again at the exit, PR_SET_NAME's name keeps what the entry had if it is gone.
+            const std::string text = format_cstring(v, src.cstring(v));
+            if (option == 15 && text[0] != '"' && !ctx.entry_text.empty()) return std::string(ctx.entry_text);
+            return text;
+        }
     }
     if (info.name == "socket" && index == 2) {
         const std::uint64_t domain = reg(ctx, 0) & 0xffffffffULL;
@@ -1451,7 +1487,8 @@ void append_captured(std::string& out, std::uint64_t addr, const Capture* c, std
 bool append_arg_fast(std::string& out, const SyscallInfo& info, std::size_t index,
                      const ArgContext& ctx) {
     if (index >= info.nargs || info.name == "clone" || info.name == "fcntl" ||
-        info.name == "socket" || info.name == "setsockopt" || info.name == "getsockopt") {
+        info.name == "socket" || info.name == "setsockopt" || info.name == "getsockopt" ||
+        info.name == "ptrace" || info.name == "prctl") {
         return false;
     }
     const ArgInfo& a = info.args[index];
@@ -1532,6 +1569,19 @@ std::size_t printed_args(const SyscallInfo& info, const std::array<std::uint64_t
         if (!(flags & kOCreat) && (flags & kOTmpfile) != kOTmpfile) --n;
     }
     if (info.name == "fcntl" && n == 3 && !fcntl_takes_arg(args[1] & 0xffffffffULL)) --n;
+    if (info.name == "ptrace") {
+        switch (args[0] & 0xffffffffULL) {
+            case 0: return 1;                                    // PTRACE_TRACEME
+            case 8: case 16: case 0x4207: case 0x4208: return 2;  // KILL ATTACH INTERRUPT LISTEN
+            default: break;
+        }
+    }
+    if (info.name == "prctl") {
+        switch (args[0] & 0xffffffffULL) {
+            case 1: case 15: case 16: return 2;  // PR_SET_PDEATHSIG, PR_SET_NAME, PR_GET_NAME
+            default: break;
+        }
+    }
     return n;
 }
 
@@ -1737,6 +1787,12 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
             default:
                 break;
         }
+    }
+    if (info.name == "prctl") {
+        // PR_SET_NAME's name going in, PR_GET_NAME's coming out (a task name: 16 bytes); for
+        // other options the argument is a number, and reading at it finds nothing or nothing used.
+        add(plan.enter, {1, CaptureKind::CString, 0, 16});
+        add(plan.exit, {1, CaptureKind::CString, 0, 16});
     }
     // Paths again at the exit: a path in a page the program had not touched yet is unreadable
     // at the entry (the plugin reads without faulting pages in), and by the exit the kernel has

@@ -100,6 +100,9 @@ std::string return_detail(const SyscallInfo& info, const ArgContext& ctx);
 /// Whether the argument is decoded from bytes captured at the exit (read's buffer): its entry
 /// rendering is provisional.
 bool decoded_at_exit(const ArgInfo& arg);
+/// The same for argument index of a call with these register values (some arguments are
+/// outputs only for some commands, e.g. prctl's PR_GET_NAME).
+bool decoded_at_exit(const SyscallInfo& info, std::size_t index, const std::array<std::uint64_t, 6>& args);
 
 /// How many of a call's arguments strace prints for these register values: all of them, except
 /// that open/openat/creat-like calls show their mode only when the flags create a file, and

@@ -2,7 +2,8 @@
 // strace comparison corpus, processes: getpid/getppid/gettid, clone (fork-like, and writing
 // the child's TID for the parent), clone3 (also with CLONE_PARENT_SETTID and CLONE_PIDFD),
 // fork, vfork, exit, exit_group, wait4 (also with a struct rusage), kill, execve and execveat
-// with argv; nanosleep and clock_gettime (struct timespec).
+// with argv; nanosleep and clock_gettime (struct timespec); ptrace (PTRACE_TRACEME) and prctl
+// (a new task name).
 //   corpus_proc          runs the whole sequence
 //   corpus_proc exec N   (the re-executed image) writes a line and exits with status N
 // Deterministic; children are waited for in creation order.
@@ -11,6 +12,8 @@
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <string.h>
 #include <time.h>
 #include <sys/resource.h>
@@ -69,6 +72,19 @@ int main(int argc, char** argv) {
     if (pid == 0) syscall(SYS_exit, 5);
     syscall(SYS_wait4, pid, &status, 0, NULL);
     syscall(SYS_close, pidfd);
+
+    /* A child that checks for a tracer (under strace: EPERM) and renames itself, as malware
+       hiding from ps does. */
+    pid = syscall(SYS_fork);
+    if (pid == 0) {
+        char name[16] = {0};
+        syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0);
+        syscall(SYS_prctl, PR_SET_NAME, "kworker/0:1", 0, 0, 0);
+        syscall(SYS_prctl, PR_GET_NAME, name, 0, 0, 0);
+        syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+        syscall(SYS_exit, 0);
+    }
+    syscall(SYS_wait4, pid, &status, 0, NULL);
 
     /* fork; the child runs execveat. */
     pid = syscall(SYS_fork);

@@ -322,7 +322,7 @@ void LinuxBackend::decode_event(const Event& ev, const SyscallInfo* info, Syscal
             const bool path_again = info->args[i].type == ArgType::Cstring && ctx.capture &&
                                     sc.args[i].value != 0 && !sc.args[i].text.empty() &&
                                     sc.args[i].text[0] != '"';
-            if (!decode::decoded_at_exit(info->args[i]) && !path_again) continue;
+            if (!decode::decoded_at_exit(*info, i, ev.args) && !path_again) continue;
             const std::string entry_text = sc.args[i].text;
             ctx.entry_text = entry_text;
             sc.args[i].text = decode::format_arg(*info, i, ctx);

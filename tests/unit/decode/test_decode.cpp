@@ -1183,6 +1183,51 @@ TEST(Args, DescriptorKindsFlags) {
     EXPECT_EQ(flags("inotify_add_watch", 2, 0x01000300), "IN_CREATE|IN_DELETE|IN_ONLYDIR");
 }
 
+// ptrace and prctl as strace prints them: only the arguments the request uses, by name.
+TEST(Memory, PtraceAndPrctl) {
+    const auto& ptrace = call("ptrace");
+    auto shown = [](const SyscallInfo& info, ArgContext ctx) {
+        std::string out;
+        const std::size_t n = printed_args(info, ctx.args);
+        for (std::size_t i = 0; i < n; ++i) out += (i ? ", " : "") + format_arg(info, i, ctx);
+        return out;
+    };
+    ArgContext ctx;
+    ctx.args = {0, 0, 0, 0, 0, 0};
+    EXPECT_EQ(shown(ptrace, ctx), "PTRACE_TRACEME");
+    ctx.args = {16, 123, 0, 0, 0, 0};
+    EXPECT_EQ(shown(ptrace, ctx), "PTRACE_ATTACH, 123");
+    ctx.args = {7, 123, 0, 19, 0, 0};
+    EXPECT_EQ(shown(ptrace, ctx), "PTRACE_CONT, 123, NULL, SIGSTOP");
+    ctx.args = {0x4206, 123, 0, 0x100001, 0, 0};
+    EXPECT_EQ(shown(ptrace, ctx), "PTRACE_SEIZE, 123, NULL, PTRACE_O_TRACESYSGOOD|PTRACE_O_EXITKILL");
+    ctx.args = {0x7777, 1, 0x1000, 0x2000, 0, 0};
+    EXPECT_EQ(shown(ptrace, ctx), "0x7777 /* PTRACE_??? */, 1, 0x1000, 0x2000");
+
+    const auto& prctl = call("prctl");
+    FakeMemory mem;
+    mem.map(0x1000, std::string("kworker/0:1\0", 12));
+    ctx.memory = &mem;
+    ctx.args = {15, 0x1000, 0, 0, 0, 0};
+    EXPECT_EQ(shown(prctl, ctx), "PR_SET_NAME, \"kworker/0:1\"");
+    ctx.args = {16, 0x1000, 0, 0, 0, 0};
+    EXPECT_EQ(shown(prctl, ctx), "PR_GET_NAME, 0x1000");  // going in
+    EXPECT_TRUE(decoded_at_exit(prctl, 1, ctx.args));
+    ctx.ret = 0;
+    EXPECT_EQ(shown(prctl, ctx), "PR_GET_NAME, \"kworker/0:1\"");
+    ctx.ret.reset();
+    ctx.args = {1, 15, 0, 0, 0, 0};
+    EXPECT_EQ(shown(prctl, ctx), "PR_SET_PDEATHSIG, SIGTERM");
+    EXPECT_FALSE(decoded_at_exit(prctl, 1, ctx.args));
+    ctx.args = {38, 1, 0, 0, 0, 0};
+    EXPECT_EQ(shown(prctl, ctx), "PR_SET_NO_NEW_PRIVS, 0x1, 0, 0, 0");
+    // A name the entry could not read and the exit cannot either: what the entry showed.
+    ctx.args = {15, 0x9000, 0, 0, 0, 0};
+    ctx.ret = 0;
+    ctx.entry_text = "0x9000";
+    EXPECT_EQ(format_arg(prctl, 1, ctx), "0x9000");
+}
+
 TEST(Memory, ExecStack) {
     FakeMemory mem;
     // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.
