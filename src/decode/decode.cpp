@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <functional>
 
 namespace nitro::decode {
 
@@ -911,6 +912,54 @@ std::string format_epoll_events(std::uint64_t addr, const Capture* c, std::uint6
     return format_array(addr, c, count, kEpollEventSize, kMaxEpollEvents, format_epoll_event);
 }
 
+// futex's operation as strace names it: "FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME".
+std::string format_futex_op(std::uint32_t op) {
+    constexpr std::uint32_t kPrivate = 128, kClockRealtime = 256;
+    const std::uint32_t cmd = op & 127;
+    std::string name = format_enum(FlagTable::FutexCmd, cmd);
+    if ((op & ~(127u | kPrivate | kClockRealtime)) || name == dec(cmd)) {
+        return fmt::format("{:#x} /* FUTEX_??? */", op);
+    }
+    if (op & kPrivate) name += "_PRIVATE";
+    if (op & kClockRealtime) name += "|FUTEX_CLOCK_REALTIME";
+    return name;
+}
+
+// futex's arguments after the operation, as strace shows them for each command: val, the
+// timeout (or val2), uaddr2 and val3 only where the command uses them ("": not shown).
+std::string format_futex_arg(std::size_t index, std::uint32_t cmd, const ArgContext& ctx,
+                             const std::function<std::string()>& timeout) {
+    enum Shown { Hidden, Dec, Timeout, Pointer, Bitset, Hex };
+    Shown val = Dec, utime = Hidden, uaddr2 = Hidden, val3 = Hidden;
+    switch (cmd) {
+        case 0: utime = Timeout; break;                                              // WAIT
+        case 1: case 2: break;                                                       // WAKE FD
+        case 3: utime = Dec, uaddr2 = Pointer; break;                                // REQUEUE
+        case 4: case 12: utime = Dec, uaddr2 = Pointer, val3 = Dec; break;           // CMP_REQUEUE(_PI)
+        case 5: utime = Dec, uaddr2 = Pointer, val3 = Hex; break;                    // WAKE_OP
+        case 6: case 13: val = Hidden, utime = Timeout; break;                       // LOCK_PI(2)
+        case 7: case 8: val = Hidden; break;                                         // UNLOCK/TRYLOCK_PI
+        case 9: utime = Timeout, val3 = Bitset; break;                               // WAIT_BITSET
+        case 10: val3 = Bitset; break;                                               // WAKE_BITSET
+        case 11: utime = Timeout, uaddr2 = Pointer; break;                           // WAIT_REQUEUE_PI
+        default: utime = Pointer, uaddr2 = Pointer, val3 = Hex; break;
+    }
+    const Shown shown = index == 2 ? val : index == 3 ? utime : index == 4 ? uaddr2 : val3;
+    const std::uint64_t v = reg(ctx, index);
+    // C's "%#x": 0 without the prefix.
+    auto hex32 = [](std::uint32_t x) { return x ? fmt::format("{:#x}", x) : std::string("0"); };
+    switch (shown) {
+        case Hidden: return {};
+        case Dec: return dec(static_cast<std::uint32_t>(v));
+        case Timeout: return timeout();
+        case Pointer: return format_pointer(v);
+        case Bitset:
+            return static_cast<std::uint32_t>(v) == 0xffffffffu ? "FUTEX_BITSET_MATCH_ANY" : hex32(static_cast<std::uint32_t>(v));
+        case Hex: return hex32(static_cast<std::uint32_t>(v));
+    }
+    return {};
+}
+
 // setsockopt/getsockopt's option name, by level, as strace prints it.
 std::string format_sockopt_name(std::uint32_t level, std::uint32_t name) {
     FlagTable table;
@@ -1259,6 +1308,16 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         return format_sockopt_value(static_cast<std::uint32_t>(reg(ctx, 1)), static_cast<std::uint32_t>(reg(ctx, 2)),
                                     v, src.buffer_len_ptr(v, lenptr, kCaptureMax), *rlen, true, ctx);
     }
+    if (info.name == "futex" && index >= 1) {
+        const auto op = static_cast<std::uint32_t>(reg(ctx, 1));
+        if (index == 1) return format_futex_op(op);
+        return format_futex_arg(index, op & 127, ctx, [&] {
+            if (v == 0) return std::string("NULL");
+            const Capture* c = src.buffer(v, 16, 16);
+            if (ctx.compat || !usable(c) || c->data.size() < 16) return format_pointer(v);
+            return format_time_pair(c->data, 0, "tv_nsec");
+        });
+    }
     if (info.name == "ptrace" && index == 3) {
         const std::uint64_t request = reg(ctx, 0) & 0xffffffffULL;
         switch (request) {
@@ -1488,7 +1547,7 @@ bool append_arg_fast(std::string& out, const SyscallInfo& info, std::size_t inde
                      const ArgContext& ctx) {
     if (index >= info.nargs || info.name == "clone" || info.name == "fcntl" ||
         info.name == "socket" || info.name == "setsockopt" || info.name == "getsockopt" ||
-        info.name == "ptrace" || info.name == "prctl") {
+        info.name == "ptrace" || info.name == "prctl" || info.name == "futex") {
         return false;
     }
     const ArgInfo& a = info.args[index];

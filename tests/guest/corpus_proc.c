@@ -2,13 +2,14 @@
 // strace comparison corpus, processes: getpid/getppid/gettid, clone (fork-like, and writing
 // the child's TID for the parent), clone3 (also with CLONE_PARENT_SETTID and CLONE_PIDFD),
 // fork, vfork, exit, exit_group, wait4 (also with a struct rusage), kill, execve and execveat
-// with argv; nanosleep and clock_gettime (struct timespec); ptrace (PTRACE_TRACEME) and prctl
+// with argv; nanosleep and clock_gettime (struct timespec); futex; ptrace (PTRACE_TRACEME) and prctl
 // (a new task name).
 //   corpus_proc          runs the whole sequence
 //   corpus_proc exec N   (the re-executed image) writes a line and exits with status N
 // Deterministic; children are waited for in creation order.
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -96,6 +97,19 @@ int main(int argc, char** argv) {
     pid = vfork();
     if (pid == 0) _exit(5);
     syscall(SYS_wait4, pid, &status, 0, &ru);
+
+    /* futex on words of its own: a value that differs (EAGAIN), a wake without waiters, waits
+       that time out (relative, and an absolute time long past), requeues with nobody queued. */
+    static unsigned int word = 1, word2 = 0;
+    struct timespec short_wait = {0, 1000}, long_past = {0, 0};
+    syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    syscall(SYS_futex, &word, FUTEX_WAIT, 1, &short_wait, NULL, 0);
+    syscall(SYS_futex, &word, FUTEX_WAIT_BITSET_PRIVATE | FUTEX_CLOCK_REALTIME, 1, &long_past, NULL,
+            FUTEX_BITSET_MATCH_ANY);
+    syscall(SYS_futex, &word, FUTEX_WAKE_BITSET_PRIVATE, 1, NULL, NULL, 2);
+    syscall(SYS_futex, &word, FUTEX_CMP_REQUEUE_PRIVATE, 1, 1, &word2, 1);
+    syscall(SYS_futex, &word, FUTEX_REQUEUE, 1, 2, &word2, 0);
 
     /* struct timespec in and out (raw calls: glibc answers clock_gettime in user mode). */
     struct timespec ts = {0, 1000};

@@ -1228,6 +1228,39 @@ TEST(Memory, PtraceAndPrctl) {
     EXPECT_EQ(format_arg(prctl, 1, ctx), "0x9000");
 }
 
+// futex as strace prints it: the operation by name, then only what the command uses.
+TEST(Memory, FutexByCommand) {
+    const auto& futex = call("futex");
+    FakeMemory mem;
+    mem.map(0x2000, le64(0) + le64(1000));
+    ArgContext ctx;
+    ctx.memory = &mem;
+    auto shown = [&](std::array<std::uint64_t, 6> args) {
+        ctx.args = args;
+        std::string out;
+        for (std::size_t i = 0; i < futex.nargs; ++i) {
+            const std::string t = format_arg(futex, i, ctx);
+            if (!t.empty()) out += (out.empty() ? "" : ", ") + t;
+        }
+        return out;
+    };
+    EXPECT_EQ(shown({0x1000, 128, 2, 0, 0, 0}), "0x1000, FUTEX_WAIT_PRIVATE, 2, NULL");
+    EXPECT_EQ(shown({0x1000, 0, 2, 0x2000, 0, 0}), "0x1000, FUTEX_WAIT, 2, {tv_sec=0, tv_nsec=1000}");
+    EXPECT_EQ(shown({0x1000, 129, 1, 0x55, 0x66, 7}), "0x1000, FUTEX_WAKE_PRIVATE, 1");
+    EXPECT_EQ(shown({0x1000, 9 | 128 | 256, 0, 0, 0, 0xffffffff}),
+              "0x1000, FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME, 0, NULL, FUTEX_BITSET_MATCH_ANY");
+    EXPECT_EQ(shown({0x1000, 10, 1, 0, 0, 2}), "0x1000, FUTEX_WAKE_BITSET, 1, 0x2");
+    EXPECT_EQ(shown({0x1000, 4 | 128, 1, 5, 0x3000, 1}), "0x1000, FUTEX_CMP_REQUEUE_PRIVATE, 1, 5, 0x3000, 1");
+    EXPECT_EQ(shown({0x1000, 7, 1, 0, 0, 0}), "0x1000, FUTEX_UNLOCK_PI");
+    EXPECT_EQ(shown({0x1000, 6, 1, 0, 0, 0}), "0x1000, FUTEX_LOCK_PI, NULL");
+    // (strace decodes WAKE_OP's val3 as {op=..., cmp=...}; nitro shows the number)
+    EXPECT_EQ(shown({0x1000, 5, 1, 2, 0x3000, 0x4000001}), "0x1000, FUTEX_WAKE_OP, 1, 2, 0x3000, 0x4000001");
+    EXPECT_EQ(shown({0x1000, 99, 1, 0, 0, 0}), "0x1000, 0x63 /* FUTEX_??? */, 1, NULL, NULL, 0");
+    EXPECT_EQ(shown({0x1000, 0x10000, 1, 0, 0, 0}), "0x1000, 0x10000 /* FUTEX_??? */, 1, NULL");
+    // A timeout that cannot be read: its address.
+    EXPECT_EQ(shown({0x1000, 0, 2, 0x9000, 0, 0}), "0x1000, FUTEX_WAIT, 2, 0x9000");
+}
+
 TEST(Memory, ExecStack) {
     FakeMemory mem;
     // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.
