@@ -56,6 +56,7 @@ enum class ArgType : std::uint8_t {
     BufOutLenPtr, ///< buffer filled in by the call, as long as *lenptr says then (getsockopt)
     Pollfd,       ///< struct pollfd array (poll); aux = the count argument
     EpollEvents,  ///< struct epoll_event array filled in (epoll_wait); aux = its room
+    FdSet,        ///< descriptor set (select); aux = the argument with its number of bits
     Flags,        ///< bit set; aux = FlagTable, print with format_flags
     Enum,         ///< one value; aux = FlagTable, print with format_enum
 };

@@ -34,6 +34,8 @@ constexpr std::uint32_t kPollfdSize = 8;
 // struct epoll_event (packed on x86: 12 bytes), and the events of epoll_wait shown and kept.
 constexpr std::uint32_t kEpollEventSize = 12;
 constexpr std::size_t kMaxEpollEvents = 32;
+// Bytes of a descriptor set kept (FD_SETSIZE bits).
+constexpr std::uint32_t kFdSetBytes = 128;
 
 bool is_error_return(std::int64_t ret) { return ret < 0 && ret >= -4095; }
 
@@ -601,6 +603,7 @@ std::string format_struct(std::string_view tag, std::string_view d, const ArgCon
     }
     if (tag == "wait_status") return format_wait_status(d);
     if (tag == "timespec" && d.size() >= 16) return format_time_pair(d, 0, "tv_nsec");
+    if (tag == "timeval" && d.size() >= 16) return format_time_pair(d, 0, "tv_usec");
     if (tag == "epoll_event") return format_epoll_event(d);
     if (tag == "rusage") return format_rusage(d);
     if (tag == "rlimit64" && d.size() >= 16) {
@@ -620,7 +623,7 @@ std::uint32_t struct_size(std::string_view tag) {
     if (tag == "fd_pair") return 8;
     if (tag == "wait_status") return 4;
     if (tag == "rlimit64") return 16;
-    if (tag == "timespec") return 16;
+    if (tag == "timespec" || tag == "timeval") return 16;
     if (tag == "epoll_event") return kEpollEventSize;
     if (tag == "rusage") return 144;
     return 0;
@@ -912,6 +915,20 @@ std::string format_epoll_events(std::uint64_t addr, const Capture* c, std::uint6
     return format_array(addr, c, count, kEpollEventSize, kMaxEpollEvents, format_epoll_event);
 }
 
+// A descriptor set of bits bits as strace prints it: "[3 4]"; its address when unreadable.
+std::string format_fd_set(std::uint64_t addr, const Capture* c, std::uint64_t bits) {
+    if (addr == 0) return "NULL";
+    const std::uint64_t bytes = (std::min<std::uint64_t>(bits, kFdSetBytes * 8) + 7) / 8;
+    if (!usable(c) || c->data.size() < bytes) return format_pointer(addr);
+    std::string out = "[";
+    for (std::uint64_t fd = 0; fd < std::min<std::uint64_t>(bits, kFdSetBytes * 8); ++fd) {
+        if (static_cast<std::uint8_t>(c->data[fd / 8]) & (1u << (fd % 8))) {
+            out += std::string(out.size() > 1 ? " " : "") + dec(fd);
+        }
+    }
+    return out + "]";
+}
+
 // futex's operation as strace names it: "FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME".
 std::string format_futex_op(std::uint32_t op) {
     constexpr std::uint32_t kPrivate = 128, kClockRealtime = 256;
@@ -1198,6 +1215,60 @@ RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat,
     return r;
 }
 
+namespace {
+
+// The exit's capture of argument arg of the given kind, else nullptr.
+const Capture* exit_capture(const ArgContext& ctx, std::size_t arg, CaptureKind kind) {
+    if (!ctx.event_captures) return nullptr;
+    for (const auto& e : *ctx.event_captures) {
+        if (e.arg == arg && e.kind == kind) return &e;
+    }
+    return nullptr;
+}
+
+// select/pselect6 after the return value, as strace: "in [3], out [4], left {...}" (the
+// descriptors the call left set, as many as it returned, then the time it wrote back), or
+// "Timeout".
+std::string select_detail(const SyscallInfo& info, const ArgContext& ctx) {
+    if (*ctx.ret == 0) return "Timeout";
+    const std::uint64_t bits = std::min<std::uint64_t>(reg(ctx, 0) & 0xffffffffULL, kFdSetBytes * 8);
+    std::int64_t ready = *ctx.ret;
+    std::string out;
+    std::string_view sep;
+    static constexpr const char* kSets[] = {"in", "out", "except"};
+    for (std::size_t i = 0; i < 3 && ready > 0; ++i) {
+        const std::uint64_t addr = reg(ctx, i + 1);
+        if (!addr) continue;
+        ArgContext at = ctx;
+        at.capture = exit_capture(ctx, i + 1, CaptureKind::BufLenArg);
+        Source src(at);
+        const Capture* c = src.buffer(addr, (bits + 7) / 8, kFdSetBytes);
+        if (!usable(c) || c->data.size() < (bits + 7) / 8) continue;
+        bool first = true;
+        for (std::uint64_t fd = 0; fd < bits && ready > 0; ++fd) {
+            if (!(static_cast<std::uint8_t>(c->data[fd / 8]) & (1u << (fd % 8)))) continue;
+            out += first ? std::string(sep) + kSets[i] + " [" + dec(fd) : " " + dec(fd);
+            first = false;
+            sep = ", ";
+            --ready;
+        }
+        if (!out.empty()) out += "]";
+    }
+    if (const std::uint64_t tp = reg(ctx, 4)) {
+        ArgContext at = ctx;
+        at.capture = exit_capture(ctx, 4, CaptureKind::BufFixed);
+        Source src(at);
+        const Capture* c = src.buffer(tp, 16, 16);
+        if (usable(c) && c->data.size() >= 16) {
+            out += std::string(sep) + "left " +
+                   format_time_pair(c->data, 0, info.name == "select" ? "tv_usec" : "tv_nsec");
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
 std::string return_detail(const SyscallInfo& info, const ArgContext& ctx) {
     if (!ctx.ret || is_error_return(*ctx.ret)) return {};
     for (std::size_t i = 0; i < info.nargs; ++i) {
@@ -1220,6 +1291,7 @@ std::string return_detail(const SyscallInfo& info, const ArgContext& ctx) {
                            n, *ctx.ret);
     }
     if (info.name == "recvmmsg" && *ctx.ret == 0) return "Timeout";
+    if (info.name == "select" || info.name == "pselect6") return select_detail(info, ctx);
     return {};
 }
 
@@ -1454,6 +1526,10 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         }
         case ArgType::IntOut:
             return ctx.ret ? format_int_at(v, src.buffer(v, 4, 4)) : format_pointer(v);
+        case ArgType::FdSet: {
+            const std::uint64_t bits = len_of(a) & 0xffffffffULL;
+            return format_fd_set(v, src.buffer(v, (std::min<std::uint64_t>(bits, kFdSetBytes * 8) + 7) / 8, kFdSetBytes), bits);
+        }
         case ArgType::EpollEvents: {
             if (!ctx.ret || failed) return format_pointer(v);
             const auto got = std::min<std::uint64_t>(static_cast<std::uint64_t>(*ctx.ret), len_of(a) & 0xffffffffULL);
@@ -1818,6 +1894,11 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
             case ArgType::EpollEvents:
                 add(plan.exit, {arg, CaptureKind::BufFixed, 0, kMaxEpollEvents * kEpollEventSize});
                 break;
+            case ArgType::FdSet:
+                // Going in; and what the call left set, for the return value's detail.
+                add(plan.enter, {arg, CaptureKind::BufLenArg, len, kFdSetBytes});
+                add(plan.exit, {arg, CaptureKind::BufLenArg, len, kFdSetBytes});
+                break;
             case ArgType::Pollfd:
                 // The events going in; the revents the call set, for the return value's detail.
                 add(plan.enter, {arg, CaptureKind::BufFixed, 0, kMaxFdsShown * kPollfdSize});
@@ -1846,6 +1927,10 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
             default:
                 break;
         }
+    }
+    if (info.name == "select" || info.name == "pselect6") {
+        // The time left, written back by the call (strace's "left {...}").
+        add(plan.exit, {4, CaptureKind::BufFixed, 0, 16});
     }
     if (info.name == "prctl") {
         // PR_SET_NAME's name going in, PR_GET_NAME's coming out (a task name: 16 bytes); for

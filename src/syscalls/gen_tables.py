@@ -58,6 +58,7 @@ BUILTIN_TYPES = {
     'buf_out_lenptr': ('BufOutLenPtr', 'lenptr'),
     'pollfd': ('Pollfd', 'len'),
     'epoll_events': ('EpollEvents', 'len'),
+    'fd_set': ('FdSet', 'len'),
     'socklen_ptr': ('SocklenPtr', None),
     'struct_in': ('StructIn', 'tag'),
     'struct_out': ('StructOut', 'tag'),

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // strace comparison corpus, fd I/O: read, write, pread64, pwrite64, readv, writev and lseek on
-// a tmpfs file, poll, ppoll and epoll on a pipe, memfd_create, eventfd2, timerfd_create and
+// a tmpfs file, poll, ppoll, epoll, select and pselect6 on a pipe, memfd_create, eventfd2, timerfd_create and
 // inotify with their flags, with buffers that need escaping, buffers longer than strace's -s limit, short
 // and failed reads. Deterministic.
 #define _GNU_SOURCE
@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/select.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <sys/syscall.h>
@@ -60,6 +61,22 @@ int main(void) {
     syscall(SYS_epoll_wait, ep, got, 8, 0); /* nothing watched: 0 */
     syscall(SYS_epoll_ctl, ep, EPOLL_CTL_DEL, p[0], NULL); /* ENOENT */
     syscall(SYS_close, ep);
+    /* select and pselect6 on it: readable (and writable), then nothing asked for (a timeout). */
+    fd_set rs, ws;
+    FD_ZERO(&rs);
+    FD_SET(p[0], &rs);
+    struct timeval tv = {1, 0};
+    syscall(SYS_select, p[0] + 1, &rs, NULL, NULL, &tv);
+    FD_ZERO(&rs);
+    FD_SET(p[0], &rs);
+    FD_ZERO(&ws);
+    FD_SET(p[1], &ws);
+    struct timespec ts0 = {0, 0};
+    syscall(SYS_pselect6, (p[0] > p[1] ? p[0] : p[1]) + 1, &rs, &ws, NULL, &ts0, NULL);
+    FD_ZERO(&rs);
+    tv.tv_sec = 0;
+    tv.tv_usec = 0;
+    syscall(SYS_select, p[0] + 1, &rs, NULL, NULL, &tv);
     syscall(SYS_close, p[0]);
     syscall(SYS_close, p[1]);
     /* Descriptors of the kernel's own kinds, with their flags. */

@@ -1261,6 +1261,54 @@ TEST(Memory, FutexByCommand) {
     EXPECT_EQ(shown({0x1000, 0, 2, 0x9000, 0, 0}), "0x1000, FUTEX_WAIT, 2, 0x9000");
 }
 
+// select/pselect6: the sets going in ("[3 4]"), and after the return value the descriptors
+// the call left set, as many as it returned, and the time it left ("in [3], left {...}").
+TEST(Memory, SelectSetsAndTheirDetail) {
+    FakeMemory mem;
+    auto set = [](std::initializer_list<int> fds) {
+        std::string bits(128, '\0');
+        for (int fd : fds) bits[fd / 8] = static_cast<char>(bits[fd / 8] | (1 << (fd % 8)));
+        return bits;
+    };
+    mem.map(0x1000, set({3, 4}));
+    mem.map(0x2000, set({}));
+    mem.map(0x3000, le64(1) + le64(0));
+    const auto& select = call("select");
+    ArgContext ctx;
+    ctx.memory = &mem;
+    ctx.args = {5, 0x1000, 0x2000, 0, 0x3000, 0};
+    EXPECT_EQ(format_arg(select, 1, ctx), "[3 4]");
+    EXPECT_EQ(format_arg(select, 2, ctx), "[]");
+    EXPECT_EQ(format_arg(select, 3, ctx), "NULL");
+    EXPECT_EQ(format_arg(select, 4, ctx), "{tv_sec=1, tv_usec=0}");
+    ctx.args[0] = 4;  // descriptor 4 is beyond the n bits
+    EXPECT_EQ(format_arg(select, 1, ctx), "[3]");
+    ctx.args[0] = 5;
+    // The exit: what the call left set and the time left.
+    mem.map(0x1000, set({4}));
+    mem.map(0x3000, le64(0) + le64(999998));
+    ctx.ret = 1;
+    EXPECT_EQ(return_detail(select, ctx), "in [4], left {tv_sec=0, tv_usec=999998}");
+    ctx.ret = 0;
+    EXPECT_EQ(return_detail(select, ctx), "Timeout");
+    // From the exit's captures (memory changed since); no timeout pointer.
+    const std::string in = set({3}), out = set({4});
+    std::vector<Capture> caps = {cap(1, CaptureKind::BufLenArg, in), cap(2, CaptureKind::BufLenArg, out)};
+    ctx.event_captures = &caps;
+    ctx.args = {5, 0x1000, 0x2000, 0, 0, 0};
+    ctx.ret = 2;
+    const auto& pselect6 = call("pselect6");
+    EXPECT_EQ(return_detail(pselect6, ctx), "in [3], out [4]");
+    ctx.ret = 1;  // as many as returned: the first
+    EXPECT_EQ(return_detail(pselect6, ctx), "in [3]");
+    // Hostile: an absurd n is cut at FD_SETSIZE bits; an unreadable set prints its address.
+    ctx.event_captures = nullptr;
+    ctx.ret.reset();
+    ctx.args = {~0ULL, 0x1000, 0x9000, 0, 0, 0};
+    EXPECT_EQ(format_arg(select, 1, ctx), "[4]");
+    EXPECT_EQ(format_arg(select, 2, ctx), "0x9000");
+}
+
 TEST(Memory, ExecStack) {
     FakeMemory mem;
     // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.

@@ -96,6 +96,7 @@ TEST(SyscallTable, ArgumentsAreWellFormed) {
                     case ArgType::MmsghdrOut:
                     case ArgType::Pollfd:
                     case ArgType::EpollEvents:
+                    case ArgType::FdSet:
                     case ArgType::Sockaddr: {
                         auto len = a.length_arg();
                         ASSERT_TRUE(len.has_value());
