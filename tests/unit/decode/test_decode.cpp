@@ -219,6 +219,14 @@ using test_bytes::le32;
 using test_bytes::le64;
 using test_bytes::msghdr64;
 
+// Decoding with guest memory and these register values.
+ArgContext with_memory(const FakeMemory& mem, const std::array<std::uint64_t, 6>& args) {
+    ArgContext ctx;
+    ctx.memory = &mem;
+    ctx.args = args;
+    return ctx;
+}
+
 // clone and clone3 at the exit: what the kernel wrote at parent_tid (and at pidfd), as strace
 // prints it; from the captures taken at the exit, else from memory; the address when neither.
 TEST(Args, CloneParentTidAtTheExit) {
@@ -1132,9 +1140,7 @@ TEST(Memory, EpollEvents) {
     auto event = [](std::uint32_t events, std::uint64_t data) { return le32(events) + le64(data); };
     mem.map(0x1000, event(1, 4));
     const auto& ctl = call("epoll_ctl");
-    ArgContext ctx;
-    ctx.memory = &mem;
-    ctx.args = {3, 1, 4, 0x1000, 0, 0};
+    ArgContext ctx = with_memory(mem, {3, 1, 4, 0x1000, 0, 0});
     EXPECT_EQ(format_arg(ctl, 1, ctx), "EPOLL_CTL_ADD");
     EXPECT_EQ(format_arg(ctl, 3, ctx), "{events=EPOLLIN, data={u32=4, u64=4}}");
     ctx.args = {3, 2, 4, 0, 0, 0};
@@ -1274,9 +1280,7 @@ TEST(Memory, SelectSetsAndTheirDetail) {
     mem.map(0x2000, set({}));
     mem.map(0x3000, le64(1) + le64(0));
     const auto& select = call("select");
-    ArgContext ctx;
-    ctx.memory = &mem;
-    ctx.args = {5, 0x1000, 0x2000, 0, 0x3000, 0};
+    ArgContext ctx = with_memory(mem, {5, 0x1000, 0x2000, 0, 0x3000, 0});
     EXPECT_EQ(format_arg(select, 1, ctx), "[3 4]");
     EXPECT_EQ(format_arg(select, 2, ctx), "[]");
     EXPECT_EQ(format_arg(select, 3, ctx), "NULL");
