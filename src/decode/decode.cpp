@@ -605,6 +605,14 @@ std::string format_struct(std::string_view tag, std::string_view d, const ArgCon
     if (tag == "timespec" && d.size() >= 16) return format_time_pair(d, 0, "tv_nsec");
     if (tag == "timeval" && d.size() >= 16) return format_time_pair(d, 0, "tv_usec");
     if (tag == "epoll_event") return format_epoll_event(d);
+    if (tag == "utsname" && d.size() >= 130) {
+        // struct utsname: 65-byte NUL-terminated fields; strace shows the first two, then "...".
+        auto field = [&](std::size_t i) {
+            const std::string_view f = d.substr(i * 65, 65);
+            return quote(f.substr(0, std::min(f.find('\0'), f.size())), ctx.string_limit);
+        };
+        return "{sysname=" + field(0) + ", nodename=" + field(1) + ", ...}";
+    }
     if (tag == "rusage") return format_rusage(d);
     if (tag == "rlimit64" && d.size() >= 16) {
         return "{rlim_cur=" + format_rlim(u64(d, 0)) + ", rlim_max=" + format_rlim(u64(d, 8)) + "}";
@@ -624,6 +632,7 @@ std::uint32_t struct_size(std::string_view tag) {
     if (tag == "wait_status") return 4;
     if (tag == "rlimit64") return 16;
     if (tag == "timespec" || tag == "timeval") return 16;
+    if (tag == "utsname") return 390;
     if (tag == "epoll_event") return kEpollEventSize;
     if (tag == "rusage") return 144;
     return 0;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// strace comparison corpus, processes: getpid/getppid/gettid, clone (fork-like, and writing
+// strace comparison corpus, processes: getpid/getppid/gettid, uname, clone (fork-like, and writing
 // the child's TID for the parent), clone3 (also with CLONE_PARENT_SETTID and CLONE_PIDFD),
 // fork, vfork, exit, exit_group, wait4 (also with a struct rusage), kill, execve and execveat
 // with argv; nanosleep and clock_gettime (struct timespec); futex; ptrace (PTRACE_TRACEME) and prctl
@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/resource.h>
+#include <sys/utsname.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
     syscall(SYS_getpid);
     syscall(SYS_getppid);
     syscall(SYS_gettid);
+    struct utsname un;
+    syscall(SYS_uname, &un); /* what a program fingerprinting its host asks first */
 
     /* clone used as fork; the child leaves with exit(2). */
     long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);

@@ -1313,6 +1313,26 @@ TEST(Memory, SelectSetsAndTheirDetail) {
     EXPECT_EQ(format_arg(select, 2, ctx), "0x9000");
 }
 
+// uname's struct utsname, abbreviated like strace: the first two fields, then "...".
+TEST(Memory, Utsname) {
+    FakeMemory mem;
+    std::string un(390, '\0');
+    un.replace(0, 5, "Linux");
+    un.replace(65, 6, "(none)");
+    un.replace(130, 8, "6.1.0-56");
+    mem.map(0x1000, un);
+    ArgContext ctx = with_memory(mem, {0x1000, 0, 0, 0, 0, 0});
+    const auto& uname = call("uname");
+    EXPECT_EQ(format_arg(uname, 0, ctx), "0x1000");  // going in
+    ctx.ret = 0;
+    EXPECT_EQ(format_arg(uname, 0, ctx), "{sysname=\"Linux\", nodename=\"(none)\", ...}");
+    // Hostile: fields without their NUL (the whole 65 bytes, cut at the string limit).
+    mem.map(0x1000, std::string(390, 'A'));
+    EXPECT_EQ(format_arg(uname, 0, ctx).substr(0, 46), "{sysname=\"" + std::string(32, 'A') + "\"...");
+    ctx.args[0] = 0x9000;
+    EXPECT_EQ(format_arg(uname, 0, ctx), "0x9000");
+}
+
 TEST(Memory, ExecStack) {
     FakeMemory mem;
     // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.
