@@ -102,6 +102,15 @@ IovecEntry iovec_entry(std::string_view d, std::size_t i, bool compat) {
     return {u64(d, i * 16), u64(d, i * 16 + 8)};
 }
 
+// The event's capture of argument arg of this kind (and Deref field), else nullptr.
+const Capture* find_capture(const ArgContext& ctx, std::size_t arg, CaptureKind kind, std::uint8_t field = 0) {
+    if (!ctx.event_captures) return nullptr;
+    for (const auto& e : *ctx.event_captures) {
+        if (e.arg == arg && e.kind == kind && e.field == field) return &e;
+    }
+    return nullptr;
+}
+
 // Captured bytes are only worth printing when some of them were read.
 bool usable(const Capture* c) {
     return c != nullptr && !(c->status == CaptureStatus::Fault && c->data.empty());
@@ -256,31 +265,33 @@ Fetched fetch_mmsghdr(const MemoryReader& m, std::uint64_t addr, std::uint64_t c
 // guest memory with the same semantics, else nothing.
 class Source {
   public:
-    explicit Source(const ArgContext& ctx) : ctx_(ctx) {}
+    explicit Source(const ArgContext& ctx) : ctx_(ctx), capture_(ctx.capture) {}
+    /// Reads in place of another capture of the event (or none): e.g. one of another argument.
+    Source(const ArgContext& ctx, const Capture* capture) : ctx_(ctx), capture_(capture) {}
 
     const Capture* cstring(std::uint64_t addr) {
-        if (ctx_.capture || !ctx_.memory || addr == 0) return ctx_.capture;
+        if (capture_ || !ctx_.memory || addr == 0) return capture_;
         return own(fetch_cstring(*ctx_.memory, addr, kCaptureMax));
     }
     const Capture* buffer(std::uint64_t addr, std::uint64_t want, std::uint32_t max) {
-        if (ctx_.capture || !ctx_.memory || addr == 0) return ctx_.capture;
+        if (capture_ || !ctx_.memory || addr == 0) return capture_;
         return own(fetch_buffer(*ctx_.memory, addr, want, max));
     }
     const Capture* str_array(std::uint64_t addr) {
-        if (ctx_.capture || !ctx_.memory || addr == 0) return ctx_.capture;
+        if (capture_ || !ctx_.memory || addr == 0) return capture_;
         return own(fetch_str_array(*ctx_.memory, addr, ctx_.compat, kCaptureMax));
     }
     const Capture* msghdr(std::uint64_t addr, std::uint64_t total, std::uint32_t per_entry) {
-        if (ctx_.capture || !ctx_.memory || addr == 0) return ctx_.capture;
+        if (capture_ || !ctx_.memory || addr == 0) return capture_;
         return own(fetch_msghdr(*ctx_.memory, addr, ctx_.compat, total, per_entry));
     }
     const Capture* mmsghdr(std::uint64_t addr, std::uint64_t count, std::uint32_t per_entry) {
-        if (ctx_.capture || !ctx_.memory || addr == 0) return ctx_.capture;
+        if (capture_ || !ctx_.memory || addr == 0) return capture_;
         return own(fetch_mmsghdr(*ctx_.memory, addr, count, ctx_.compat, per_entry));
     }
     // A buffer whose length is the socklen_t at lenptr (read now).
     const Capture* buffer_len_ptr(std::uint64_t addr, std::uint64_t lenptr, std::uint32_t max) {
-        if (ctx_.capture || !ctx_.memory || addr == 0 || lenptr == 0) return ctx_.capture;
+        if (capture_ || !ctx_.memory || addr == 0 || lenptr == 0) return capture_;
         char raw[4];
         if (ctx_.memory->read(lenptr, raw, 4) < 4) return nullptr;
         return buffer(addr, u32(std::string_view(raw, 4), 0), max);
@@ -293,6 +304,7 @@ class Source {
         return &local_;
     }
     const ArgContext& ctx_;
+    const Capture* capture_;
     Fetched fetched_;
     Capture local_{};
 };
@@ -484,21 +496,10 @@ std::string format_int_at(std::uint64_t addr, const Capture* c) {
 std::string clone3_written(std::string_view d, const ArgContext& ctx, unsigned arg) {
     const std::uint64_t flags = u64(d, 0);
     std::string out;
-    auto field = [&](unsigned index, const char* name) {
+    auto field = [&](std::uint8_t index, const char* name) {
         const std::uint64_t addr = u64(d, 8u * index);
-        const Capture* c = nullptr;
-        if (ctx.event_captures) {
-            for (const auto& e : *ctx.event_captures) {
-                if (e.arg == arg && e.kind == CaptureKind::Deref && e.field == index) c = &e;
-            }
-        }
-        char raw[4];
-        Capture read{};
-        if (!c && ctx.memory && addr && ctx.memory->read(addr, raw, 4) == 4) {
-            read = Capture{0, CaptureKind::BufFixed, CaptureStatus::Ok, std::string_view(raw, 4)};
-            c = &read;
-        }
-        out += std::string(out.empty() ? " => {" : ", ") + name + "=" + format_int_at(addr, c);
+        Source src(ctx, find_capture(ctx, arg, CaptureKind::Deref, index));
+        out += std::string(out.empty() ? " => {" : ", ") + name + "=" + format_int_at(addr, src.buffer(addr, 4, 4));
     };
     if (flags & kClonePidfd) field(1, "pidfd");
     if (flags & kCloneParentSettid) field(3, "parent_tid");
@@ -1226,15 +1227,6 @@ RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat,
 
 namespace {
 
-// The exit's capture of argument arg of the given kind, else nullptr.
-const Capture* exit_capture(const ArgContext& ctx, std::size_t arg, CaptureKind kind) {
-    if (!ctx.event_captures) return nullptr;
-    for (const auto& e : *ctx.event_captures) {
-        if (e.arg == arg && e.kind == kind) return &e;
-    }
-    return nullptr;
-}
-
 // select/pselect6 after the return value, as strace: "in [3], out [4], left {...}" (the
 // descriptors the call left set, as many as it returned, then the time it wrote back), or
 // "Timeout".
@@ -1248,9 +1240,7 @@ std::string select_detail(const SyscallInfo& info, const ArgContext& ctx) {
     for (std::size_t i = 0; i < 3 && ready > 0; ++i) {
         const std::uint64_t addr = reg(ctx, i + 1);
         if (!addr) continue;
-        ArgContext at = ctx;
-        at.capture = exit_capture(ctx, i + 1, CaptureKind::BufLenArg);
-        Source src(at);
+        Source src(ctx, find_capture(ctx, i + 1, CaptureKind::BufLenArg));
         const Capture* c = src.buffer(addr, (bits + 7) / 8, kFdSetBytes);
         if (!usable(c) || c->data.size() < (bits + 7) / 8) continue;
         bool first = true;
@@ -1264,9 +1254,7 @@ std::string select_detail(const SyscallInfo& info, const ArgContext& ctx) {
         if (!out.empty()) out += "]";
     }
     if (const std::uint64_t tp = reg(ctx, 4)) {
-        ArgContext at = ctx;
-        at.capture = exit_capture(ctx, 4, CaptureKind::BufFixed);
-        Source src(at);
+        Source src(ctx, find_capture(ctx, 4, CaptureKind::BufFixed));
         const Capture* c = src.buffer(tp, 16, 16);
         if (usable(c) && c->data.size() >= 16) {
             out += std::string(sep) + "left " +
@@ -1283,15 +1271,7 @@ std::string return_detail(const SyscallInfo& info, const ArgContext& ctx) {
     for (std::size_t i = 0; i < info.nargs; ++i) {
         const ArgInfo& a = info.args[i];
         if (a.type != ArgType::Pollfd) continue;
-        const Capture* c = nullptr;
-        if (ctx.event_captures) {
-            for (const auto& e : *ctx.event_captures) {
-                if (e.arg == i && e.kind == CaptureKind::BufFixed) c = &e;
-            }
-        }
-        ArgContext at = ctx;
-        at.capture = c;
-        Source src(at);
+        Source src(ctx, find_capture(ctx, i, CaptureKind::BufFixed));
         const std::uint64_t n = a.length_arg() ? reg(ctx, *a.length_arg()) & 0xffffffffULL : 0;
         const std::uint64_t addr = reg(ctx, i);
         return poll_detail(addr ? src.buffer(addr, std::min<std::uint64_t>(n, kMaxFdsShown) * kPollfdSize,
@@ -1373,21 +1353,12 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         // length it wrote back says.
         if (!ctx.ret || failed) return format_pointer(v);
         const std::uint64_t lenptr = reg(ctx, 4);
-        std::optional<std::int32_t> rlen;
-        if (ctx.event_captures) {
-            for (const auto& e : *ctx.event_captures) {
-                if (e.arg == 4 && e.kind == CaptureKind::BufFixed && e.data.size() >= 4) {
-                    rlen = static_cast<std::int32_t>(u32(e.data, 0));
-                }
-            }
-        }
-        char raw[4];
-        if (!rlen && ctx.memory && lenptr && ctx.memory->read(lenptr, raw, 4) == 4) {
-            rlen = static_cast<std::int32_t>(u32(std::string_view(raw, 4), 0));
-        }
-        if (!rlen) return format_pointer(v);
+        Source length(ctx, find_capture(ctx, 4, CaptureKind::BufFixed));  // as the call wrote it back
+        const Capture* rlen = length.buffer(lenptr, 4, 4);
+        if (!usable(rlen) || rlen->data.size() < 4) return format_pointer(v);
         return format_sockopt_value(static_cast<std::uint32_t>(reg(ctx, 1)), static_cast<std::uint32_t>(reg(ctx, 2)),
-                                    v, src.buffer_len_ptr(v, lenptr, kCaptureMax), *rlen, true, ctx);
+                                    v, src.buffer_len_ptr(v, lenptr, kCaptureMax),
+                                    static_cast<std::int32_t>(u32(rlen->data, 0)), true, ctx);
     }
     if (info.name == "futex" && index >= 1) {
         const auto op = static_cast<std::uint32_t>(reg(ctx, 1));
