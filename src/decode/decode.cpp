@@ -694,12 +694,6 @@ std::string format_iovec(std::uint64_t addr, const Capture* c, std::uint64_t cou
     return out + "]";
 }
 
-// One struct msghdr from its sections (see fetch_msghdr), starting at sections[at]: "{msg_name=...,
-// msg_namelen=16, msg_iov=[...], msg_iovlen=1, msg_controllen=0, msg_flags=0}" (msg_control, as
-// an address, only when msg_controllen is not 0: strace decodes the control messages, nitro does
-// not). Advances at past the structure's sections; nullopt when they are missing or short.
-// data_size: what the call transferred (~0: no limit). namelen_before: recvmsg's msg_namelen
-// going in ("msg_namelen=20 => 16" when it changed).
 // msg_control as strace prints it: "[{cmsg_len=20, cmsg_level=SOL_SOCKET,
 // cmsg_type=SCM_RIGHTS, cmsg_data=[4]}]". d: the bytes at addr, up to controllen of them;
 // fewer than that (an unreadable page) prints the address, as strace does.
@@ -761,6 +755,12 @@ std::string format_msg_control(std::uint64_t addr, const Fetched& bytes, std::ui
     return out + "]";
 }
 
+// One struct msghdr from its sections (see fetch_msghdr), starting at sections[at]: "{msg_name=...,
+// msg_namelen=16, msg_iov=[...], msg_iovlen=1, msg_controllen=0, msg_flags=0}" (msg_control
+// only when msg_controllen is not 0: decoded when with_control and its section follows every
+// buffer's, else its address). Advances at past the structure's sections; nullopt when they
+// are missing or short. data_size: what the call transferred (~0: no limit). namelen_before:
+// recvmsg's msg_namelen going in ("msg_namelen=20 => 16" when it changed).
 std::optional<std::string> format_msghdr_sections(const std::vector<Fetched>& sections, std::size_t& at,
                                                   std::uint32_t struct_size, std::uint64_t data_size,
                                                   std::optional<std::uint64_t> namelen_before,
@@ -850,7 +850,7 @@ std::string format_array(std::uint64_t addr, const Capture* c, std::uint64_t cou
 
 // recvmmsg going in: the room each message gives for its sender's address, as nitro shows it
 // at the entry ("[{msg_hdr={msg_namelen=16}}, ...]": strace shows nothing there); the exit
-// reads the lengths back from that text (mmsg_namelens) for "msg_namelen=20 => 16".
+// reads the lengths back from that text (namelens_in) for "msg_namelen=20 => 16".
 std::string format_mmsghdr_room(std::uint64_t addr, const Capture* c, std::uint64_t count,
                                 const ArgContext& ctx) {
     return format_array(addr, c, count, ctx.compat ? kMmsghdr32 : kMmsghdr64, kMaxMmsg, [&](std::string_view d) {
@@ -858,7 +858,9 @@ std::string format_mmsghdr_room(std::uint64_t addr, const Capture* c, std::uint6
     });
 }
 
-std::vector<std::uint64_t> mmsg_namelens(std::string_view entry_text) {
+// The msg_namelen values of an entry text nitro printed (recvmsg's "{msg_namelen=20}",
+// recvmmsg's list of them), in order, at most kMaxMmsg.
+std::vector<std::uint64_t> namelens_in(std::string_view entry_text) {
     std::vector<std::uint64_t> out;
     constexpr std::string_view kKey = "msg_namelen=";
     for (std::size_t at = entry_text.find(kKey); at != std::string_view::npos && out.size() < kMaxMmsg;
@@ -925,6 +927,11 @@ std::string format_epoll_events(std::uint64_t addr, const Capture* c, std::uint6
     return format_array(addr, c, count, kEpollEventSize, kMaxEpollEvents, format_epoll_event);
 }
 
+// Whether descriptor fd is in the fd_set bytes d (which hold it).
+bool fd_in_set(std::string_view d, std::uint64_t fd) {
+    return static_cast<std::uint8_t>(d[fd / 8]) & (1u << (fd % 8));
+}
+
 // A descriptor set of bits bits as strace prints it: "[3 4]"; its address when unreadable.
 std::string format_fd_set(std::uint64_t addr, const Capture* c, std::uint64_t bits) {
     if (addr == 0) return "NULL";
@@ -932,7 +939,7 @@ std::string format_fd_set(std::uint64_t addr, const Capture* c, std::uint64_t bi
     if (!usable(c) || c->data.size() < bytes) return format_pointer(addr);
     std::string out = "[";
     for (std::uint64_t fd = 0; fd < std::min<std::uint64_t>(bits, kFdSetBytes * 8); ++fd) {
-        if (static_cast<std::uint8_t>(c->data[fd / 8]) & (1u << (fd % 8))) {
+        if (fd_in_set(c->data, fd)) {
             out += std::string(out.size() > 1 ? " " : "") + dec(fd);
         }
     }
@@ -1026,10 +1033,6 @@ std::string format_sockopt_value(std::uint32_t level, std::uint32_t name, std::u
     if (get && len <= 0) return format_pointer(addr);
     const bool have = usable(c) && c->status != CaptureStatus::Fault;
     const std::string_view d = have ? c->data : std::string_view();
-    auto int_value = [&]() -> std::string {
-        if (d.size() < 4) return format_pointer(addr);
-        return "[" + dec(static_cast<std::int32_t>(u32(d, 0))) + "]";
-    };
     if (level == 1) {  // SOL_SOCKET
         if (name == 13) {  // SO_LINGER
             if (len < 8 || d.size() < 8) return format_pointer(addr);
@@ -1042,12 +1045,12 @@ std::string format_sockopt_value(std::uint32_t level, std::uint32_t name, std::u
         }
         if (int_like_so_option(name)) {
             if (len < 4) return get ? format_buffer(addr, c, ctx.string_limit, true) : format_pointer(addr);
-            return int_value();
+            return format_int_at(addr, c);
         }
     } else if (level == 270) {  // SOL_NETLINK
-        return len < 4 ? format_pointer(addr) : int_value();
+        return len < 4 ? format_pointer(addr) : format_int_at(addr, c);
     }
-    if (len == 4) return int_value();
+    if (len == 4) return format_int_at(addr, c);
     return format_buffer(addr, c, ctx.string_limit);
 }
 
@@ -1245,7 +1248,7 @@ std::string select_detail(const SyscallInfo& info, const ArgContext& ctx) {
         if (!usable(c) || c->data.size() < (bits + 7) / 8) continue;
         bool first = true;
         for (std::uint64_t fd = 0; fd < bits && ready > 0; ++fd) {
-            if (!(static_cast<std::uint8_t>(c->data[fd / 8]) & (1u << (fd % 8)))) continue;
+            if (!fd_in_set(c->data, fd)) continue;
             out += first ? std::string(sep) + kSets[i] + " [" + dec(fd) : " " + dec(fd);
             first = false;
             sep = ", ";
@@ -1476,15 +1479,9 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
             if (failed) return ctx.entry_text.empty() ? format_pointer(v) : std::string(ctx.entry_text);
             std::optional<std::uint64_t> before;
             const std::string_view e = ctx.entry_text;
-            constexpr std::string_view kKey = "{msg_namelen=";
-            if (e.rfind(kKey, 0) == 0 && e.size() > kKey.size() + 1 && e.back() == '}') {
-                std::uint64_t n = 0;
-                bool digits = true;
-                for (char ch : e.substr(kKey.size(), e.size() - kKey.size() - 1)) {
-                    digits &= ch >= '0' && ch <= '9';
-                    n = n * 10 + static_cast<std::uint64_t>(ch - '0');
-                }
-                if (digits) before = n;
+            if (e.rfind("{msg_namelen=", 0) == 0 && e.back() == '}') {
+                const std::vector<std::uint64_t> n = namelens_in(e);
+                if (!n.empty()) before = n[0];
             }
             const auto transferred = static_cast<std::uint64_t>(*ctx.ret);
             return format_msghdr(v, src.msghdr(v, transferred, kIovBytes), transferred, before, ctx);
@@ -1501,7 +1498,7 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
             if (failed) return format_pointer(v);
             if (*ctx.ret == 0) return v ? "[]" : "NULL";
             const auto got = std::min(static_cast<std::uint64_t>(*ctx.ret), vlen);
-            const std::vector<std::uint64_t> before = mmsg_namelens(ctx.entry_text);
+            const std::vector<std::uint64_t> before = namelens_in(ctx.entry_text);
             return format_mmsghdr(v, src.mmsghdr(v, got, kIovBytes), got, ctx, &before);
         }
         case ArgType::IntOut:
