@@ -1311,15 +1311,20 @@ static void register_callbacks(qemu_plugin_id_t id, bool translate) {
     if (translate) qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
 }
 
+/* Every block in the translation cache carries the instrumentation from now on: events flow. */
+static void set_instrumented(void) {
+    STORE(&instrumented, 1);
+    STORE(&ctl->instrumented, 1);
+    update_active();
+}
+
 /* Runs after qemu_plugin_reset has flushed the translated code and removed every callback,
  * with all vCPUs stopped: registers them again with the translation callback, so that every
  * block translated from now on is instrumented. */
 static void reinstall(qemu_plugin_id_t id) {
     register_callbacks(id, true);
-    STORE(&instrumented, 1);
-    STORE(&ctl->instrumented, 1);
     __atomic_fetch_add(&ctl->code_flushes, 1, __ATOMIC_RELAXED);
-    update_active();
+    set_instrumented();
 }
 
 /* On a vCPU thread: asks for the switch to instrumented when tracing is wanted first. */
@@ -1356,11 +1361,10 @@ static void go_passive(qemu_plugin_id_t id) {
     bool want = LOAD(&want_instrument);
     register_callbacks(id, want);
     if (want) {
-        STORE(&instrumented, 1);
-        STORE(&ctl->instrumented, 1);
-    } else {
-        STORE(&reset_queued, 0); /* the switch to instrumented may be asked for again */
+        set_instrumented();
+        return;
     }
+    STORE(&reset_queued, 0); /* the switch to instrumented may be asked for again */
     update_active();
 }
 
@@ -1378,9 +1382,7 @@ static bool first_translation(void) {
         return false;
     }
     if (LOAD(&want_instrument)) {
-        STORE(&instrumented, 1);
-        STORE(&ctl->instrumented, 1);
-        update_active();
+        set_instrumented();
     } else {
         STORE(&reset_queued, 1);
         qemu_plugin_reset(plugin_id, go_passive);
