@@ -180,7 +180,8 @@ struct nitro_ring {
     uint64_t dropped; /* events lost in drop mode (or while the consumer was gone) */
     uint64_t callbacks;   /* instrumented instructions executed while tracing */
     uint64_t busy_cycles; /* host TSC cycles spent in those callbacks (the plugin's own cost;
-                             estimated from every 16th callback) */
+                             estimated from every 15th callback, without samples
+                             long enough to have timed a preemption) */
     uint8_t pad_p[64 - 40];
     /* consumer-owned line: written by the consumer, read by the vCPU only when the ring looks
      * full (and in sync mode) */
