@@ -435,6 +435,8 @@ std::string format_value(FlagTable table, std::int64_t v) {
         case FlagTable::PtraceRequest: unknown = "PTRACE_???"; break;
         case FlagTable::PrctlOption: unknown = "PR_???"; break;
         case FlagTable::EpollCtlOp: unknown = "EPOLL_CTL_???"; break;
+        case FlagTable::TcflshQueue:
+        case FlagTable::TcxoncAction: unknown = "TC???"; break;
         default: return s;
     }
     return fmt::format("{:#x} /* {} */", static_cast<std::uint32_t>(v), unknown);
@@ -1083,6 +1085,131 @@ bool fcntl_takes_arg(std::uint64_t cmd) {
     }
 }
 
+// ioctl: the request by name, and the third argument as the request defines it (strace's
+// forms, checked against strace 6.1 request by request).
+enum class IoctlArg {
+    None,        // not printed (FIOCLEX)
+    Int,         // a number (TCSBRK's duration, FICLONE's descriptor)
+    Queue,       // TCFLSH's queue
+    Action,      // TCXONC's action
+    Hex,         // a number in hex, for requests strace leaves undecoded ("0", "0x1234")
+    Pointer,     // an address ("NULL"), for requests whose structure nitro does not decode
+    IntIn,       // int read by the call: "[1]" (FIONBIO)
+    IntOut,      // int written by the call: "[3]" at the exit (FIONREAD)
+    TermiosIn,   // struct termios read by the call (TCSETS)
+    TermiosOut,  // struct termios written by the call (TCGETS)
+    WinsizeIn,   // struct winsize read by the call (TIOCSWINSZ)
+    WinsizeOut,  // struct winsize written by the call (TIOCGWINSZ)
+};
+
+constexpr std::size_t kTermiosSize = 36, kWinsizeSize = 8;
+
+IoctlArg ioctl_arg(std::uint32_t request) {
+    switch (request) {
+        case 0x540c: case 0x540d: case 0x541d: case 0x541f: case 0x5422: case 0x5427:
+        case 0x5428: case 0x5437: case 0x5450: case 0x5451: case 0xc0045877: case 0xc0045878:
+        case 0x125f: case 0x1261:
+            // TIOCEXCL TIOCNXCL TIOCCONS TIOCSSERIAL TIOCNOTTY TIOCSBRK TIOCCBRK TIOCVHANGUP
+            // FIONCLEX FIOCLEX FIFREEZE FITHAW BLKRRPART BLKFLSBUF
+            return IoctlArg::None;
+        case 0x5409: case 0x5425: case 0x540e: case 0x40049409:  // TCSBRK TCSBRKP TIOCSCTTY FICLONE
+            return IoctlArg::Int;
+        case 0x540b: return IoctlArg::Queue;   // TCFLSH
+        case 0x540a: return IoctlArg::Action;  // TCXONC
+        case 0x541b: case 0x5411: case 0x540f: case 0x80045430:  // FIONREAD TIOCOUTQ TIOCGPGRP TIOCGPTN
+            return IoctlArg::IntOut;
+        case 0x5421: case 0x5452: case 0x5410: case 0x40045431:  // FIONBIO FIOASYNC TIOCSPGRP TIOCSPTLCK
+            return IoctlArg::IntIn;
+        case 0x5401: return IoctlArg::TermiosOut;                               // TCGETS
+        case 0x5402: case 0x5403: case 0x5404: return IoctlArg::TermiosIn;     // TCSETS[WF]
+        case 0x5413: return IoctlArg::WinsizeOut;                               // TIOCGWINSZ
+        case 0x5414: return IoctlArg::WinsizeIn;                                // TIOCSWINSZ
+        case 0x541c: case 0x541e: case 0x542e: case 0x542f: case 0x5432: case 0x5433:
+        case 0x5434: case 0x5435: case 0x40045436: case 0x80045438: case 0x80045439:
+        case 0x5441: case 0x5453: case 0x5454: case 0x5455: case 0x5458: case 0x5459:
+        case 0x545a: case 0x545b: case 0x545c: case 0x545d: case 0x5460: case 0x1: case 0x2:
+        case 0x80087601: case 0x40087602:
+            // TIOCLINUX TIOCGSERIAL TIOCGRS485 TIOCSRS485 TCGETX TCSETX TCSETXF TCSETXW TIOCSIG
+            // TIOCGPKT TIOCGPTLCK TIOCGPTPEER TIOCSERCONFIG TIOCSERGWILD TIOCSERSWILD
+            // TIOCSERGSTRUCT TIOCSERGETLSR TIOCSERGETMULTI TIOCSERSETMULTI TIOCMIWAIT
+            // TIOCGICOUNT FIOQSIZE FIBMAP FIGETBSZ FS_IOC_GETVERSION FS_IOC_SETVERSION
+            return IoctlArg::Hex;
+        default:
+            // Other named requests take a structure; unknown ones a number.
+            return format_enum(FlagTable::IoctlRequest, request) != dec(request) ? IoctlArg::Pointer
+                                                                                : IoctlArg::Hex;
+    }
+}
+
+bool ioctl_arg_at_exit(std::uint32_t request) {
+    const IoctlArg k = ioctl_arg(request);
+    return k == IoctlArg::IntOut || k == IoctlArg::TermiosOut || k == IoctlArg::WinsizeOut;
+}
+
+// "TCGETS", "SNDCTL_TMR_START or TCSETS" (two headers define the code), or for a request nitro
+// does not name its fields: "_IOC(_IOC_READ, 0x99, 0x1, 0x4)".
+std::string format_ioctl_request(std::uint32_t request) {
+    switch (request) {
+        case 0x5402: return "SNDCTL_TMR_START or TCSETS";
+        case 0x5403: return "SNDCTL_TMR_STOP or TCSETSW";
+        case 0x5404: return "SNDCTL_TMR_CONTINUE or TCSETSF";
+        case 0x40049409: return "BTRFS_IOC_CLONE or FICLONE";
+        case 0x4020940d: return "BTRFS_IOC_CLONE_RANGE or FICLONERANGE";
+        case 0xc0189436: return "BTRFS_IOC_FILE_EXTENT_SAME or FIDEDUPERANGE";
+        default: break;
+    }
+    std::string name = format_enum(FlagTable::IoctlRequest, request);
+    if (name != dec(request)) return name;
+    static constexpr std::array<const char*, 4> kDir = {"_IOC_NONE", "_IOC_WRITE", "_IOC_READ",
+                                                        "_IOC_READ|_IOC_WRITE"};
+    return fmt::format("_IOC({}, {}, {}, {})", kDir[request >> 30], hex((request >> 8) & 0xff),
+                       hex(request & 0xff), hex((request >> 16) & 0x3fff));
+}
+
+// struct termios (the kernel's, 36 bytes) as strace prints it without -v: the four flag
+// words, the speed and the character size and the output delays by name, then "...".
+std::string format_termios(std::string_view d) {
+    if (d.size() < kTermiosSize) return {};
+    const std::uint32_t oflag = u32(d, 4), cflag = u32(d, 8);
+    struct Delay {
+        std::uint32_t mask;
+        unsigned shift;
+        const char* name;
+    };
+    static constexpr std::array<Delay, 6> kDelays = {{{0400, 8, "NL"}, {03000, 9, "CR"},
+                                                      {014000, 11, "TAB"}, {020000, 13, "BS"},
+                                                      {040000, 14, "VT"}, {0100000, 15, "FF"}}};
+    std::string o;
+    std::uint32_t delays = 0;
+    for (const Delay& dl : kDelays) {
+        o += fmt::format("{}{}{}", o.empty() ? "" : "|", dl.name, (oflag & dl.mask) >> dl.shift);
+        delays |= dl.mask;
+    }
+    if (oflag & ~delays) o += "|" + format_flags(FlagTable::TermiosOflag, oflag & ~delays);
+    constexpr std::uint32_t kCbaud = 010017, kCsize = 060;
+    std::string c = format_enum(FlagTable::TermiosBaud, cflag & kCbaud);
+    if (c == dec(cflag & kCbaud)) c = fmt::format("{:#o}", cflag & kCbaud);
+    c += fmt::format("|CS{}", 5 + ((cflag & kCsize) >> 4));
+    if (cflag & ~(kCbaud | kCsize)) c += "|" + format_flags(FlagTable::TermiosCflag, cflag & ~(kCbaud | kCsize));
+    return "{c_iflag=" + format_flags(FlagTable::TermiosIflag, u32(d, 0)) + ", c_oflag=" + o +
+           ", c_cflag=" + c + ", c_lflag=" + format_flags(FlagTable::TermiosLflag, u32(d, 12)) + ", ...}";
+}
+
+std::string format_winsize(std::string_view d) {
+    if (d.size() < kWinsizeSize) return {};
+    return fmt::format("{{ws_row={}, ws_col={}, ws_xpixel={}, ws_ypixel={}}}", le(d, 0, 2),
+                       le(d, 2, 2), le(d, 4, 2), le(d, 6, 2));
+}
+
+// A structure the call read or wrote at addr, formatted by fmt from the size bytes captured or
+// read there; its address when they cannot be had.
+template <typename Format>
+std::string format_struct_at(std::uint64_t addr, const Capture* c, std::size_t size, Format fmt_struct) {
+    if (addr == 0) return "NULL";
+    if (!usable(c) || c->data.size() < size) return format_pointer(addr);
+    return fmt_struct(std::string_view(c->data).substr(0, size));
+}
+
 std::string_view internal_errno_text(int err) {
     switch (err) {
         case 512:
@@ -1295,6 +1422,7 @@ bool decoded_at_exit(const SyscallInfo& info, std::size_t index, const std::arra
         const std::uint64_t option = args[0] & 0xffffffffULL;
         if (option == 15 || option == 16) return true;
     }
+    if (info.name == "ioctl" && index == 2) return ioctl_arg_at_exit(static_cast<std::uint32_t>(args[1]));
     return decoded_at_exit(info.args[index]);
 }
 
@@ -1393,6 +1521,34 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
             const std::string text = format_cstring(v, src.cstring(v));
             if (option == 15 && text[0] != '"' && !ctx.entry_text.empty()) return std::string(ctx.entry_text);
             return text;
+        }
+    }
+    if (info.name == "ioctl" && index == 1) return format_ioctl_request(static_cast<std::uint32_t>(v));
+    if (info.name == "ioctl" && index == 2) {
+        const auto request = static_cast<std::uint32_t>(reg(ctx, 1));
+        const bool done = ctx.ret && !failed;  // what the call wrote is there
+        switch (ioctl_arg(request)) {
+            case IoctlArg::None: return {};
+            case IoctlArg::Int: return dec(i32);
+            case IoctlArg::Queue: return format_value(FlagTable::TcflshQueue, i32);
+            case IoctlArg::Action: return format_value(FlagTable::TcxoncAction, i32);
+            case IoctlArg::Hex: return hex(v);
+            case IoctlArg::Pointer: return format_pointer(v);
+            case IoctlArg::IntOut:
+                if (!done) return format_pointer(v);
+                [[fallthrough]];
+            case IoctlArg::IntIn:
+                return format_int_at(v, src.buffer(v, 4, 4));
+            case IoctlArg::TermiosOut:
+                if (!done) return format_pointer(v);
+                [[fallthrough]];
+            case IoctlArg::TermiosIn:
+                return format_struct_at(v, src.buffer(v, kTermiosSize, kTermiosSize), kTermiosSize, format_termios);
+            case IoctlArg::WinsizeOut:
+                if (!done) return format_pointer(v);
+                [[fallthrough]];
+            case IoctlArg::WinsizeIn:
+                return format_struct_at(v, src.buffer(v, kWinsizeSize, kWinsizeSize), kWinsizeSize, format_winsize);
         }
     }
     if (info.name == "socket" && index == 2) {
@@ -1600,7 +1756,8 @@ bool append_arg_fast(std::string& out, const SyscallInfo& info, std::size_t inde
                      const ArgContext& ctx) {
     if (index >= info.nargs || info.name == "clone" || info.name == "fcntl" ||
         info.name == "socket" || info.name == "setsockopt" || info.name == "getsockopt" ||
-        info.name == "ptrace" || info.name == "prctl" || info.name == "futex") {
+        info.name == "ptrace" || info.name == "prctl" || info.name == "futex" ||
+        info.name == "ioctl") {
         return false;
     }
     const ArgInfo& a = info.args[index];
@@ -1694,12 +1851,13 @@ std::size_t printed_args(const SyscallInfo& info, const std::array<std::uint64_t
             default: break;
         }
     }
+    if (info.name == "ioctl" && n == 3 && ioctl_arg(static_cast<std::uint32_t>(args[1])) == IoctlArg::None) --n;
     return n;
 }
 
-std::size_t first_exit_arg(const SyscallInfo& info) {
+std::size_t first_exit_arg(const SyscallInfo& info, const std::array<std::uint64_t, 6>& args) {
     for (std::size_t i = 0; i < info.nargs; ++i) {
-        if (decoded_at_exit(info.args[i])) return i;
+        if (decoded_at_exit(info, i, args)) return i;
     }
     return info.nargs;
 }
@@ -1908,6 +2066,12 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
     if (info.name == "select" || info.name == "pselect6") {
         // The time left, written back by the call (strace's "left {...}").
         add(plan.exit, {4, CaptureKind::BufFixed, 0, 16});
+    }
+    if (info.name == "ioctl") {
+        // The third argument is a number or points at what the request reads or writes; as
+        // large as the structures nitro decodes (struct termios), going in and coming out.
+        add(plan.enter, {2, CaptureKind::BufFixed, 0, kTermiosSize});
+        add(plan.exit, {2, CaptureKind::BufFixed, 0, kTermiosSize});
     }
     if (info.name == "prctl") {
         // PR_SET_NAME's name going in, PR_GET_NAME's coming out (a task name: 16 bytes); for

@@ -110,8 +110,9 @@ bool decoded_at_exit(const SyscallInfo& info, std::size_t index, const std::arra
 std::size_t printed_args(const SyscallInfo& info, const std::array<std::uint64_t, 6>& args);
 
 /// Index of the first argument strace prints only at the exit (the end of the entry half of
-/// an "<unfinished ...>" line); nargs when there is none.
-std::size_t first_exit_arg(const SyscallInfo& info);
+/// an "<unfinished ...>" line); nargs when there is none. It may depend on another argument
+/// (ioctl's request, prctl's option).
+std::size_t first_exit_arg(const SyscallInfo& info, const std::array<std::uint64_t, 6>& args);
 
 /// The order in which the text format prints a call's arguments, as strace does: clone shows
 /// its stack before its flags. Arguments whose text is empty are not printed (clone's

@@ -46,7 +46,10 @@ std::string join_args(const Syscall& sc, std::size_t from, std::size_t to) {
 // Where the entry half of an unfinished call ends: before the first argument the exit fills in.
 std::size_t split_point(const Syscall& sc) {
     const SyscallInfo* info = info_of(sc);
-    return info ? std::min(first_exit_arg(*info), sc.args.size()) : sc.args.size();
+    if (!info) return sc.args.size();
+    std::array<std::uint64_t, 6> values{};
+    for (std::size_t i = 0; i < values.size() && i < sc.args.size(); ++i) values[i] = sc.args[i].value;
+    return std::min(first_exit_arg(*info, values), sc.args.size());
 }
 
 }  // namespace

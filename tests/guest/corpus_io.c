@@ -13,7 +13,9 @@
 #include <sys/select.h>
 #include <sys/timerfd.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -89,6 +91,39 @@ int main(void) {
     int ifd = (int)syscall(SYS_inotify_init1, IN_CLOEXEC | IN_NONBLOCK);
     syscall(SYS_inotify_add_watch, ifd, "/tmp", IN_CREATE | IN_DELETE | IN_ONLYDIR);
     syscall(SYS_close, ifd);
+    /* ioctl: requests by name, each argument as its request defines it. On a pipe: bytes
+     * waiting, non-blocking mode, close-on-exec, and tty requests that fail (ENOTTY). */
+    syscall(SYS_pipe2, p, 0);
+    syscall(SYS_write, p[1], "abc", 3);
+    int nread = 0, on = 1;
+    syscall(SYS_ioctl, p[0], FIONREAD, &nread);
+    syscall(SYS_ioctl, p[0], FIONBIO, &on);
+    syscall(SYS_ioctl, p[0], FIOCLEX);
+    syscall(SYS_ioctl, p[0], FIONCLEX);
+    struct termios tio;
+    struct winsize wsz = {24, 80, 0, 0};
+    syscall(SYS_ioctl, p[0], TCGETS, &tio);
+    syscall(SYS_ioctl, p[0], TIOCGWINSZ, &wsz);
+    syscall(SYS_ioctl, p[0], _IOR(0x99, 1, int), &nread); /* a request nobody defines */
+    syscall(SYS_ioctl, p[0], _IOWR('T', 0x77, struct winsize), &wsz);
+    syscall(SYS_ioctl, p[0], _IO(0x99, 2), 0);
+    syscall(SYS_close, p[0]);
+    syscall(SYS_close, p[1]);
+    /* A pseudo-terminal's master: its number, unlocking, the line settings, the window size. */
+    int pt = (int)syscall(SYS_openat, AT_FDCWD, "/dev/ptmx", O_RDWR | O_NOCTTY);
+    if (pt >= 0) {
+        int ptn = -1, unlock = 0;
+        syscall(SYS_ioctl, pt, TIOCGPTN, &ptn);
+        syscall(SYS_ioctl, pt, TIOCSPTLCK, &unlock);
+        syscall(SYS_ioctl, pt, TCGETS, &tio);
+        syscall(SYS_ioctl, pt, TIOCSWINSZ, &wsz);
+        syscall(SYS_ioctl, pt, TIOCGWINSZ, &wsz);
+        syscall(SYS_ioctl, pt, TCSETS, &tio);
+        syscall(SYS_ioctl, pt, TCFLSH, TCIFLUSH);
+        syscall(SYS_ioctl, pt, TIOCOUTQ, &nread);
+        syscall(SYS_ioctl, pt, TIOCGPGRP, &nread);
+        syscall(SYS_close, pt);
+    }
     syscall(SYS_read, 99, buf, 1);      /* EBADF */
     syscall(SYS_write, fd, NULL, 4);    /* EFAULT */
     syscall(SYS_close, fd);

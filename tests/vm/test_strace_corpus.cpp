@@ -246,7 +246,8 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
                               << r.trace.substr(0, 2000);
 
     std::size_t compared = 0, differences = 0, tids_written = 0, mmsg_received = 0, fds_passed = 0,
-                sockopts = 0, poll_details = 0, epoll_events = 0, evasion = 0, futexes = 0;
+                sockopts = 0, poll_details = 0, epoll_events = 0, evasion = 0, futexes = 0,
+                ioctl_structs = 0;
     std::set<int> differing;
     std::ostringstream report;
     for (const auto& [tid, expected] : want) {
@@ -273,6 +274,11 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
             }
             // futex operations by name, with the arguments each uses.
             if (e.call.rfind("futex(", 0) == 0 && e.call.find(", FUTEX_") != std::string::npos) ++futexes;
+            // ioctl requests by name with what they read or wrote (an int, termios, winsize).
+            if (e.call.rfind("ioctl(", 0) == 0 &&
+                (e.call.find(", [") != std::string::npos || e.call.find(", {") != std::string::npos)) {
+                ++ioctl_structs;
+            }
             // A tracer check and a new task name, by name.
             if (e.call == "ptrace(PTRACE_TRACEME)" || e.call.rfind("prctl(PR_SET_NAME, \"", 0) == 0 ||
                 e.call.rfind("prctl(PR_GET_NAME, \"", 0) == 0) {
@@ -318,6 +324,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
     EXPECT_EQ(epoll_events, 4u) << "corpus_io's epoll_ctl and epoll_wait calls with events";
     EXPECT_EQ(evasion, 3u) << "corpus_proc's ptrace(PTRACE_TRACEME) and prctl(PR_SET_NAME/PR_GET_NAME)";
     EXPECT_EQ(futexes, 7u) << "corpus_proc's futex calls";
+    EXPECT_EQ(ioctl_structs, 10u) << "corpus_io's ioctl calls on a pipe and a pseudo-terminal";
     // + the children of corpus_proc that make calls for sure (the last one may be killed
     // before it runs).
     EXPECT_GE(tids.size(), kPrograms.size() + 4);

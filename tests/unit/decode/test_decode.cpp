@@ -1189,15 +1189,17 @@ TEST(Args, DescriptorKindsFlags) {
     EXPECT_EQ(flags("inotify_add_watch", 2, 0x01000300), "IN_CREATE|IN_DELETE|IN_ONLYDIR");
 }
 
+// The arguments strace would print for the call, joined.
+std::string shown(const SyscallInfo& info, const ArgContext& ctx) {
+    std::string out;
+    const std::size_t n = printed_args(info, ctx.args);
+    for (std::size_t i = 0; i < n; ++i) out += (i ? ", " : "") + format_arg(info, i, ctx);
+    return out;
+}
+
 // ptrace and prctl as strace prints them: only the arguments the request uses, by name.
 TEST(Memory, PtraceAndPrctl) {
     const auto& ptrace = call("ptrace");
-    auto shown = [](const SyscallInfo& info, ArgContext ctx) {
-        std::string out;
-        const std::size_t n = printed_args(info, ctx.args);
-        for (std::size_t i = 0; i < n; ++i) out += (i ? ", " : "") + format_arg(info, i, ctx);
-        return out;
-    };
     ArgContext ctx;
     ctx.args = {0, 0, 0, 0, 0, 0};
     EXPECT_EQ(shown(ptrace, ctx), "PTRACE_TRACEME");
@@ -1232,6 +1234,80 @@ TEST(Memory, PtraceAndPrctl) {
     ctx.ret = 0;
     ctx.entry_text = "0x9000";
     EXPECT_EQ(format_arg(prctl, 1, ctx), "0x9000");
+}
+
+// ioctl as strace 6.1 prints it: the request by name (or its _IOC fields), then the third
+// argument as the request defines it, read at the entry or at the exit.
+TEST(Memory, IoctlByRequest) {
+    const auto& ioctl = call("ioctl");
+    FakeMemory mem;
+    mem.map(0x1000, std::string("\x03\x00\x00\x00", 4));
+    // struct termios of a fresh pseudo-terminal: ICRNL|IXON, OPOST|ONLCR, B38400|CS8|CREAD,
+    // ISIG|ICANON|ECHO|ECHOE|ECHOK|ECHOCTL|ECHOKE|IEXTEN
+    std::string tio(36, '\0');
+    auto put32 = [&](std::size_t off, std::uint32_t v) {
+        for (int b = 0; b < 4; ++b) tio[off + b] = static_cast<char>(v >> (8 * b));
+    };
+    put32(0, 02400);
+    put32(4, 05);
+    put32(8, 0277);
+    put32(12, 0105073);
+    mem.map(0x2000, tio);
+    mem.map(0x3000, std::string("\x18\x00\x50\x00\x00\x00\x00\x00", 8));
+    ArgContext ctx;
+    ctx.memory = &mem;
+
+    ctx.args = {4, 0x541b, 0x1000, 0, 0, 0};  // FIONREAD: written by the call
+    EXPECT_EQ(shown(ioctl, ctx), "4, FIONREAD, 0x1000");
+    EXPECT_TRUE(decoded_at_exit(ioctl, 2, ctx.args));
+    EXPECT_EQ(first_exit_arg(ioctl, ctx.args), 2u);
+    ctx.ret = 0;
+    EXPECT_EQ(shown(ioctl, ctx), "4, FIONREAD, [3]");
+    ctx.ret = -25;  // ENOTTY: nothing written, the address
+    EXPECT_EQ(shown(ioctl, ctx), "4, FIONREAD, 0x1000");
+    ctx.ret.reset();
+
+    ctx.args = {4, 0x5421, 0x1000, 0, 0, 0};  // FIONBIO: read by the call
+    EXPECT_EQ(shown(ioctl, ctx), "4, FIONBIO, [3]");
+    EXPECT_FALSE(decoded_at_exit(ioctl, 2, ctx.args));
+    ctx.args = {4, 0x5451, 0, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx), "4, FIOCLEX");
+    ctx.args = {4, 0x540b, 0, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx), "4, TCFLSH, TCIFLUSH");
+    ctx.args = {4, 0x540a, 0x1234, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx), "4, TCXONC, 0x1234 /* TC??? */");
+    ctx.args = {4, 0x540e, 0x1234, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx), "4, TIOCSCTTY, 4660");
+    ctx.args = {4, 0x5402, 0x2000, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx),
+              "4, SNDCTL_TMR_START or TCSETS, {c_iflag=ICRNL|IXON, c_oflag=NL0|CR0|TAB0|BS0|VT0|FF0|"
+              "OPOST|ONLCR, c_cflag=B38400|CS8|CREAD, c_lflag=ISIG|ICANON|ECHO|ECHOE|ECHOK|IEXTEN|"
+              "ECHOCTL|ECHOKE, ...}");
+    ctx.args = {4, 0x5401, 0x2000, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx), "4, TCGETS, 0x2000");
+    ctx.ret = 0;
+    EXPECT_EQ(shown(ioctl, ctx).substr(0, 29), "4, TCGETS, {c_iflag=ICRNL|IXO");
+    ctx.args = {4, 0x5413, 0x3000, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx), "4, TIOCGWINSZ, {ws_row=24, ws_col=80, ws_xpixel=0, ws_ypixel=0}");
+    ctx.args = {4, 0x5413, 0x3004, 0, 0, 0};  // only 4 of its 8 bytes readable
+    EXPECT_EQ(shown(ioctl, ctx), "4, TIOCGWINSZ, 0x3004");
+    ctx.args = {4, 0x5413, 0, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx), "4, TIOCGWINSZ, NULL");
+    ctx.ret.reset();
+    // Requests nitro does not name: their fields, and the argument as a number.
+    ctx.args = {4, 0x80049901, 0x7ffe0000, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx), "4, _IOC(_IOC_READ, 0x99, 0x1, 0x4), 0x7ffe0000");
+    ctx.args = {4, 0xc0085477, 0x7ffe0000, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx), "4, _IOC(_IOC_READ|_IOC_WRITE, 0x54, 0x77, 0x8), 0x7ffe0000");
+    ctx.args = {4, 0x9902, 0, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx), "4, _IOC(_IOC_NONE, 0x99, 0x2, 0), 0");
+    // Named, structure not decoded: the address; named, left as a number by strace: hex.
+    ctx.args = {4, 0x8933, 0, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx), "4, SIOCGIFINDEX, NULL");
+    ctx.args = {4, 0x541e, 0, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx), "4, TIOCGSERIAL, 0");
+    ctx.args = {4, 0x40049409, 3, 0, 0, 0};
+    EXPECT_EQ(shown(ioctl, ctx), "4, BTRFS_IOC_CLONE or FICLONE, 3");
 }
 
 // futex as strace prints it: the operation by name, then only what the command uses.
