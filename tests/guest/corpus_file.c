@@ -51,6 +51,13 @@ int main(void) {
     syscall(SYS_renameat, dfd, "c.txt", AT_FDCWD, DIR "/d.txt");
     syscall(SYS_renameat2, AT_FDCWD, "d.txt", dfd, "b.txt", RENAME_NOREPLACE); /* EEXIST */
     syscall(SYS_renameat2, AT_FDCWD, "d.txt", dfd, "b.txt", RENAME_EXCHANGE);
+    /* The directory's entries, as readdir reads them, to the end; and with the old call. */
+    static char dents[32768];
+    syscall(SYS_getdents64, dfd, dents, sizeof dents);
+    syscall(SYS_getdents64, dfd, dents, sizeof dents); /* 0: the end */
+    syscall(SYS_lseek, dfd, 0, SEEK_SET);
+    syscall(SYS_getdents, dfd, dents, sizeof dents);
+    syscall(SYS_getdents64, fd, dents, sizeof dents); /* EBADF: closed */
     syscall(SYS_unlink, "link");
     syscall(SYS_unlink, "link"); /* ENOENT */
     syscall(SYS_unlinkat, dfd, "b.txt", 0);

@@ -247,7 +247,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
 
     std::size_t compared = 0, differences = 0, tids_written = 0, mmsg_received = 0, fds_passed = 0,
                 sockopts = 0, poll_details = 0, epoll_events = 0, evasion = 0, futexes = 0,
-                ioctl_structs = 0;
+                ioctl_structs = 0, dirents = 0;
     std::set<int> differing;
     std::ostringstream report;
     for (const auto& [tid, expected] : want) {
@@ -279,6 +279,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
                 (e.call.find(", [") != std::string::npos || e.call.find(", {") != std::string::npos)) {
                 ++ioctl_structs;
             }
+            if (e.call.find(" entries */") != std::string::npos) ++dirents;
             // A tracer check and a new task name, by name.
             if (e.call == "ptrace(PTRACE_TRACEME)" || e.call.rfind("prctl(PR_SET_NAME, \"", 0) == 0 ||
                 e.call.rfind("prctl(PR_GET_NAME, \"", 0) == 0) {
@@ -325,6 +326,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
     EXPECT_EQ(evasion, 3u) << "corpus_proc's ptrace(PTRACE_TRACEME) and prctl(PR_SET_NAME/PR_GET_NAME)";
     EXPECT_EQ(futexes, 7u) << "corpus_proc's futex calls";
     EXPECT_EQ(ioctl_structs, 10u) << "corpus_io's ioctl calls on a pipe and a pseudo-terminal";
+    EXPECT_EQ(dirents, 3u) << "corpus_file's getdents64 and getdents calls that read the directory";
     // + the children of corpus_proc that make calls for sure (the last one may be killed
     // before it runs).
     EXPECT_GE(tids.size(), kPrograms.size() + 4);

@@ -1312,6 +1312,43 @@ TEST(Memory, IoctlByRequest) {
     }
 }
 
+// getdents64/getdents: the records counted by their lengths, as strace prints them without -v;
+// the address when they are not all there or do not add up (a hostile buffer).
+TEST(Memory, DirectoryEntriesCounted) {
+    const auto& getdents64 = call("getdents64");
+    auto record = [](std::string_view name) {
+        // linux_dirent64: ino, off, reclen, type, name, NUL, padded to 8 bytes
+        const std::size_t len = (19 + name.size() + 1 + 7) & ~std::size_t{7};
+        std::string r(len, '\0');
+        r[16] = static_cast<char>(len);
+        r.replace(19, name.size(), name);
+        return r;
+    };
+    const std::string dir = record(".") + record("..") + record("a.txt");
+    FakeMemory mem;
+    mem.map(0x1000, dir);
+    ArgContext ctx;
+    ctx.memory = &mem;
+    ctx.args = {3, 0x1000, 32768, 0, 0, 0};
+    EXPECT_EQ(format_arg(getdents64, 1, ctx), "0x1000");  // going in
+    ctx.ret = static_cast<std::int64_t>(dir.size());
+    EXPECT_EQ(format_arg(getdents64, 1, ctx), "0x1000 /* 3 entries */");
+    ctx.ret = 0;
+    EXPECT_EQ(format_arg(getdents64, 1, ctx), "0x1000 /* 0 entries */");
+    ctx.ret = static_cast<std::int64_t>(dir.size()) - 8;  // ends inside a record
+    EXPECT_EQ(format_arg(getdents64, 1, ctx), "0x1000");
+    ctx.ret = static_cast<std::int64_t>(dir.size()) + 64;  // more than there is to read
+    EXPECT_EQ(format_arg(getdents64, 1, ctx), "0x1000");
+    std::string zero = dir;
+    zero[16] = 0;  // a record of length 0 would never end
+    mem.map(0x5000, zero);
+    ctx.args[1] = 0x5000;
+    ctx.ret = static_cast<std::int64_t>(zero.size());
+    EXPECT_EQ(format_arg(getdents64, 1, ctx), "0x5000");
+    ctx.ret = -9;
+    EXPECT_EQ(format_arg(getdents64, 1, ctx), "0x5000");
+}
+
 // futex as strace prints it: the operation by name, then only what the command uses.
 TEST(Memory, FutexByCommand) {
     const auto& futex = call("futex");
