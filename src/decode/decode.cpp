@@ -1273,8 +1273,9 @@ void append_quoted(std::string& out, std::string_view s, bool force_hex) {
             case '\f': out += "\\f"; break;
             default:
             {
-                // Octal; all three digits when a digit follows, so it cannot be read as ours.
-                const bool digit_follows = i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '9';
+                // Octal; all three digits when an octal digit follows, so that it cannot be
+                // read as ours ("\18" is \1 then '8', as strace prints it).
+                const bool digit_follows = i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '7';
                 const char oct[4] = {'\\', static_cast<char>('0' + (ch >> 6)),
                                      static_cast<char>('0' + ((ch >> 3) & 7)),
                                      static_cast<char>('0' + (ch & 7))};

@@ -29,9 +29,11 @@ Capture cap(unsigned arg, CaptureKind kind, std::string_view data,
 TEST(Quote, EscapesLikeStrace) {
     EXPECT_EQ(quote("Hello World!", 32), "\"Hello World!\"");
     EXPECT_EQ(quote("a\nb\tc\"d\\e", 32), "\"a\\nb\\tc\\\"d\\\\e\"");
-    // Non-printable bytes in octal, as short as possible unless a digit follows.
+    // Non-printable bytes in octal, as short as possible unless an octal digit follows (8 and
+    // 9 cannot continue an octal escape: strace prints "\18").
     EXPECT_EQ(quote(std::string_view("\x01\0\xff", 3), 32), "\"\\1\\0\\377\"");
     EXPECT_EQ(quote(std::string_view("\x01" "7\0" "0", 4), 32), "\"\\0017\\0000\"");
+    EXPECT_EQ(quote(std::string_view("\x01" "8\0" "9", 4), 32), "\"\\18\\09\"");
     EXPECT_EQ(quote("\x7f\r\v\f", 32), "\"\\177\\r\\v\\f\"");
     EXPECT_EQ(quote("", 32), "\"\"");
     // Random bytes: every byte in hex, printable or not.
