@@ -398,7 +398,8 @@ std::string format_sockaddr(std::uint64_t addr, const Capture* c) {
     return out + "}";
 }
 
-// "S_IFREG|0644", "0755", "S_IFDIR|000" (strace's print_symbolic_mode_t).
+// A file's mode as stat and mknod show it: "S_IFREG|0644", "S_IFDIR|S_ISVTX|0777", "0755"
+// (strace's symbolic form).
 std::string format_mode(std::uint64_t mode) {
     const std::uint64_t type = mode & 0170000;
     std::string t;
@@ -414,7 +415,11 @@ std::string format_mode(std::uint64_t mode) {
         default: return fmt::format("{:#o}", mode);
     }
     if (mode & ~static_cast<std::uint64_t>(0177777)) return fmt::format("{:#o}", mode);
-    return fmt::format("{}{}{:#03o}", t, t.empty() ? "" : "|", mode & 07777);
+    std::string out = t.empty() ? t : t + "|";
+    if (mode & 04000) out += "S_ISUID|";
+    if (mode & 02000) out += "S_ISGID|";
+    if (mode & 01000) out += "S_ISVTX|";
+    return out + fmt::format("{:#03o}", mode & 0777);
 }
 
 // Unknown values of these tables print as strace's printxval does: "0x7 /* SIG_??? */".
@@ -1366,6 +1371,10 @@ RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat,
             return r;
         }
     }
+    if (info && info->name == "umask") {
+        r.text = fmt::format("{:#03o}", ret);  // the previous mask, in octal as strace shows it
+        return r;
+    }
     if (info && info->ret == RetKind::Ptr) {
         r.text = hex_prefixed(compat ? static_cast<std::uint64_t>(ret) & 0xffffffffULL
                                              : static_cast<std::uint64_t>(ret));
@@ -1730,7 +1739,12 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
             return s.empty() ? format_pointer(v) : s;
         }
         case ArgType::Flags:
-            if (a.table() == FlagTable::Mode) return format_mode(v);
+            if (a.table() == FlagTable::Mode) {
+                // The mode a call creates a file with or sets is a number ("0644", "0100644"),
+                // mknod's names the file type too.
+                if (info.name == "mknod" || info.name == "mknodat") return format_mode(v);
+                return fmt::format("{:#03o}", static_cast<std::uint32_t>(v));
+            }
             return format_flags(a.table(), v);
         case ArgType::Enum:
             return format_value(a.table(), i32);

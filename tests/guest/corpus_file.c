@@ -65,6 +65,17 @@ int main(void) {
     syscall(SYS_unlinkat, dfd, "sub", AT_REMOVEDIR);
     syscall(SYS_chdir, "/tmp");
     syscall(SYS_rmdir, DIR "/sub"); /* ENOENT */
+    /* Modes and masks: a whole st_mode passed as a creation mode (gzip does), set-user-ID,
+     * the sticky bit of a directory, the process's file mask and the previous one. */
+    syscall(SYS_umask, 022);
+    syscall(SYS_umask, 077);
+    int mf = (int)syscall(SYS_openat, AT_FDCWD, "/tmp/corpus_mode", O_WRONLY | O_CREAT | O_EXCL, 0100644);
+    syscall(SYS_fchmod, mf, 04755);
+    syscall(SYS_close, mf);
+    syscall(SYS_mkdir, "/tmp/corpus_sticky", 01777); /* 01700 after the mask */
+    syscall(SYS_newfstatat, AT_FDCWD, "/tmp/corpus_sticky", &st, 0);
+    syscall(SYS_rmdir, "/tmp/corpus_sticky");
+    syscall(SYS_unlink, "/tmp/corpus_mode");
     syscall(SYS_close, dfd);
     syscall(SYS_rmdir, DIR);
     syscall(SYS_write, 1, "corpus_file: done\n", 18);

@@ -247,7 +247,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
 
     std::size_t compared = 0, differences = 0, tids_written = 0, mmsg_received = 0, fds_passed = 0,
                 sockopts = 0, poll_details = 0, epoll_events = 0, evasion = 0, futexes = 0,
-                ioctl_structs = 0, dirents = 0;
+                ioctl_structs = 0, dirents = 0, modes = 0;
     std::set<int> differing;
     std::ostringstream report;
     for (const auto& [tid, expected] : want) {
@@ -280,6 +280,10 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
                 ++ioctl_structs;
             }
             if (e.call.find(" entries */") != std::string::npos) ++dirents;
+            if (e.call.find("S_ISVTX") != std::string::npos || e.call.rfind("umask(", 0) == 0 ||
+                e.call.find(", 0100644)") != std::string::npos) {
+                ++modes;
+            }
             // A tracer check and a new task name, by name.
             if (e.call == "ptrace(PTRACE_TRACEME)" || e.call.rfind("prctl(PR_SET_NAME, \"", 0) == 0 ||
                 e.call.rfind("prctl(PR_GET_NAME, \"", 0) == 0) {
@@ -327,6 +331,7 @@ TEST_F(StraceCorpus, NitroMatchesStraceCallForCall) {
     EXPECT_EQ(futexes, 7u) << "corpus_proc's futex calls";
     EXPECT_EQ(ioctl_structs, 10u) << "corpus_io's ioctl calls on a pipe and a pseudo-terminal";
     EXPECT_EQ(dirents, 3u) << "corpus_file's getdents64 and getdents calls that read the directory";
+    EXPECT_EQ(modes, 4u) << "corpus_file's umask calls, a creation mode with S_IFREG, a sticky directory";
     // + the children of corpus_proc that make calls for sure (the last one may be killed
     // before it runs).
     EXPECT_GE(tids.size(), kPrograms.size() + 4);

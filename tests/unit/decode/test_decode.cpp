@@ -362,6 +362,10 @@ TEST(Args, StatStructuresAtExit) {
     Capture dev = cap(1, CaptureKind::BufFixed, st);
     ctx.capture = &dev;
     EXPECT_EQ(format_arg(fstat, 1, ctx), "{st_mode=S_IFCHR|0600, st_rdev=makedev(0x5, 0x1), ...}");
+    st.replace(24, 4, le32(0041777));  // /tmp: the sticky bit by name
+    Capture tmp = cap(1, CaptureKind::BufFixed, st);
+    ctx.capture = &tmp;
+    EXPECT_EQ(format_arg(fstat, 1, ctx).substr(0, 31), "{st_mode=S_IFDIR|S_ISVTX|0777, ");
     // Too few bytes (a capture cut by an unreadable page) or a failed call: the address.
     Capture shortc = cap(1, CaptureKind::BufFixed, st.substr(0, 30), CaptureStatus::Partial);
     ctx.capture = &shortc;
@@ -1236,6 +1240,23 @@ TEST(Memory, PtraceAndPrctl) {
     ctx.ret = 0;
     ctx.entry_text = "0x9000";
     EXPECT_EQ(format_arg(prctl, 1, ctx), "0x9000");
+}
+
+// Modes as strace prints them: a number where a call creates a file or sets a mode or mask
+// (even with file-type bits, as gzip passes a whole st_mode), symbolic for mknod; umask's
+// previous mask in octal.
+TEST(Memory, ModesAndMasks) {
+    ArgContext ctx;
+    ctx.args = {static_cast<std::uint64_t>(-100), 0x1000, 0301, 0100644, 0, 0};
+    EXPECT_EQ(format_arg(call("openat"), 3, ctx), "0100644");
+    ctx.args = {0x1000, 04755, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("chmod"), 1, ctx), "04755");
+    ctx.args = {static_cast<std::uint64_t>(-100), 0x1000, 0022600, 0x501, 0, 0};
+    EXPECT_EQ(format_arg(call("mknodat"), 2, ctx), "S_IFCHR|S_ISGID|0600");
+    ctx.args = {022, 0, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("umask"), 0, ctx), "022");
+    EXPECT_EQ(format_return(&call("umask"), 0, false).text, "000");
+    EXPECT_EQ(format_return(&call("umask"), 022, false).text, "022");
 }
 
 // ioctl as strace 6.1 prints it: the request by name (or its _IOC fields), then the third
