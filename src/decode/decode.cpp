@@ -4,8 +4,10 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <ctime>
 #include <functional>
 
 namespace nitro::decode {
@@ -586,6 +588,61 @@ std::string format_rlim(std::uint64_t v) {
 
 // A kernel structure by its spec tag; empty when the tag is not decoded or the bytes are too
 // few. Only the x86-64 layouts are known.
+// A file time given to utimensat, as strace prints it: UTIME_NOW, UTIME_OMIT, or the time with
+// its date in a comment ("{tv_sec=86400, tv_nsec=0} /* 1970-01-02T00:00:00+0000 */"). The date
+// is in UTC: the guest's time zone is not known here.
+std::string format_utime(std::string_view d, std::size_t off) {
+    constexpr std::int64_t kUtimeNow = (1 << 30) - 1, kUtimeOmit = (1 << 30) - 2;
+    const auto sec = static_cast<std::int64_t>(u64(d, off)), nsec = static_cast<std::int64_t>(u64(d, off + 8));
+    if (nsec == kUtimeNow) return "UTIME_NOW";
+    if (nsec == kUtimeOmit) return "UTIME_OMIT";
+    std::string out = fmt::format("{{tv_sec={}, tv_nsec={}}}", sec, nsec);
+    const auto t = static_cast<std::time_t>(sec);
+    std::tm tm{};
+    if (nsec < 0 || nsec > 999999999 || !gmtime_r(&t, &tm)) return out;
+    out += fmt::format(" /* {:04}-{:02}-{:02}T{:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
+                       tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (nsec) out += fmt::format(".{:09}", nsec);
+    return out + "+0000 */";
+}
+
+// struct statfs (x86-64, 120 bytes) as strace prints it.
+std::string format_statfs(std::string_view d) {
+    if (d.size() < 88) return {};
+    const std::uint64_t type = u64(d, 0);
+    std::string name = format_enum(FlagTable::FsMagic, static_cast<std::int64_t>(type));
+    if (name == dec(static_cast<std::int64_t>(type))) name = hex(type);
+    return fmt::format("{{f_type={}, f_bsize={}, f_blocks={}, f_bfree={}, f_bavail={}, f_files={}, "
+                       "f_ffree={}, f_fsid={{val=[{}, {}]}}, f_namelen={}, f_frsize={}, f_flags={}}}",
+                       name, static_cast<std::int64_t>(u64(d, 8)), u64(d, 16), u64(d, 24), u64(d, 32),
+                       u64(d, 40), u64(d, 48), hex(u32(d, 56)), hex(u32(d, 60)),
+                       static_cast<std::int64_t>(u64(d, 64)), static_cast<std::int64_t>(u64(d, 72)),
+                       format_flags(FlagTable::StatfsFlags, u64(d, 80)));
+}
+
+// struct sysinfo (x86-64, 112 bytes) as strace prints it.
+std::string format_sysinfo(std::string_view d) {
+    if (d.size() < 112) return {};
+    return fmt::format("{{uptime={}, loads=[{}, {}, {}], totalram={}, freeram={}, sharedram={}, "
+                       "bufferram={}, totalswap={}, freeswap={}, procs={}, totalhigh={}, freehigh={}, "
+                       "mem_unit={}}}",
+                       static_cast<std::int64_t>(u64(d, 0)), u64(d, 8), u64(d, 16), u64(d, 24),
+                       u64(d, 32), u64(d, 40), u64(d, 48), u64(d, 56), u64(d, 64), u64(d, 72),
+                       le(d, 80, 2), u64(d, 88), u64(d, 96), u32(d, 104));
+}
+
+// An array of n gid_t as strace prints it: "[0, 1]", the first 32 then "...".
+constexpr std::size_t kMaxGroupsShown = 32;
+std::string format_gid_array(std::uint64_t addr, const Capture* c, std::uint64_t n) {
+    if (addr == 0) return "NULL";
+    const std::size_t shown = std::min<std::uint64_t>(n, kMaxGroupsShown);
+    if (!usable(c) || c->data.size() < shown * 4) return format_pointer(addr);
+    std::string out = "[";
+    for (std::size_t i = 0; i < shown; ++i) out += (i ? ", " : "") + dec(u32(c->data, i * 4));
+    if (n > shown) out += ", ...";
+    return out + "]";
+}
+
 std::string format_struct(std::string_view tag, std::string_view d, const ArgContext& ctx,
                           const SyscallInfo& info) {
     if (ctx.compat) return {};
@@ -622,6 +679,9 @@ std::string format_struct(std::string_view tag, std::string_view d, const ArgCon
         return "{sysname=" + field(0) + ", nodename=" + field(1) + ", ...}";
     }
     if (tag == "rusage") return format_rusage(d);
+    if (tag == "statfs") return format_statfs(d);
+    if (tag == "sysinfo") return format_sysinfo(d);
+    if (tag == "utimens" && d.size() >= 32) return "[" + format_utime(d, 0) + ", " + format_utime(d, 16) + "]";
     if (tag == "rlimit64" && d.size() >= 16) {
         return "{rlim_cur=" + format_rlim(u64(d, 0)) + ", rlim_max=" + format_rlim(u64(d, 8)) + "}";
     }
@@ -643,6 +703,9 @@ std::uint32_t struct_size(std::string_view tag) {
     if (tag == "utsname") return 390;
     if (tag == "epoll_event") return kEpollEventSize;
     if (tag == "rusage") return 144;
+    if (tag == "statfs") return 120;
+    if (tag == "sysinfo") return 112;
+    if (tag == "utimens") return 32;
     return 0;
 }
 
@@ -1452,6 +1515,7 @@ bool decoded_at_exit(const SyscallInfo& info, std::size_t index, const std::arra
         if (option == 15 || option == 16) return true;
     }
     if (info.name == "ioctl" && index == 2) return ioctl_arg_at_exit(static_cast<std::uint32_t>(args[1]));
+    if (info.name == "getgroups" && index == 1) return true;
     return decoded_at_exit(info.args[index]);
 }
 
@@ -1553,6 +1617,15 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         }
     }
     if (info.name == "ioctl" && index == 1) return format_ioctl_request(static_cast<std::uint32_t>(v));
+    if (info.name == "setgroups" && index == 1) {
+        const auto n = static_cast<std::uint64_t>(std::max(static_cast<std::int32_t>(ctx.args[0]), 0));
+        return format_gid_array(v, src.buffer(v, std::min<std::uint64_t>(n, kMaxGroupsShown) * 4, kMaxGroupsShown * 4), n);
+    }
+    if (info.name == "getgroups" && index == 1) {
+        if (!ctx.ret || failed || static_cast<std::int32_t>(ctx.args[0]) == 0) return format_pointer(v);
+        const auto n = static_cast<std::uint64_t>(*ctx.ret);
+        return format_gid_array(v, src.buffer(v, std::min<std::uint64_t>(n, kMaxGroupsShown) * 4, kMaxGroupsShown * 4), n);
+    }
     if ((info.name == "getdents64" || info.name == "getdents") && index == 1) {
         if (!ctx.ret || failed) return format_pointer(v);
         const auto n = static_cast<std::uint64_t>(*ctx.ret);
@@ -1794,10 +1867,11 @@ void append_captured(std::string& out, std::uint64_t addr, const Capture* c, std
 // (format_arg() decides).
 bool append_arg_fast(std::string& out, const SyscallInfo& info, std::size_t index,
                      const ArgContext& ctx) {
-    if (index >= info.nargs || info.name == "clone" || info.name == "fcntl" ||
-        info.name == "socket" || info.name == "setsockopt" || info.name == "getsockopt" ||
-        info.name == "ptrace" || info.name == "prctl" || info.name == "futex" ||
-        info.name == "ioctl" || info.name == "getdents64" || info.name == "getdents") {
+    // Calls format_arg() decodes by name.
+    static constexpr std::array<std::string_view, 13> kByName = {
+        "clone", "fcntl", "socket", "setsockopt", "getsockopt", "ptrace", "prctl", "futex",
+        "ioctl", "getdents64", "getdents", "getgroups", "setgroups"};
+    if (index >= info.nargs || std::find(kByName.begin(), kByName.end(), info.name) != kByName.end()) {
         return false;
     }
     const ArgInfo& a = info.args[index];
@@ -2108,6 +2182,10 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
     if (info.name == "select" || info.name == "pselect6") {
         // The time left, written back by the call (strace's "left {...}").
         add(plan.exit, {4, CaptureKind::BufFixed, 0, 16});
+    }
+    if (info.name == "setgroups" || info.name == "getgroups") {
+        // The groups going in (setgroups) or coming out (getgroups), as many as strace shows.
+        add(info.name == "setgroups" ? plan.enter : plan.exit, {1, CaptureKind::BufFixed, 0, kMaxGroupsShown * 4});
     }
     if (info.name == "ioctl") {
         // The third argument is a number or points at what the request reads or writes; as

@@ -8,6 +8,8 @@
 #include <linux/stat.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysinfo.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -75,7 +77,33 @@ int main(void) {
     syscall(SYS_mkdir, "/tmp/corpus_sticky", 01777); /* 01700 after the mask */
     syscall(SYS_newfstatat, AT_FDCWD, "/tmp/corpus_sticky", &st, 0);
     syscall(SYS_rmdir, "/tmp/corpus_sticky");
+    /* File times: given, left alone (UTIME_OMIT), now (UTIME_NOW), all now (NULL). */
+    struct timespec times[2] = {{1700000000, 5}, {0, UTIME_OMIT}};
+    syscall(SYS_utimensat, AT_FDCWD, "/tmp/corpus_mode", times, 0);
+    times[1].tv_sec = 86400;
+    times[1].tv_nsec = 0;
+    syscall(SYS_utimensat, AT_FDCWD, "/tmp/corpus_mode", times, 0);
+    times[0].tv_nsec = UTIME_NOW;
+    times[1].tv_nsec = UTIME_NOW;
+    syscall(SYS_utimensat, AT_FDCWD, "/tmp/corpus_mode", times, AT_SYMLINK_NOFOLLOW);
+    syscall(SYS_utimensat, AT_FDCWD, "/tmp/corpus_mode", NULL, 0);
+    syscall(SYS_utimensat, AT_FDCWD, "missing", NULL, 0); /* ENOENT */
     syscall(SYS_unlink, "/tmp/corpus_mode");
+    /* The file system of a path and of a descriptor; the system's memory and load. */
+    struct statfs sfs;
+    syscall(SYS_statfs, "/proc", &sfs);
+    int pfd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self", O_RDONLY | O_DIRECTORY);
+    syscall(SYS_fstatfs, pfd, &sfs);
+    syscall(SYS_close, pfd);
+    syscall(SYS_statfs, "missing", &sfs); /* ENOENT */
+    struct sysinfo si;
+    syscall(SYS_sysinfo, &si);
+    /* Supplementary groups: how many, set, read back. */
+    gid_t groups[4] = {0, 1, 2, 3};
+    syscall(SYS_getgroups, 0, NULL);
+    syscall(SYS_setgroups, 2, groups + 1);
+    syscall(SYS_getgroups, 4, groups);
+    syscall(SYS_setgroups, 0, NULL);
     syscall(SYS_close, dfd);
     syscall(SYS_rmdir, DIR);
     syscall(SYS_write, 1, "corpus_file: done\n", 18);

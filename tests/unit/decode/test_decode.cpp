@@ -1259,6 +1259,76 @@ TEST(Memory, ModesAndMasks) {
     EXPECT_EQ(format_return(&call("umask"), 022, false).text, "022");
 }
 
+// File times, file systems, the system's state and groups as strace prints them.
+TEST(Memory, TimesFileSystemsAndGroups) {
+    ArgContext ctx;
+    ctx.args = {static_cast<std::uint64_t>(-100), 0x1000, 0x2000, 0x100, 0, 0};
+    std::string times = le64(1700000000) + le64(5) + le64(0) + le64((1 << 30) - 2);
+    Capture t = cap(2, CaptureKind::BufFixed, times);
+    ctx.capture = &t;
+    const auto& utimensat = call("utimensat");
+    EXPECT_EQ(format_arg(utimensat, 2, ctx),
+              "[{tv_sec=1700000000, tv_nsec=5} /* 2023-11-14T22:13:20.000000005+0000 */, UTIME_OMIT]");
+    EXPECT_EQ(format_arg(utimensat, 3, ctx), "AT_SYMLINK_NOFOLLOW");
+    times = le64(86400) + le64(0) + le64(-1) + le64(2000000000);  // the second: no valid time
+    Capture t2 = cap(2, CaptureKind::BufFixed, times);
+    ctx.capture = &t2;
+    EXPECT_EQ(format_arg(utimensat, 2, ctx),
+              "[{tv_sec=86400, tv_nsec=0} /* 1970-01-02T00:00:00+0000 */, {tv_sec=-1, tv_nsec=2000000000}]");
+
+    std::string sfs(120, '\0');
+    sfs.replace(0, 8, le64(0x9fa0));
+    sfs.replace(8, 8, le64(4096));
+    sfs.replace(56, 4, le32(0xa0352f5e));
+    sfs.replace(64, 8, le64(255));
+    sfs.replace(80, 8, le64(0x1020));
+    Capture f = cap(1, CaptureKind::BufFixed, sfs);
+    ctx.capture = &f;
+    ctx.args = {3, 0x1000, 0, 0, 0, 0};
+    ctx.ret = 0;
+    EXPECT_EQ(format_arg(call("fstatfs"), 1, ctx),
+              "{f_type=PROC_SUPER_MAGIC, f_bsize=4096, f_blocks=0, f_bfree=0, f_bavail=0, f_files=0, "
+              "f_ffree=0, f_fsid={val=[0xa0352f5e, 0]}, f_namelen=255, f_frsize=0, "
+              "f_flags=ST_VALID|ST_RELATIME}");
+    sfs.replace(0, 8, le64(0x12345678));
+    Capture f2 = cap(1, CaptureKind::BufFixed, sfs);
+    ctx.capture = &f2;
+    EXPECT_EQ(format_arg(call("fstatfs"), 1, ctx).substr(0, 19), "{f_type=0x12345678,");
+
+    std::string si(112, '\0');
+    si.replace(0, 8, le64(10));
+    si.replace(8, 8, le64(5248));
+    si.replace(32, 8, le64(491806720));
+    si[80] = 47;
+    si.replace(104, 4, le32(1));
+    Capture sc = cap(0, CaptureKind::BufFixed, si);
+    ctx.capture = &sc;
+    ctx.args = {0x1000, 0, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("sysinfo"), 0, ctx),
+              "{uptime=10, loads=[5248, 0, 0], totalram=491806720, freeram=0, sharedram=0, bufferram=0, "
+              "totalswap=0, freeswap=0, procs=47, totalhigh=0, freehigh=0, mem_unit=1}");
+
+    // Groups: set (at the entry, as many as the count), read back (as many as returned); a
+    // count the capture does not cover (hostile or huge) shows the first 32 then "...".
+    std::string gids;
+    for (std::uint32_t g = 0; g < 40; ++g) gids += le32(g);
+    const std::string first32 = gids.substr(0, 128);
+    Capture gc = cap(1, CaptureKind::BufFixed, first32);
+    ctx.capture = &gc;
+    ctx.ret.reset();
+    ctx.args = {2, 0x1000, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("setgroups"), 1, ctx), "[0, 1]");
+    ctx.args = {0x7fffffff, 0x1000, 0, 0, 0, 0};
+    const std::string many = format_arg(call("setgroups"), 1, ctx);
+    EXPECT_EQ(many.substr(many.size() - 12), "30, 31, ...]");
+    ctx.args = {4, 0x1000, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("getgroups"), 1, ctx), "0x1000");  // going in
+    ctx.ret = 3;
+    EXPECT_EQ(format_arg(call("getgroups"), 1, ctx), "[0, 1, 2]");
+    ctx.args = {0, 0, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("getgroups"), 1, ctx), "NULL");
+}
+
 // ioctl as strace 6.1 prints it: the request by name (or its _IOC fields), then the third
 // argument as the request defines it, read at the entry or at the exit.
 TEST(Memory, IoctlByRequest) {
