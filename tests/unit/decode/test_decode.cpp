@@ -1259,6 +1259,20 @@ TEST(Memory, ModesAndMasks) {
     EXPECT_EQ(format_return(&call("umask"), 022, false).text, "022");
 }
 
+// size bytes of zeros with little-endian fields {offset, value, width} written in.
+struct Field {
+    std::size_t offset;
+    std::uint64_t value;
+    std::size_t width;
+};
+std::string image(std::size_t size, std::initializer_list<Field> fields) {
+    std::string out(size, '\0');
+    for (const Field& f : fields) {
+        for (std::size_t b = 0; b < f.width; ++b) out[f.offset + b] = static_cast<char>(f.value >> (8 * b));
+    }
+    return out;
+}
+
 // File times, file systems, the system's state and groups as strace prints them.
 TEST(Memory, TimesFileSystemsAndGroups) {
     ArgContext ctx;
@@ -1276,12 +1290,7 @@ TEST(Memory, TimesFileSystemsAndGroups) {
     EXPECT_EQ(format_arg(utimensat, 2, ctx),
               "[{tv_sec=86400, tv_nsec=0} /* 1970-01-02T00:00:00+0000 */, {tv_sec=-1, tv_nsec=2000000000}]");
 
-    std::string sfs(120, '\0');
-    sfs.replace(0, 8, le64(0x9fa0));
-    sfs.replace(8, 8, le64(4096));
-    sfs.replace(56, 4, le32(0xa0352f5e));
-    sfs.replace(64, 8, le64(255));
-    sfs.replace(80, 8, le64(0x1020));
+    std::string sfs = image(120, {{0, 0x9fa0, 8}, {8, 4096, 8}, {56, 0xa0352f5e, 4}, {64, 255, 8}, {80, 0x1020, 8}});
     Capture f = cap(1, CaptureKind::BufFixed, sfs);
     ctx.capture = &f;
     ctx.args = {3, 0x1000, 0, 0, 0, 0};
@@ -1295,12 +1304,7 @@ TEST(Memory, TimesFileSystemsAndGroups) {
     ctx.capture = &f2;
     EXPECT_EQ(format_arg(call("fstatfs"), 1, ctx).substr(0, 19), "{f_type=0x12345678,");
 
-    std::string si(112, '\0');
-    si.replace(0, 8, le64(10));
-    si.replace(8, 8, le64(5248));
-    si.replace(32, 8, le64(491806720));
-    si[80] = 47;
-    si.replace(104, 4, le32(1));
+    const std::string si = image(112, {{0, 10, 8}, {8, 5248, 8}, {32, 491806720, 8}, {80, 47, 2}, {104, 1, 4}});
     Capture sc = cap(0, CaptureKind::BufFixed, si);
     ctx.capture = &sc;
     ctx.args = {0x1000, 0, 0, 0, 0, 0};
