@@ -68,6 +68,7 @@ static const char *const reg_names[NITRO_NREGS] = {
 struct pending {
     uint64_t cr3, fs, gs; /* key */
     uint64_t seq;
+    uint64_t next_rip; /* where the call returns to (after a syscall or int 0x80); 0: unknown */
     uint64_t nr;
     uint64_t args[6];
     uint64_t stamp; /* insertion counter, for eviction */
@@ -107,6 +108,8 @@ struct vcpu {
     uint64_t events;
     uint64_t context_reads;   /* context words read from the RAM file */
     bool context_direct_off;  /* one of them disagreed with QEMU's read: not any more */
+    uint64_t pc;              /* the address of the instruction of the current callback */
+    uint8_t insn_size;        /* its length */
 };
 
 static struct nitro_ctl *ctl;
@@ -816,6 +819,26 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
     return used;
 }
 
+/* A redirected exit's NITRO_CAP_STACK capture at out: where the call would have returned, then
+ * the top of the user stack. */
+static uint32_t add_stack_capture(struct vcpu *v, struct nitro_record *rec, uint64_t next_rip, uint64_t rsp,
+                                  uint8_t *out) {
+    struct nitro_capture_hdr *h = (struct nitro_capture_hdr *)out;
+    uint8_t *data = out + sizeof *h;
+    memcpy(data, &next_rip, 8);
+    uint8_t st = NITRO_CAP_OK;
+    if (rec->flags & NITRO_REC_F_COMPAT) rsp &= 0xffffffffULL;
+    uint32_t len = 8 + capture_buffer(v, rsp, data + 8, NITRO_STACK_CAPTURE, NITRO_STACK_CAPTURE, &st);
+    if (st == NITRO_CAP_TRUNCATED) st = NITRO_CAP_OK;
+    h->arg = 0;
+    h->kind = NITRO_CAP_STACK;
+    h->status = st;
+    h->field = 0;
+    h->len = len;
+    rec->ncaptures++;
+    return (uint32_t)sizeof *h + round8(len);
+}
+
 /* Waits (bounded, consumer-liveness checked) until the ring has room for size bytes. The
  * consumer's tail is read only when the value seen last leaves too little room: the tail's
  * cache line is written by the consumer's core, and reading it at every event would move
@@ -1055,6 +1078,8 @@ struct rec_fields {
     uint32_t vcpu, flags, entry_vcpu;
     uint64_t seq, entry_seq, nr, tsc;
     const uint64_t *args;
+    uint64_t next_rip; /* redirected exits: where the call would have returned */
+    uint64_t user_rsp; /* exits: the user stack pointer of the return */
 };
 
 /* Writes an event record in place: the fixed part, the registers of s, then captures. */
@@ -1064,6 +1089,8 @@ static void emit(struct vcpu *v, const struct regset *s, const struct rec_fields
     bool compat = f->flags & NITRO_REC_F_COMPAT;
     uint32_t caps = (f->flags & NITRO_REC_F_UNPAIRED) ? 0 : capture_bound(compat, f->nr, f->direction);
     if (caps > ring_bytes / 4) caps = ring_bytes / 4;
+    const bool redirected = f->flags & NITRO_REC_F_REDIRECTED;
+    if (redirected) caps += (uint32_t)sizeof(struct nitro_capture_hdr) + 8 + NITRO_STACK_CAPTURE;
     uint32_t fixed = (uint32_t)sizeof(struct nitro_record) + nregs * 8;
     /* Records are packed (8-byte aligned). Cache-line aligned records were measured slower:
      * each would start in a line the vCPU's core does not hold yet. */
@@ -1088,7 +1115,9 @@ static void emit(struct vcpu *v, const struct regset *s, const struct rec_fields
     rec->pad2 = 0;
     uint64_t *out = (uint64_t *)(rec + 1);
     for (uint32_t m = s->mask; m; m &= m - 1) *out++ = s->r[__builtin_ctz(m)];
-    uint32_t extra = caps ? add_captures(v, rec, s->r[NITRO_REG_RAX], (uint8_t *)out, caps) : 0;
+    uint32_t stack_room = redirected ? (uint32_t)sizeof(struct nitro_capture_hdr) + 8 + NITRO_STACK_CAPTURE : 0;
+    uint32_t extra = caps > stack_room ? add_captures(v, rec, s->r[NITRO_REG_RAX], (uint8_t *)out, caps - stack_room) : 0;
+    if (redirected) extra += add_stack_capture(v, rec, f->next_rip, f->user_rsp, (uint8_t *)out + extra);
     record_commit(v, rec, fixed + extra);
 }
 
@@ -1109,11 +1138,21 @@ static inline void account(struct vcpu *v, uint64_t start) {
 static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, uint64_t now);
 static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, uint64_t now);
 
+/* A callback's udata: the instruction's address (QEMU's register file holds the address of
+ * the block's start, or of the last instruction that needed it, not this one's), its length and
+ * its kind. Addresses are canonical: bits 56..63 repeat bit 55. */
+#define INSN_UDATA(vaddr, size, kind) ((void *)(uintptr_t)((vaddr) << 8 | (uint64_t)(size) << 4 | (kind)))
+static inline uint64_t insn_pc(void *udata) { return (uint64_t)((int64_t)(uintptr_t)udata >> 8); }
+static inline uint8_t insn_kind(void *udata) { return (uint8_t)((uintptr_t)udata & 15); }
+static inline uint8_t insn_size(void *udata) { return (uint8_t)(((uintptr_t)udata >> 4) & 15); }
+
 static void on_entry(unsigned vcpu_index, void *udata) {
     if (vcpu_index >= n_vcpus) return;
     uint64_t start = tsc();
     struct vcpu *v = &vcpus[vcpu_index];
-    on_entry_traced(v, vcpu_index, (uint8_t)(uintptr_t)udata, start);
+    v->pc = insn_pc(udata);
+    v->insn_size = insn_size(udata);
+    on_entry_traced(v, vcpu_index, insn_kind(udata), start);
     account(v, start);
 }
 
@@ -1121,7 +1160,8 @@ static void on_exit_insn(unsigned vcpu_index, void *udata) {
     if (vcpu_index >= n_vcpus) return;
     uint64_t start = tsc();
     struct vcpu *v = &vcpus[vcpu_index];
-    on_exit_traced(v, vcpu_index, (uint8_t)(uintptr_t)udata, start);
+    v->pc = insn_pc(udata);
+    on_exit_traced(v, vcpu_index, insn_kind(udata), start);
     account(v, start);
 }
 
@@ -1152,6 +1192,10 @@ static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, u
         read_regs(v, &s, send_mask(v, compat ? lean_enter32 : lean_enter64));
         int conv = !compat ? 0 : type == NITRO_TYPE_SYSCALL ? 1 : type == NITRO_TYPE_SYSENTER ? 2 : 3;
         read_args(v, &s, conv, p.args);
+        s.r[NITRO_REG_RIP] = v->pc;
+        /* syscall and int 0x80 return right after themselves; sysenter through a fixed landing
+         * point of the kernel's choosing */
+        if (type != NITRO_TYPE_SYSENTER) p.next_rip = v->pc + v->insn_size;
     }
     /* Calls that never return (exit, exit_group) leave nothing to pair. */
     if (!bit_set(compat ? ctl->noreturn_nr32 : ctl->noreturn_nr64, nr)) pending_put(&p);
@@ -1178,6 +1222,7 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
     read_regs(v, &s, KEY_REGS);
     uint64_t cr3 = s.r[NITRO_REG_CR3] & CR3_KEY_MASK;
     uint64_t fs = s.r[NITRO_REG_FS_BASE], gs = s.r[NITRO_REG_GS_BASE];
+    uint64_t frame[4] = {0}; /* an iret's: rip, cs, rflags, rsp of the return */
     if (insn == NITRO_EXIT_IRET) {
         /* Most irets end interrupts (many in the kernel, e.g. an idle vCPU's): unless the
          * thread key has a pending call, or a fresh image may end an execve, there is nothing
@@ -1186,7 +1231,6 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
         if (!pending_has(cr3, fs, gs) && !(fresh && LOAD_RELAXED(&rekey_pending))) return;
         /* Only an iret to user mode (RPL 3 in the CS of the frame) can end a system call. */
         read_regs(v, &s, 1u << NITRO_REG_RSP);
-        uint64_t frame[2];
         if (!read_mem(v, s.r[NITRO_REG_RSP], frame, sizeof frame) || (frame[1] & 3) != 3) return;
     }
     struct pending p;
@@ -1233,6 +1277,12 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
     if (!p.traced) return;
 
     read_regs(v, &s, send_mask(v, lean_exit));
+    s.r[NITRO_REG_RIP] = v->pc;
+    /* Where the thread goes back to user mode: sysret to RCX with the stack it has, iret to its
+     * frame's. */
+    uint64_t user_rip = insn == NITRO_EXIT_SYSRET ? s.r[NITRO_REG_RCX] : frame[0];
+    uint64_t user_rsp = insn == NITRO_EXIT_SYSRET ? s.r[NITRO_REG_RSP] : frame[3];
+    if (p.next_rip && insn != NITRO_EXIT_SYSEXIT && user_rip != p.next_rip) flags |= NITRO_REC_F_REDIRECTED;
     struct rec_fields f = {.type = p.type,
                            .direction = NITRO_DIR_EXIT,
                            .exit_insn = insn,
@@ -1243,7 +1293,9 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
                            .entry_seq = p.seq,
                            .nr = p.nr,
                            .tsc = now,
-                           .args = p.args};
+                           .args = p.args,
+                           .next_rip = p.next_rip,
+                           .user_rsp = user_rsp};
     emit(v, &s, &f, read_context(v, vcpu_index, &s));
 }
 
@@ -1292,14 +1344,15 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
         else if (rem == 2 && op[0] == 0x0f && op[1] == 0x07) exit = NITRO_EXIT_SYSRET;
         else if (rem == 2 && op[0] == 0x0f && op[1] == 0x35) exit = NITRO_EXIT_SYSEXIT;
         else if (rem == 1 && op[0] == 0xcf) exit = NITRO_EXIT_IRET;
+        uint64_t va = qemu_plugin_insn_vaddr(insn);
         if (entry) {
             qemu_plugin_register_vcpu_insn_exec_cond_cb(
                 insn, empty_callbacks ? on_insn_empty : on_entry, QEMU_PLUGIN_CB_R_REGS,
-                QEMU_PLUGIN_COND_NE, active, 0, (void *)entry);
+                QEMU_PLUGIN_COND_NE, active, 0, INSN_UDATA(va, len, entry));
         } else if (exit) {
             qemu_plugin_register_vcpu_insn_exec_cond_cb(
                 insn, empty_callbacks ? on_insn_empty : on_exit_insn, QEMU_PLUGIN_CB_R_REGS,
-                QEMU_PLUGIN_COND_NE, active, 0, (void *)exit);
+                QEMU_PLUGIN_COND_NE, active, 0, INSN_UDATA(va, len, exit));
         }
     }
 }

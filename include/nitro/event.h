@@ -64,7 +64,11 @@ enum class CaptureKind : uint8_t {
     /// The bytes at an address stored in the structure the argument points to: in its 64-bit
     /// field number `field` (clone3's struct clone_args: the TID the kernel wrote for the new
     /// task at parent_tid, field 3; the pidfd, field 1). Fault: no address there.
-    Deref = 10
+    Deref = 10,
+    /// Of an exit that did not return after its entry instruction (Event::redirected): the
+    /// 8-byte address it would have returned to, then the top of the user stack at the return
+    /// (where Linux puts a signal frame). Not a rule: the listener adds it by itself.
+    Stack = 11
 };
 /// The iovec entries whose buffers an IovecData capture holds at most.
 inline constexpr std::size_t kIovecDataEntries = 16;
@@ -92,6 +96,9 @@ struct EventFields {
     ExitInsn exit_insn = ExitInsn::None;
     bool unpaired = false;  ///< exit without a known entry (fork child, entered before attach)
     bool fallback = false;  ///< paired by vCPU because the call changed the thread (execve)
+    /// The return did not go back after the entry instruction (a signal handler runs, a new
+    /// program starts): RAX may not hold the call's result (see the Stack capture).
+    bool redirected = false;
     uint64_t nr = 0;        ///< system call number (exits: of the paired entry)
     std::array<uint64_t, 6> args{};  ///< arguments by ABI (exits: of the paired entry)
     Registers regs{};
@@ -137,7 +144,8 @@ struct Event : EventFields {
     /// The bytes captured at the argument's address (nullptr: none).
     const Capture* capture(unsigned arg) const {
         for (const auto& c : captures) {
-            if (c.arg == arg && c.kind != CaptureKind::IovecData && c.kind != CaptureKind::Deref) {
+            if (c.arg == arg && c.kind != CaptureKind::IovecData && c.kind != CaptureKind::Deref &&
+                c.kind != CaptureKind::Stack) {
                 return &c;
             }
         }

@@ -680,6 +680,9 @@ std::string format_struct(std::string_view tag, std::string_view d, const ArgCon
     }
     if (tag == "rusage") return format_rusage(d);
     if (tag == "statfs") return format_statfs(d);
+    if (tag == "itimerval" && d.size() >= 32) {
+        return "{it_interval=" + format_time_pair(d, 0, "tv_usec") + ", it_value=" + format_time_pair(d, 16, "tv_usec") + "}";
+    }
     if (tag == "sysinfo") return format_sysinfo(d);
     if (tag == "utimens" && d.size() >= 32) return "[" + format_utime(d, 0) + ", " + format_utime(d, 16) + "]";
     if (tag == "rlimit64" && d.size() >= 16) {
@@ -704,6 +707,7 @@ std::uint32_t struct_size(std::string_view tag) {
     if (tag == "epoll_event") return kEpollEventSize;
     if (tag == "rusage") return 144;
     if (tag == "statfs") return 120;
+    if (tag == "itimerval") return 32;
     if (tag == "sysinfo") return 112;
     if (tag == "utimens") return 32;
     return 0;

@@ -184,6 +184,7 @@ char* write_event_object(char* p, const Event& ev, RegisterOutput regs) {
         *p++ = '"';
         if (ev.unpaired) p = put_lit(p, R"(, "unpaired": true)");
         if (ev.fallback) p = put_lit(p, R"(, "paired_by_vcpu": true)");
+        if (ev.redirected) p = put_lit(p, R"(, "redirected": true)");
     }
     if (regs == RegisterOutput::Fresh) {
         for (std::size_t i = 0; i < std::size(kRegFields); ++i) {
@@ -216,7 +217,7 @@ void append_raw_event(std::string& out, const Event& ev) {
             static constexpr const char* kind[] = {"?",       "cstring",     "buf_fixed",
                                                    "buf_len_arg", "buf_ret", "str_array",
                                                    "buf_len_ptr", "iovec_data", "msghdr",
-                                                   "mmsghdr",     "deref"};
+                                                   "mmsghdr",     "deref",   "stack"};
             const auto k = static_cast<std::size_t>(c.kind);
             fmt::format_to(std::back_inserter(out),
                            R"({{"arg": {}, "kind": "{}", "status": "{}", )", c.arg,

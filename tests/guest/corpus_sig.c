@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 // strace comparison corpus, flags and signals: rt_sigaction, rt_sigprocmask, kill/tgkill/tkill
-// of blocked and ignored signals, fcntl, dup/dup2/dup3, pipe2 with flag sets. No signal
-// handler runs (a handler's rt_sigreturn reads its frame from the stack, not from arguments).
+// of blocked and ignored signals, fcntl, dup/dup2/dup3, pipe2 with flag sets; handlers that
+// run as a call returns (its result is then in the signal frame, not in RAX) and a call that
+// a handler interrupts and SA_RESTART restarts.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -15,6 +17,13 @@ struct ksigaction {
     void (*restorer)(void);
     unsigned long mask;
 };
+
+static int wake_fd = -1;
+static void on_child(int sig) { (void)sig; }
+static void on_alarm(int sig) {
+    (void)sig;
+    syscall(SYS_write, wake_fd, "w", 1);
+}
 
 int main(void) {
     struct ksigaction act, old;
@@ -59,6 +68,28 @@ int main(void) {
     char c;
     syscall(SYS_read, p[0], &c, 1);
     syscall(SYS_read, p[0], &c, 1); /* EAGAIN */
+
+    /* A child's end: wait4 returns its pid, then the SIGCHLD handler runs on that return. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_child;
+    sigaction(SIGCHLD, &sa, NULL);
+    long child = syscall(SYS_fork);
+    if (child == 0) syscall(SYS_exit_group, 0);
+    int status = 0;
+    syscall(SYS_wait4, child, &status, 0, NULL);
+    /* A read that a timer's handler interrupts (ERESTARTSYS); SA_RESTART restarts it, and
+     * the handler's byte ends it. */
+    int q[2];
+    syscall(SYS_pipe2, q, 0);
+    wake_fd = q[1];
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {0, 50000}};
+    syscall(SYS_setitimer, ITIMER_REAL, &it, NULL);
+    syscall(SYS_read, q[0], &c, 1);
+    syscall(SYS_getitimer, ITIMER_REAL, &it);
     syscall(SYS_write, 1, "corpus_sig: done\n", 17);
     return 0;
 }

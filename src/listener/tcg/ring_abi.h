@@ -18,10 +18,10 @@
 
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
 #define NITRO_ABI_VERSION 10u       /* this header as a whole (the control block) */
-#define NITRO_RECORD_ABI_VERSION 8u /* the event records alone (capture files keep them) */
+#define NITRO_RECORD_ABI_VERSION 9u /* the event records alone (capture files keep them) */
 /* Record ABI 7 added the capture kinds NITRO_CAP_IOVEC_DATA, NITRO_CAP_MSGHDR and
- * NITRO_CAP_MMSGHDR, ABI 8 NITRO_CAP_DEREF; records of ABI 6 and 7 are ABI 8 records without
- * them, and readers of 8 read them. */
+ * NITRO_CAP_MMSGHDR, ABI 8 NITRO_CAP_DEREF, ABI 9 NITRO_CAP_STACK and NITRO_REC_F_REDIRECTED;
+ * records of ABI 6 to 8 are ABI 9 records without them, and readers of 9 read them. */
 #define NITRO_RECORD_ABI_OLDEST 6u
 #define NITRO_MAX_VCPUS 64u
 #define NITRO_MAX_NR 1024u /* syscall numbers traced per ABI: 0..1023 */
@@ -57,6 +57,10 @@ enum nitro_direction { NITRO_DIR_ENTER = 0, NITRO_DIR_EXIT = 1 };
 #define NITRO_REC_F_COMPAT 0x1u   /* 32-bit ABI (i386 numbers) */
 #define NITRO_REC_F_UNPAIRED 0x2u /* exit without a known entry (e.g. a fork child's return) */
 #define NITRO_REC_F_FALLBACK 0x4u /* paired by the per-vCPU fallback (thread key changed) */
+/* exit that does not return to the instruction after its entry's (syscall, int 0x80): the
+ * kernel sends the thread elsewhere (a signal handler, a new program, a restored context);
+ * the record then holds a NITRO_CAP_STACK capture */
+#define NITRO_REC_F_REDIRECTED 0x8u
 
 enum nitro_rec_kind { NITRO_REC_EVENT = 1, NITRO_REC_WRAP = 2 };
 #define NITRO_SLEEP_AWAKE 0u
@@ -92,7 +96,13 @@ enum nitro_capture_kind {
      * structure at arg (clone3's struct clone_args: where the kernel wrote the new task's
      * TID, field 3, or its pidfd, field 1). The capture header's field byte holds len_arg. */
     NITRO_CAP_DEREF = 10,
+    /* not a rule: added by the plugin to a NITRO_REC_F_REDIRECTED exit. 8 bytes, the address
+     * the call would have returned to (after its entry instruction), then up to
+     * NITRO_STACK_CAPTURE bytes at the user stack pointer of the return (where the kernel
+     * puts a signal frame). arg 0. */
+    NITRO_CAP_STACK = 11,
 };
+#define NITRO_STACK_CAPTURE 256u
 #define NITRO_MAX_MMSG_CAPTURE 8u
 #define NITRO_MSG_NAME_CAPTURE 128u
 #define NITRO_MSG_CONTROL_CAPTURE 512u

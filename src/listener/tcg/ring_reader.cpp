@@ -99,7 +99,8 @@ static_assert(NITRO_MAX_IOV_CAPTURE == kIovecDataEntries &&
                   NITRO_CAP_IOVEC_DATA == static_cast<int>(CaptureKind::IovecData) &&
                   NITRO_CAP_MSGHDR == static_cast<int>(CaptureKind::Msghdr) &&
                   NITRO_CAP_MMSGHDR == static_cast<int>(CaptureKind::Mmsghdr) &&
-                  NITRO_CAP_DEREF == static_cast<int>(CaptureKind::Deref),
+                  NITRO_CAP_DEREF == static_cast<int>(CaptureKind::Deref) &&
+                  NITRO_CAP_STACK == static_cast<int>(CaptureKind::Stack),
               "the plugin's capture kinds are CaptureKind's");
 static_assert(NITRO_REG_RAX == static_cast<int>(Reg::rax) && NITRO_REG_R15 == static_cast<int>(Reg::r15) &&
               NITRO_REG_RIP == static_cast<int>(Reg::rip) && NITRO_REG_CS == static_cast<int>(Reg::cs) &&
@@ -133,6 +134,7 @@ bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, RegisterCa
     ev.compat = rec->flags & NITRO_REC_F_COMPAT;
     ev.unpaired = rec->flags & NITRO_REC_F_UNPAIRED;
     ev.fallback = rec->flags & NITRO_REC_F_FALLBACK;
+    ev.redirected = rec->flags & NITRO_REC_F_REDIRECTED;
     ev.seq = rec->seq;
     ev.entry_seq = rec->entry_seq;
     ev.entry_vcpu = rec->entry_vcpu;
@@ -159,12 +161,13 @@ bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, RegisterCa
     ev.capture_storage.clear();
     const uint8_t* p = reinterpret_cast<const uint8_t*>(rec) + regs_end;
     const uint8_t* end = reinterpret_cast<const uint8_t*>(rec) + size;
-    unsigned n = rec->ncaptures > NITRO_MAX_CAPTURES ? NITRO_MAX_CAPTURES : rec->ncaptures;
+    // The rules' captures, and a redirected exit's stack.
+    unsigned n = rec->ncaptures > NITRO_MAX_CAPTURES + 1 ? NITRO_MAX_CAPTURES + 1 : rec->ncaptures;
     struct Span {
         nitro_capture_hdr h;
         size_t off;
     };
-    Span spans[NITRO_MAX_CAPTURES];
+    Span spans[NITRO_MAX_CAPTURES + 1];
     unsigned got = 0;
     for (unsigned i = 0; i < n; i++) {
         if (end - p < static_cast<ptrdiff_t>(sizeof(nitro_capture_hdr))) return false;
@@ -173,7 +176,7 @@ bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, RegisterCa
         p += sizeof h;
         size_t padded = (static_cast<size_t>(h.len) + 7) & ~size_t{7};
         if (h.len > NITRO_MAX_CAPTURE_BYTES || static_cast<size_t>(end - p) < padded) return false;
-        if (h.arg > 5 || h.kind < NITRO_CAP_CSTRING || h.kind > NITRO_CAP_DEREF ||
+        if (h.arg > 5 || h.kind < NITRO_CAP_CSTRING || h.kind > NITRO_CAP_STACK ||
             h.status > NITRO_CAP_PARTIAL || h.field > 5) {
             return false;
         }

@@ -2,6 +2,7 @@
 #include "os/linux/backend.h"
 
 #include "os/linux/pairing.h"
+#include "os/linux/signal_frame.h"
 
 #include <fmt/format.h>
 
@@ -292,7 +293,7 @@ void LinuxBackend::decode_event(const Event& ev, const SyscallInfo* info, Syscal
         return;
     }
 
-    const std::int64_t ret = ev.ret();
+    const std::int64_t ret = return_value(ev);
     sc.ret = ret;
     auto text = decode::format_return(info, ret, ev.compat, &ev.args);
     sc.ret_text = std::move(text.text);

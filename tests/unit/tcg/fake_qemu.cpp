@@ -22,6 +22,7 @@ extern "C" {
 
 struct qemu_plugin_insn {
     std::vector<uint8_t> bytes;
+    uint64_t vaddr = 0;
     qemu_plugin_vcpu_udata_cb_t cb = nullptr;
     void* udata = nullptr;
     qemu_plugin_u64 entry{};
@@ -100,6 +101,8 @@ size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb* tb) { return tb->insn
 struct qemu_plugin_insn* qemu_plugin_tb_get_insn(const struct qemu_plugin_tb* tb, size_t idx) {
     return tb->insns.at(idx);
 }
+uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn* insn) { return insn->vaddr; }
+size_t qemu_plugin_insn_size(const struct qemu_plugin_insn* insn) { return insn->bytes.size(); }
 size_t qemu_plugin_insn_data(const struct qemu_plugin_insn* insn, void* dest, size_t len) {
     size_t n = std::min(len, insn->bytes.size());
     std::memcpy(dest, insn->bytes.data(), n);
@@ -157,7 +160,9 @@ FakeQemu::FakeQemu(const std::string& extra_args) {
     if (qemu_plugin_install(1, &info, static_cast<int>(argv.size()), argv.data()) != 0) std::abort();
     reg.init(1, 0);
     syscall_insn.bytes = {0x0f, 0x05};      // syscall
+    syscall_insn.vaddr = kSyscallAddress;
     sysret_insn.bytes = {0x48, 0x0f, 0x07};  // sysretq
+    sysret_insn.vaddr = 0xffffffff81000100ULL;
 }
 
 FakeQemu::~FakeQemu() {
@@ -198,6 +203,7 @@ void FakeQemu::enter(uint64_t nr, const uint64_t (&args)[6]) {
 
 void FakeQemu::leave(uint64_t ret) {
     set(NITRO_REG_RAX, ret);
+    set(NITRO_REG_RCX, kSyscallAddress + 2);  // sysret's return address: after the syscall
     exec(sysret_insn);
 }
 

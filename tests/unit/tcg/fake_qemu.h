@@ -15,6 +15,9 @@
 
 namespace nitro::fake {
 
+/// Where the fake guest's syscall instruction is (its sysret returns after it).
+inline constexpr uint64_t kSyscallAddress = 0x401000;
+
 class FakeQemu {
 public:
     /// Loads the plugin (qemu_plugin_install with a control file of its own) and initialises
