@@ -207,6 +207,13 @@ void FakeQemu::leave(uint64_t ret) {
     exec(sysret_insn);
 }
 
+void FakeQemu::leave_to(uint64_t ret, uint64_t rip, uint64_t rsp) {
+    set(NITRO_REG_RAX, ret);
+    set(NITRO_REG_RCX, rip);
+    set(NITRO_REG_RSP, rsp);
+    exec(sysret_insn);
+}
+
 void FakeQemu::call(uint64_t nr, const uint64_t (&args)[6], uint64_t ret) {
     enter(nr, args);
     leave(ret);

@@ -37,6 +37,8 @@ public:
     /// Its two halves, for a change of guest memory in between.
     void enter(uint64_t nr, const uint64_t (&args)[6]);
     void leave(uint64_t ret);
+    /// Returns elsewhere than after the syscall (a signal handler, at rip with the stack rsp).
+    void leave_to(uint64_t ret, uint64_t rip, uint64_t rsp);
     /// Sets one register as QEMU keeps it before a callback (API view and register file).
     void set(int reg, uint64_t value);
     /// Guest memory at a virtual address (what qemu_plugin_read_memory_vaddr reads). Like

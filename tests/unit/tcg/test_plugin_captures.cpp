@@ -127,6 +127,35 @@ TEST(PluginCaptures, AbsurdIovecCountsStopAtTheArrayAndTheBound) {
 
 // clone3 creating a thread: the TID the kernel wrote at parent_tid, copied when the call
 // returned (the thread's end clears it again), and a pidfd; an address that is not mapped.
+// A return into a signal handler: the entry's own address (not QEMU's block start), the exit
+// flagged, and the top of the user stack with the address the call would have returned to.
+TEST(PluginCaptures, RedirectedReturnCarriesTheStack) {
+    auto& p = plugin();
+    p.qemu.map(0x7fff0000, std::string("frame...") + std::string(248, 'f'));
+    p.qemu.enter(61, {static_cast<uint64_t>(-1), 0, 0, 0, 0, 0});
+    p.qemu.leave_to(0, 0x405000, 0x7fff0000);  // the handler, RAX = 0
+    const Event entry = next_event();
+    const Event exit = next_event();
+    EXPECT_EQ(entry.regs.rip, fake::kSyscallAddress);
+    EXPECT_FALSE(entry.redirected);
+    EXPECT_TRUE(exit.redirected);
+    const Capture* stack = nullptr;
+    for (const auto& c : exit.captures) {
+        if (c.kind == CaptureKind::Stack) stack = &c;
+    }
+    ASSERT_NE(stack, nullptr);
+    EXPECT_EQ(stack->data.substr(0, 8), le64(fake::kSyscallAddress + 2));
+    EXPECT_EQ(stack->data.substr(8, 8), "frame...");
+    EXPECT_EQ(stack->data.size(), 8u + 256u);
+    EXPECT_EQ(exit.capture(0), nullptr);  // not an argument's capture
+    // A return after the syscall: no flag, no stack.
+    p.qemu.call(39, {0, 0, 0, 0, 0, 0}, 5);
+    next_event();
+    const Event plain = next_event();
+    EXPECT_FALSE(plain.redirected);
+    EXPECT_TRUE(plain.captures.empty());
+}
+
 TEST(PluginCaptures, Clone3TidAsTheCallWroteIt) {
     auto& p = plugin();
     std::string ca(88, '\0');
