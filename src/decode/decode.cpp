@@ -394,6 +394,11 @@ std::string format_sockaddr(std::uint64_t addr, const Capture* c) {
             "&sin6_addr)",
             be16(p + 2), static_cast<std::uint32_t>(be16(p + 4)) << 16 | be16(p + 6), text);
         if (n >= 28) out += fmt::format(", sin6_scope_id={}", u32(c->data, 24));
+    } else if (family == 16 /* AF_NETLINK */ && n >= 12) {
+        // nl_groups as C's %#08x: "00000000", "0x000011"
+        const std::uint32_t groups = u32(c->data, 8);
+        out += fmt::format(", nl_pid={}, nl_groups={}", u32(c->data, 4),
+                           groups ? fmt::format("{:#08x}", groups) : std::string("00000000"));
     } else {
         out += ", ...";
     }
@@ -442,6 +447,7 @@ std::string format_value(FlagTable table, std::int64_t v) {
         case FlagTable::PtraceRequest: unknown = "PTRACE_???"; break;
         case FlagTable::PrctlOption: unknown = "PR_???"; break;
         case FlagTable::EpollCtlOp: unknown = "EPOLL_CTL_???"; break;
+        case FlagTable::NetlinkProtocol: unknown = "NETLINK_???"; break;
         case FlagTable::TcflshQueue:
         case FlagTable::TcxoncAction: unknown = "TC???"; break;
         default: return s;
@@ -1666,6 +1672,7 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
     if (info.name == "socket" && index == 2) {
         const std::uint64_t domain = reg(ctx, 0) & 0xffffffffULL;
         if (domain == 2 || domain == 10) return format_value(FlagTable::Ipproto, i32);
+        if (domain == 16) return format_value(FlagTable::NetlinkProtocol, i32);
         return dec(i32);
     }
 

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/netlink.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -259,6 +260,12 @@ int main(void) {
     inet();
     inet6();
     syscall(SYS_socket, 12345, SOCK_STREAM, 0); /* EAFNOSUPPORT */
+    /* Netlink, as ip and ifconfig use it: the protocol by name, the kernel's address. */
+    int nl = (int)syscall(SYS_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    struct sockaddr_nl kernel_nl = {.nl_family = AF_NETLINK, .nl_pid = 0, .nl_groups = 0x11};
+    syscall(SYS_bind, nl, &kernel_nl, sizeof kernel_nl);
+    syscall(SYS_close, nl);
+    syscall(SYS_socket, AF_NETLINK, SOCK_RAW, 99); /* EPROTONOSUPPORT */
     syscall(SYS_write, 1, "corpus_net: done\n", 17);
     return 0;
 }
