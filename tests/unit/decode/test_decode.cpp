@@ -157,19 +157,18 @@ TEST(Args, SockaddrUnixAndInet) {
     ctx.capture = &i;
     EXPECT_EQ(format_arg(connect, 1, ctx),
               "{sa_family=AF_INET, sin_port=htons(80), sin_addr=inet_addr(\"10.0.0.1\")}");
-    // Netlink: the port id and the groups as C's %#08x prints them.
-    const std::string nl = std::string("\x10\x00\x00\x00", 4) + test_bytes::le32(1234) + test_bytes::le32(0x11);
-    Capture n = cap(1, CaptureKind::BufLenArg, nl);
-    ctx.capture = &n;
-    EXPECT_EQ(format_arg(connect, 1, ctx), "{sa_family=AF_NETLINK, nl_pid=1234, nl_groups=0x000011}");
-    const std::string nl0 = std::string("\x10\x00\x00\x00", 4) + test_bytes::le32(0) + test_bytes::le32(0);
-    Capture n0 = cap(1, CaptureKind::BufLenArg, nl0);
-    ctx.capture = &n0;
-    EXPECT_EQ(format_arg(connect, 1, ctx), "{sa_family=AF_NETLINK, nl_pid=0, nl_groups=00000000}");
-    ctx.args = {16, 3, 0, 0, 0, 0};
-    EXPECT_EQ(format_arg(call("socket"), 2, ctx), "NETLINK_ROUTE");
-    ctx.args = {16, 3, 99, 0, 0, 0};
-    EXPECT_EQ(format_arg(call("socket"), 2, ctx), "0x63 /* NETLINK_??? */");
+    // Netlink: the port id and the groups as C's %#08x prints them; the protocol by name.
+    const std::pair<std::uint32_t, std::string_view> groups[] = {{0x11, "0x000011"}, {0, "00000000"}};
+    for (const auto& [bits, text] : groups) {
+        const std::string nl = std::string("\x10\x00\x00\x00", 4) + test_bytes::le32(1234) + test_bytes::le32(bits);
+        Capture n = cap(1, CaptureKind::BufLenArg, nl);
+        ctx.capture = &n;
+        EXPECT_EQ(format_arg(connect, 1, ctx), "{sa_family=AF_NETLINK, nl_pid=1234, nl_groups=" + std::string(text) + "}");
+    }
+    for (const auto& [protocol, text] : {std::pair<std::uint64_t, std::string_view>{0, "NETLINK_ROUTE"}, {99, "0x63 /* NETLINK_??? */"}}) {
+        ctx.args = {16, 3, protocol, 0, 0, 0};
+        EXPECT_EQ(format_arg(call("socket"), 2, ctx), text);
+    }
 }
 
 TEST(Args, CompatUsesLowHalves) {
