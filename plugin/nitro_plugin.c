@@ -829,8 +829,11 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
 
 /* A redirected exit's NITRO_CAP_STACK capture at out: where the call would have returned, then
  * the top of the user stack. */
-__attribute__((noinline, cold)) static uint32_t add_stack_capture(struct vcpu *v, struct nitro_record *rec, uint64_t next_rip, uint64_t rsp,
-                                  uint8_t *out) {
+#define STACK_CAPTURE_ROOM ((uint32_t)sizeof(struct nitro_capture_hdr) + 8 + NITRO_STACK_CAPTURE)
+__attribute__((noinline, cold)) static uint32_t add_stack_capture(struct vcpu *v,
+                                                                  struct nitro_record *rec,
+                                                                  uint64_t next_rip, uint64_t rsp,
+                                                                  uint8_t *out) {
     struct nitro_capture_hdr *h = (struct nitro_capture_hdr *)out;
     uint8_t *data = out + sizeof *h;
     memcpy(data, &next_rip, 8);
@@ -1098,7 +1101,7 @@ static void emit(struct vcpu *v, const struct regset *s, const struct rec_fields
     uint32_t caps = (f->flags & NITRO_REC_F_UNPAIRED) ? 0 : capture_bound(compat, f->nr, f->direction);
     if (caps > ring_bytes / 4) caps = ring_bytes / 4;
     const bool redirected = f->flags & NITRO_REC_F_REDIRECTED;
-    if (redirected) caps += (uint32_t)sizeof(struct nitro_capture_hdr) + 8 + NITRO_STACK_CAPTURE;
+    if (redirected) caps += STACK_CAPTURE_ROOM;
     uint32_t fixed = (uint32_t)sizeof(struct nitro_record) + nregs * 8;
     /* Records are packed (8-byte aligned). Cache-line aligned records were measured slower:
      * each would start in a line the vCPU's core does not hold yet. */
@@ -1123,8 +1126,10 @@ static void emit(struct vcpu *v, const struct regset *s, const struct rec_fields
     rec->pad2 = 0;
     uint64_t *out = (uint64_t *)(rec + 1);
     for (uint32_t m = s->mask; m; m &= m - 1) *out++ = s->r[__builtin_ctz(m)];
-    uint32_t stack_room = redirected ? (uint32_t)sizeof(struct nitro_capture_hdr) + 8 + NITRO_STACK_CAPTURE : 0;
-    uint32_t extra = caps > stack_room ? add_captures(v, rec, s->r[NITRO_REG_RAX], (uint8_t *)out, caps - stack_room) : 0;
+    const uint32_t stack_room = redirected ? STACK_CAPTURE_ROOM : 0;
+    uint32_t extra = caps > stack_room
+                         ? add_captures(v, rec, s->r[NITRO_REG_RAX], (uint8_t *)out, caps - stack_room)
+                         : 0;
     if (redirected) extra += add_stack_capture(v, rec, f->next_rip, f->user_rsp, (uint8_t *)out + extra);
     record_commit(v, rec, fixed + extra);
 }
