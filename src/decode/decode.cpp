@@ -592,8 +592,6 @@ std::string format_rlim(std::uint64_t v) {
     return dec(v);
 }
 
-// A kernel structure by its spec tag; empty when the tag is not decoded or the bytes are too
-// few. Only the x86-64 layouts are known.
 // A file time given to utimensat, as strace prints it: UTIME_NOW, UTIME_OMIT, or the time with
 // its date in a comment ("{tv_sec=86400, tv_nsec=0} /* 1970-01-02T00:00:00+0000 */"). The date
 // is in UTC: the guest's time zone is not known here.
@@ -637,18 +635,8 @@ std::string format_sysinfo(std::string_view d) {
                        le(d, 80, 2), u64(d, 88), u64(d, 96), u32(d, 104));
 }
 
-// An array of n gid_t as strace prints it: "[0, 1]", the first 32 then "...".
-constexpr std::size_t kMaxGroupsShown = 32;
-std::string format_gid_array(std::uint64_t addr, const Capture* c, std::uint64_t n) {
-    if (addr == 0) return "NULL";
-    const std::size_t shown = std::min<std::uint64_t>(n, kMaxGroupsShown);
-    if (!usable(c) || c->data.size() < shown * 4) return format_pointer(addr);
-    std::string out = "[";
-    for (std::size_t i = 0; i < shown; ++i) out += (i ? ", " : "") + dec(u32(c->data, i * 4));
-    if (n > shown) out += ", ...";
-    return out + "]";
-}
-
+// A kernel structure by its spec tag; empty when the tag is not decoded or the bytes are too
+// few. Only the x86-64 layouts are known.
 std::string format_struct(std::string_view tag, std::string_view d, const ArgContext& ctx,
                           const SyscallInfo& info) {
     if (ctx.compat) return {};
@@ -1005,6 +993,14 @@ std::string poll_detail(const Capture* c, std::uint64_t count, std::int64_t ret)
 // kMaxEpollEvents of them, then "...".
 std::string format_epoll_events(std::uint64_t addr, const Capture* c, std::uint64_t count) {
     return format_array(addr, c, count, kEpollEventSize, kMaxEpollEvents, format_epoll_event);
+}
+
+// An array of n gid_t as strace prints it: "[0, 1]", the first 32 then "..."; its address
+// unless all of those 32 (or n) were read.
+constexpr std::size_t kMaxGroupsShown = 32;
+std::string format_gid_array(std::uint64_t addr, const Capture* c, std::uint64_t n) {
+    if (usable(c) && c->data.size() < std::min<std::uint64_t>(n, kMaxGroupsShown) * 4) return format_pointer(addr);
+    return format_array(addr, c, n, 4, kMaxGroupsShown, [](std::string_view d) { return dec(u32(d, 0)); });
 }
 
 // Whether descriptor fd is in the fd_set bytes d (which hold it).
@@ -1627,13 +1623,14 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         }
     }
     if (info.name == "ioctl" && index == 1) return format_ioctl_request(static_cast<std::uint32_t>(v));
-    if (info.name == "setgroups" && index == 1) {
-        const auto n = static_cast<std::uint64_t>(std::max(static_cast<std::int32_t>(ctx.args[0]), 0));
-        return format_gid_array(v, src.buffer(v, std::min<std::uint64_t>(n, kMaxGroupsShown) * 4, kMaxGroupsShown * 4), n);
-    }
-    if (info.name == "getgroups" && index == 1) {
-        if (!ctx.ret || failed || static_cast<std::int32_t>(ctx.args[0]) == 0) return format_pointer(v);
-        const auto n = static_cast<std::uint64_t>(*ctx.ret);
+    if ((info.name == "setgroups" || info.name == "getgroups") && index == 1) {
+        // The groups going in (setgroups: as many as its count), or coming out (getgroups: as
+        // many as it returned, when it was given room).
+        std::uint64_t n = static_cast<std::uint64_t>(std::max(static_cast<std::int32_t>(ctx.args[0]), 0));
+        if (info.name == "getgroups") {
+            if (!ctx.ret || failed || n == 0) return format_pointer(v);
+            n = static_cast<std::uint64_t>(*ctx.ret);
+        }
         return format_gid_array(v, src.buffer(v, std::min<std::uint64_t>(n, kMaxGroupsShown) * 4, kMaxGroupsShown * 4), n);
     }
     if ((info.name == "getdents64" || info.name == "getdents") && index == 1) {
