@@ -118,6 +118,17 @@ struct vcpu {
     bool context_direct_off;  /* one of them disagreed with QEMU's read: not any more */
     uint64_t pc;              /* the address of the instruction of the current callback */
     uint8_t insn_size;        /* its length */
+    uint64_t fields_reads;    /* context fields read from the RAM file */
+    bool fields_direct_off;   /* context fields from the RAM file disagreed with QEMU: not any more */
+    uint64_t ctx_last_word;   /* the context word whose fields were copied last */
+    uint32_t ctx_since;       /* events since */
+    uint32_t ctx_gen;         /* ctl->config_generation then */
+    uint32_t ctx_len;         /* bytes of context fields read for the current event */
+    bool ctx_failed;          /* they were wanted and could not be read */
+    uint32_t ctx_first_len;   /* the first field of the last copy */
+    uint8_t ctx_first[NITRO_MAX_CONTEXT_FIELD_BYTES];
+    uint8_t ctx_fields;       /* how many fields they are */
+    uint8_t ctx_bytes[NITRO_MAX_CONTEXT_BYTES];
 };
 
 static struct nitro_ctl *ctl;
@@ -850,6 +861,20 @@ __attribute__((noinline, cold)) static uint32_t add_stack_capture(struct vcpu *v
     return (uint32_t)sizeof *h + round8(len);
 }
 
+/* The event's context fields (read_context_fields) as a NITRO_CAP_CONTEXT capture at out, or
+ * an empty one with status FAULT when they could not be copied. */
+static uint32_t add_context_capture(struct vcpu *v, struct nitro_record *rec, uint8_t *out) {
+    struct nitro_capture_hdr *h = (struct nitro_capture_hdr *)out;
+    memcpy(out + sizeof *h, v->ctx_bytes, v->ctx_len);
+    h->arg = 0;
+    h->kind = NITRO_CAP_CONTEXT;
+    h->status = v->ctx_failed ? NITRO_CAP_FAULT : NITRO_CAP_OK;
+    h->field = v->ctx_failed ? 0 : v->ctx_fields;
+    h->len = v->ctx_len;
+    rec->ncaptures++;
+    return (uint32_t)sizeof *h + round8(v->ctx_len);
+}
+
 /* Waits (bounded, consumer-liveness checked) until the ring has room for size bytes. The
  * consumer's tail is read only when the value seen last leaves too little room: the tail's
  * cache line is written by the consumer's core, and reading it at every event would move
@@ -1040,8 +1065,52 @@ static uint32_t send_mask(struct vcpu *v, uint32_t lean) {
 /* The consumer's per-event context word (e.g. the current task): the kernel's GS base is in
  * KERNEL_GS_BASE both at user-mode entries and at the returns (after swapgs). */
 #define CONTEXT_CHECK_EVERY 4096
-static uint64_t read_context(struct vcpu *v, unsigned vcpu_index, struct regset *s) {
+static uint64_t read_context_word(struct vcpu *v, unsigned vcpu_index, struct regset *s);
+static bool context_fields_direct(const struct vcpu *v);
+static bool read_context_field(struct vcpu *v, uint64_t word, uint32_t i, bool direct, bool check,
+                               uint8_t *out, uint32_t room, uint32_t *len);
+static void read_context_fields(struct vcpu *v, uint64_t word);
+/* The context word of the event (0: none) and, into v, its context fields where they may
+ * have changed since the vCPU's last copy (see ctl->context_refresh_nr64): at a task switch,
+ * when refresh says so (the return of a call that may rename the task, or of a new task),
+ * when the first field (Linux: pid and tgid) differs from the last copy's (a task that took
+ * over the memory of one that exited), and now and then. Copying them all at every event cost
+ * about 15 ns per event; the first field alone is one load from the RAM file. Without the
+ * RAM file they are copied at every event. A copy that fails is marked (status FAULT): the
+ * consumer must not keep using an older one. */
+static uint64_t read_context(struct vcpu *v, unsigned vcpu_index, struct regset *s, bool refresh) {
+    v->ctx_len = 0;
+    v->ctx_failed = false;
     if (!LOAD_RELAXED(&ctl->context_enabled)) return 0;
+    uint64_t word = read_context_word(v, vcpu_index, s);
+    if (word == 0 || LOAD_RELAXED(&ctl->context_fields_count) == 0) return word;
+    const uint32_t gen = LOAD_RELAXED(&ctl->config_generation);
+    if (gen != v->ctx_gen) { /* perhaps other fields now */
+        v->ctx_gen = gen;
+        v->ctx_last_word = 0;
+    }
+    const bool direct = context_fields_direct(v);
+    bool copy = !direct || word != v->ctx_last_word || refresh ||
+                ++v->ctx_since >= NITRO_CONTEXT_FIELDS_REFRESH;
+    if (!copy) {
+        uint8_t first[NITRO_MAX_CONTEXT_FIELD_BYTES];
+        uint32_t len = 0;
+        copy = !read_context_field(v, word, 0, true, false, first, sizeof first, &len) ||
+               len != v->ctx_first_len || memcmp(first, v->ctx_first, len) != 0;
+    }
+    if (!copy) return word;
+    read_context_fields(v, word);
+    if (v->ctx_len) {
+        v->ctx_last_word = word;
+        v->ctx_since = 0;
+    } else {
+        v->ctx_last_word = 0;
+        v->ctx_failed = true;
+    }
+    return word;
+}
+
+static uint64_t read_context_word(struct vcpu *v, unsigned vcpu_index, struct regset *s) {
     read_regs(v, s, 1u << NITRO_REG_K_GS_BASE);
     uint64_t base = s->r[NITRO_REG_K_GS_BASE];
     if (!base) return 0;
@@ -1066,6 +1135,80 @@ static uint64_t read_context(struct vcpu *v, unsigned vcpu_index, struct regset 
     }
     if (read_mem(v, where, &word, 8)) return word;
     return 0;
+}
+
+/* The RAM file offset of guest-physical [phys, phys + len) under the PC layout the consumer
+ * gave (ctl->context_ram_below_4g bytes at 0, the rest from 4 GiB); false outside RAM. */
+static bool ram_file_offset(uint64_t phys, uint32_t len, uint64_t *off) {
+    const uint64_t below = LOAD_RELAXED(&ctl->context_ram_below_4g);
+    const uint64_t size = __atomic_load_n(&ram_view_len, __ATOMIC_RELAXED);
+    if (below > size) return false;
+    if (phys < below) {
+        if (len > below - phys) return false;
+        *off = phys;
+        return true;
+    }
+    const uint64_t high = 1ULL << 32;
+    if (phys < high || phys - high > size - below || len > size - below - (phys - high)) return false;
+    *off = below + (phys - high);
+    return true;
+}
+
+/* Whether the vCPU reads context fields from the RAM file (the consumer gave the linear map
+ * and no RAM read has disagreed with QEMU's). */
+static bool context_fields_direct(const struct vcpu *v) {
+    return LOAD(&ram_view) && LOAD_RELAXED(&ctl->context_linear_base) && !v->fields_direct_off;
+}
+
+/* Context field i of the object at word into out (room bytes), from the RAM file through the
+ * consumer's linear map when direct, else through QEMU; with check, the RAM bytes are compared
+ * with QEMU's, and a difference turns the RAM reads off for the vCPU. False when unreadable or
+ * when the field is out of bounds. */
+static bool read_context_field(struct vcpu *v, uint64_t word, uint32_t i, bool direct, bool check,
+                               uint8_t *out, uint32_t room, uint32_t *len) {
+    const uint32_t off = LOAD_RELAXED(&ctl->context_fields[i].offset);
+    const uint32_t n = LOAD_RELAXED(&ctl->context_fields[i].len);
+    const uint64_t va = word + off;
+    if (n == 0 || n > NITRO_MAX_CONTEXT_FIELD_BYTES || n > room || va < word) return false;
+    *len = n;
+    if (!direct) return read_mem(v, va, out, n);
+    const uint8_t *ram = LOAD(&ram_view);
+    const uint64_t base = LOAD_RELAXED(&ctl->context_linear_base);
+    uint64_t file_off;
+    if (!ram || va < base || !ram_file_offset(va - base, n, &file_off)) return false;
+    memcpy(out, ram + file_off, n);
+    uint8_t walked[NITRO_MAX_CONTEXT_FIELD_BYTES];
+    if (check && read_mem(v, va, walked, n) && memcmp(walked, out, n) != 0) {
+        v->fields_direct_off = true;
+        __atomic_fetch_add(&ctl->context_mismatches, 1, __ATOMIC_RELAXED);
+        memcpy(out, walked, n);
+    }
+    return true;
+}
+
+/* All the context fields (ctl->context_fields) of the object at word into v->ctx_bytes, the
+ * first one also into v->ctx_first. Every CONTEXT_CHECK_EVERY-th copy from the RAM file is
+ * checked against QEMU. v->ctx_len stays 0 when any field is unreadable or the list is bad. */
+static void read_context_fields(struct vcpu *v, uint64_t word) {
+    uint32_t n = LOAD(&ctl->context_fields_count);
+    if (n == 0 || n > NITRO_MAX_CONTEXT_FIELDS) return;
+    const bool direct = context_fields_direct(v);
+    const bool check = direct && ++v->fields_reads % CONTEXT_CHECK_EVERY == 1;
+    uint32_t used = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t len = 0;
+        if (!read_context_field(v, word, i, direct, check, v->ctx_bytes + used,
+                                NITRO_MAX_CONTEXT_BYTES - used, &len)) {
+            return;
+        }
+        if (i == 0) {
+            memcpy(v->ctx_first, v->ctx_bytes, len);
+            v->ctx_first_len = len;
+        }
+        used += len;
+    }
+    v->ctx_len = used;
+    v->ctx_fields = (uint8_t)n;
 }
 
 static void read_args(struct vcpu *v, const struct regset *s, int conv, uint64_t args[6]) {
@@ -1101,7 +1244,10 @@ static void emit(struct vcpu *v, const struct regset *s, const struct rec_fields
     uint32_t caps = (f->flags & NITRO_REC_F_UNPAIRED) ? 0 : capture_bound(compat, f->nr, f->direction);
     if (caps > ring_bytes / 4) caps = ring_bytes / 4;
     const bool redirected = f->flags & NITRO_REC_F_REDIRECTED;
-    if (redirected) caps += STACK_CAPTURE_ROOM;
+    const uint32_t stack_room = redirected ? STACK_CAPTURE_ROOM : 0;
+    const uint32_t context_room =
+        v->ctx_len || v->ctx_failed ? (uint32_t)sizeof(struct nitro_capture_hdr) + round8(v->ctx_len) : 0;
+    caps += stack_room + context_room;
     uint32_t fixed = (uint32_t)sizeof(struct nitro_record) + nregs * 8;
     /* Records are packed (8-byte aligned). Cache-line aligned records were measured slower:
      * each would start in a line the vCPU's core does not hold yet. */
@@ -1126,11 +1272,10 @@ static void emit(struct vcpu *v, const struct regset *s, const struct rec_fields
     rec->pad2 = 0;
     uint64_t *out = (uint64_t *)(rec + 1);
     for (uint32_t m = s->mask; m; m &= m - 1) *out++ = s->r[__builtin_ctz(m)];
-    const uint32_t stack_room = redirected ? STACK_CAPTURE_ROOM : 0;
-    uint32_t extra = caps > stack_room
-                         ? add_captures(v, rec, s->r[NITRO_REG_RAX], (uint8_t *)out, caps - stack_room)
-                         : 0;
+    const uint32_t rules_room = caps - stack_room - context_room;
+    uint32_t extra = rules_room ? add_captures(v, rec, s->r[NITRO_REG_RAX], (uint8_t *)out, rules_room) : 0;
     if (redirected) extra += add_stack_capture(v, rec, f->next_rip, f->user_rsp, (uint8_t *)out + extra);
+    if (context_room) extra += add_context_capture(v, rec, (uint8_t *)out + extra);
     record_commit(v, rec, fixed + extra);
 }
 
@@ -1225,7 +1370,7 @@ static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, u
                            .nr = nr,
                            .tsc = now,
                            .args = p.args};
-    emit(v, &s, &f, read_context(v, vcpu_index, &s));
+    emit(v, &s, &f, read_context(v, vcpu_index, &s, false));
 }
 
 static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, uint64_t now) {
@@ -1312,7 +1457,9 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
                            .args = p.args,
                            .next_rip = p.next_rip,
                            .user_rsp = user_rsp};
-    emit(v, &s, &f, read_context(v, vcpu_index, &s));
+    const bool refresh = (flags & NITRO_REC_F_UNPAIRED) ||
+                         bit_set(p.compat ? ctl->context_refresh_nr32 : ctl->context_refresh_nr64, p.nr);
+    emit(v, &s, &f, read_context(v, vcpu_index, &s, refresh));
 }
 
 /* Strips legacy and REX prefixes; returns the opcode offset or -1. */

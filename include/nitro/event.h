@@ -68,7 +68,11 @@ enum class CaptureKind : uint8_t {
     /// Of an exit that did not return after its entry instruction (Event::redirected): the
     /// 8-byte address it would have returned to, then the top of the user stack at the return
     /// (where Linux puts a signal frame). Not a rule: the listener adds it by itself.
-    Stack = 11
+    Stack = 11,
+    /// The fields of the object the context word points to (Listener::set_context_fields),
+    /// as they were at the event: their bytes concatenated in the order asked; `field` holds
+    /// how many fields they are. Not a rule: the listener adds it to every event it can.
+    Context = 12
 };
 /// The iovec entries whose buffers an IovecData capture holds at most.
 inline constexpr std::size_t kIovecDataEntries = 16;
@@ -145,7 +149,7 @@ struct Event : EventFields {
     const Capture* capture(unsigned arg) const {
         for (const auto& c : captures) {
             if (c.arg == arg && c.kind != CaptureKind::IovecData && c.kind != CaptureKind::Deref &&
-                c.kind != CaptureKind::Stack) {
+                c.kind != CaptureKind::Stack && c.kind != CaptureKind::Context) {
                 return &c;
             }
         }
@@ -162,6 +166,13 @@ struct Event : EventFields {
     const Capture* iovec_data(unsigned arg) const {
         for (const auto& c : captures) {
             if (c.arg == arg && c.kind == CaptureKind::IovecData) return &c;
+        }
+        return nullptr;
+    }
+    /// A capture the listener added by itself (Stack, Context), if any.
+    const Capture* added_capture(CaptureKind kind) const {
+        for (const auto& c : captures) {
+            if (c.kind == kind) return &c;
         }
         return nullptr;
     }

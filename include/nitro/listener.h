@@ -138,6 +138,38 @@ public:
         (void)ram_file;
         (void)file_offset;
     }
+    /// A byte range of the object the context word points to.
+    struct ContextField {
+        uint32_t offset = 0;
+        uint32_t len = 0;
+    };
+    /// With a context word: also copy these fields of the object it points to at the event
+    /// (at most 4, of up to 32 bytes, 64 in all), as a CaptureKind::Context capture. Linux asks
+    /// for the task's pid, name and parent, which an exec or an exit changes before an
+    /// asynchronous event is handled. False if this listener cannot (or the list is too
+    /// long); backends then read the object when they handle the event.
+    virtual bool set_context_fields(const std::vector<ContextField>& fields) {
+        (void)fields;
+        return false;
+    }
+    /// Calls at whose return the fields are copied again although the context word is the
+    /// same (Linux: exec, prctl, writes that may rename a task through /proc). A listener may
+    /// otherwise copy them only when they may have changed: when the word changes (a task
+    /// switch), at a new task's first return, and now and then; events between carry none,
+    /// and the last copy of the same word holds for them.
+    virtual void set_context_refresh(Abi abi, const std::vector<uint64_t>& nrs) {
+        (void)abi;
+        (void)nrs;
+    }
+    /// Where the objects the context word points to are in the RAM file given to
+    /// set_context_in_ram: at guest-physical address - linear_base (Linux's direct map), the
+    /// file laid out as a PC's RAM with ram_below_4g bytes below 4 GiB. A listener that maps
+    /// that file (the TCG plugin) then copies the fields from it rather than through page
+    /// walks, and compares the two now and then. Others ignore it.
+    virtual void set_context_linear_map(uint64_t linear_base, uint64_t ram_below_4g) {
+        (void)linear_base;
+        (void)ram_below_4g;
+    }
     virtual EndReason end_reason() const = 0;
     virtual ListenerStats stats() const = 0;
 

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -193,6 +194,29 @@ TEST_F(Backend, EachGetpidIsAttributedToThePidItReturns) {
     }
     EXPECT_GE(test_count, 50);
     EXPECT_GE(lines, test_count);
+}
+
+// The name too is the task's at the event: the calls a shell's child makes before it executes
+// a test program carry the shell's name, not the program's, although the program has long
+// renamed the task by the time nitro handles them (the listener copies the name at the event).
+TEST_F(Backend, CallsBeforeAnExecCarryTheNameTheTaskHadThen) {
+    const std::string& trace = text().trace;
+    std::regex line_re(R"(\[pid (\d+)\] (\S+) )");
+    std::regex exec_re(R"(^\[pid (\d+)\] \S+ execve\("/tests/(test_\w+)\", .* = 0$)");
+    std::map<std::string, std::vector<std::string>> names;  // per pid, in order
+    int execs = 0;
+    std::istringstream in(trace);
+    for (std::string line; std::getline(in, line);) {
+        std::smatch m;
+        if (std::regex_search(line, m, exec_re)) {
+            ++execs;
+            for (const auto& name : names[m[1]]) EXPECT_NE(name, m[2].str()) << line;
+            names[m[1]].clear();
+            continue;
+        }
+        if (std::regex_search(line, m, line_re) && m.position(0) == 0) names[m[1]].push_back(m[2]);
+    }
+    EXPECT_GE(execs, 4);
 }
 
 }  // namespace

@@ -17,11 +17,12 @@
 #include <stdint.h>
 
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
-#define NITRO_ABI_VERSION 10u       /* this header as a whole (the control block) */
-#define NITRO_RECORD_ABI_VERSION 9u /* the event records alone (capture files keep them) */
+#define NITRO_ABI_VERSION 11u        /* this header as a whole (the control block) */
+#define NITRO_RECORD_ABI_VERSION 10u /* the event records alone (capture files keep them) */
 /* Record ABI 7 added the capture kinds NITRO_CAP_IOVEC_DATA, NITRO_CAP_MSGHDR and
- * NITRO_CAP_MMSGHDR, ABI 8 NITRO_CAP_DEREF, ABI 9 NITRO_CAP_STACK and NITRO_REC_F_REDIRECTED;
- * records of ABI 6 to 8 are ABI 9 records without them, and readers of 9 read them. */
+ * NITRO_CAP_MMSGHDR, ABI 8 NITRO_CAP_DEREF, ABI 9 NITRO_CAP_STACK and NITRO_REC_F_REDIRECTED,
+ * ABI 10 NITRO_CAP_CONTEXT; records of ABI 6 to 9 are ABI 10 records without them, and
+ * readers of 10 read them. */
 #define NITRO_RECORD_ABI_OLDEST 6u
 #define NITRO_MAX_VCPUS 64u
 #define NITRO_MAX_NR 1024u /* syscall numbers traced per ABI: 0..1023 */
@@ -101,7 +102,17 @@ enum nitro_capture_kind {
      * NITRO_STACK_CAPTURE bytes at the user stack pointer of the return (where the kernel
      * puts a signal frame). arg 0. */
     NITRO_CAP_STACK = 11,
+    /* not a rule: added by the plugin, when the consumer asked for context fields
+     * (ctl->context_fields), to the events where they may have changed (see
+     * ctl->context_refresh_nr64): the bytes of each field of the object the context word
+     * points to, in the order asked, concatenated. arg 0; the header's field byte holds the
+     * number of fields. */
+    NITRO_CAP_CONTEXT = 12,
 };
+#define NITRO_MAX_CONTEXT_FIELDS 4u
+#define NITRO_MAX_CONTEXT_FIELD_BYTES 32u
+#define NITRO_MAX_CONTEXT_BYTES 64u /* all fields together */
+#define NITRO_CONTEXT_FIELDS_REFRESH 256u
 #define NITRO_STACK_CAPTURE 256u
 #define NITRO_MAX_MMSG_CAPTURE 8u
 #define NITRO_MSG_NAME_CAPTURE 128u
@@ -280,6 +291,27 @@ struct nitro_ctl {
     uint32_t pad_ram;
     uint64_t context_kgs[NITRO_MAX_VCPUS];
     uint64_t context_file_off[NITRO_MAX_VCPUS];
+    /* Byte ranges of the object the context word points to (Linux: the task's pid and tgid,
+     * name and parent), copied into each event as a NITRO_CAP_CONTEXT capture, so that a
+     * consumer that handles the event late sees them as they were at the event. The plugin
+     * reads them from the RAM file when context_linear_base is set (guest physical = word +
+     * offset - context_linear_base: Linux's direct map; physical to file offset by the PC
+     * layout, context_ram_below_4g bytes at 0 and the rest from 4 GiB), else through QEMU.
+     * The consumer sets the count to 0, writes the rest, then sets the count. */
+    uint32_t context_fields_count;
+    uint32_t pad_fields;
+    struct nitro_context_field {
+        uint32_t offset;
+        uint32_t len;
+    } context_fields[NITRO_MAX_CONTEXT_FIELDS];
+    uint64_t context_linear_base; /* 0: not known */
+    uint64_t context_ram_below_4g;
+    /* The fields are copied at an event whose context word differs from the vCPU's last
+     * copied one (a task switch), at the returns of these calls (Linux: exec, prctl, writes
+     * that may rename a task through /proc), at a return without an entry (a new task's
+     * first), and at every NITRO_CONTEXT_FIELDS_REFRESH-th event of a vCPU. */
+    uint64_t context_refresh_nr64[NITRO_MAX_NR / 64];
+    uint64_t context_refresh_nr32[NITRO_MAX_NR / 64];
     struct nitro_capture_set capture[2][NITRO_MAX_NR][2]; /* [abi 0=64,1=32][nr][direction] */
     /* The plugin: the last config_generation its watcher has acted on (the translation
      * callback registered when tracing is wanted). nitro waits for it after attaching and

@@ -100,7 +100,8 @@ static_assert(NITRO_MAX_IOV_CAPTURE == kIovecDataEntries &&
                   NITRO_CAP_MSGHDR == static_cast<int>(CaptureKind::Msghdr) &&
                   NITRO_CAP_MMSGHDR == static_cast<int>(CaptureKind::Mmsghdr) &&
                   NITRO_CAP_DEREF == static_cast<int>(CaptureKind::Deref) &&
-                  NITRO_CAP_STACK == static_cast<int>(CaptureKind::Stack),
+                  NITRO_CAP_STACK == static_cast<int>(CaptureKind::Stack) &&
+                  NITRO_CAP_CONTEXT == static_cast<int>(CaptureKind::Context),
               "the plugin's capture kinds are CaptureKind's");
 static_assert(NITRO_REG_RAX == static_cast<int>(Reg::rax) && NITRO_REG_R15 == static_cast<int>(Reg::r15) &&
               NITRO_REG_RIP == static_cast<int>(Reg::rip) && NITRO_REG_CS == static_cast<int>(Reg::cs) &&
@@ -161,13 +162,14 @@ bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, RegisterCa
     ev.capture_storage.clear();
     const uint8_t* p = reinterpret_cast<const uint8_t*>(rec) + regs_end;
     const uint8_t* end = reinterpret_cast<const uint8_t*>(rec) + size;
-    // The rules' captures, and a redirected exit's stack.
-    unsigned n = rec->ncaptures > NITRO_MAX_CAPTURES + 1 ? NITRO_MAX_CAPTURES + 1 : rec->ncaptures;
+    // The rules' captures, a redirected exit's stack and the context fields.
+    constexpr unsigned kMaxCaptures = NITRO_MAX_CAPTURES + 2;
+    unsigned n = rec->ncaptures > kMaxCaptures ? kMaxCaptures : rec->ncaptures;
     struct Span {
         nitro_capture_hdr h;
         size_t off;
     };
-    Span spans[NITRO_MAX_CAPTURES + 1];
+    Span spans[kMaxCaptures];
     unsigned got = 0;
     for (unsigned i = 0; i < n; i++) {
         if (end - p < static_cast<ptrdiff_t>(sizeof(nitro_capture_hdr))) return false;
@@ -176,7 +178,7 @@ bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, RegisterCa
         p += sizeof h;
         size_t padded = (static_cast<size_t>(h.len) + 7) & ~size_t{7};
         if (h.len > NITRO_MAX_CAPTURE_BYTES || static_cast<size_t>(end - p) < padded) return false;
-        if (h.arg > 5 || h.kind < NITRO_CAP_CSTRING || h.kind > NITRO_CAP_STACK ||
+        if (h.arg > 5 || h.kind < NITRO_CAP_CSTRING || h.kind > NITRO_CAP_CONTEXT ||
             h.status > NITRO_CAP_PARTIAL || h.field > 5) {
             return false;
         }

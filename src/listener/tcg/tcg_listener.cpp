@@ -397,6 +397,30 @@ bool TcgListener::set_context_word(uint64_t kernel_gs_offset) {
     return true;
 }
 
+bool TcgListener::set_context_fields(const std::vector<ContextField>& fields) {
+    if (fields.size() > NITRO_MAX_CONTEXT_FIELDS) return false;
+    uint32_t total = 0;
+    for (const auto& f : fields) {
+        if (f.len == 0 || f.len > NITRO_MAX_CONTEXT_FIELD_BYTES) return false;
+        total += f.len;
+    }
+    if (total > NITRO_MAX_CONTEXT_BYTES) return false;
+    store(&ctl_->context_fields_count, 0u);
+    for (size_t i = 0; i < fields.size(); i++) {
+        store(&ctl_->context_fields[i].offset, fields[i].offset);
+        store(&ctl_->context_fields[i].len, fields[i].len);
+    }
+    store(&ctl_->context_fields_count, static_cast<uint32_t>(fields.size()));
+    bump_config();
+    return true;
+}
+
+void TcgListener::set_context_linear_map(uint64_t linear_base, uint64_t ram_below_4g) {
+    store(&ctl_->context_linear_base, uint64_t{0});
+    store(&ctl_->context_ram_below_4g, ram_below_4g);
+    store(&ctl_->context_linear_base, linear_base);
+}
+
 void TcgListener::set_pairing_hints(Abi abi, const PairingHints& hints) {
     bool i386 = abi == Abi::I386;
     set_bits(i386 ? ctl_->rekey_nr32 : ctl_->rekey_nr64, hints.rekey);
@@ -406,6 +430,10 @@ void TcgListener::set_pairing_hints(Abi abi, const PairingHints& hints) {
 
 void TcgListener::set_rekey_syscalls(Abi abi, const std::vector<uint64_t>& nrs) {
     set_bits(abi == Abi::I386 ? ctl_->rekey_nr32 : ctl_->rekey_nr64, nrs);
+}
+
+void TcgListener::set_context_refresh(Abi abi, const std::vector<uint64_t>& nrs) {
+    set_bits(abi == Abi::I386 ? ctl_->context_refresh_nr32 : ctl_->context_refresh_nr64, nrs);
 }
 
 void TcgListener::set_bits(uint64_t* bm, const std::vector<uint64_t>& nrs) {

@@ -54,6 +54,9 @@ public:
     void set_captures(Abi abi, uint64_t nr, Direction dir,
                       const std::vector<CaptureRule>& rules) override;
     bool set_context_word(uint64_t kernel_gs_offset) override;
+    bool set_context_fields(const std::vector<ContextField>& fields) override;
+    void set_context_refresh(Abi abi, const std::vector<uint64_t>& nrs) override;
+    void set_context_linear_map(uint64_t linear_base, uint64_t ram_below_4g) override;
     void set_pairing_hints(Abi abi, const PairingHints& hints) override;
     EndReason end_reason() const override { return end_; }
     ListenerStats stats() const override;

@@ -179,13 +179,19 @@ void LinuxBackend::attach(Listener& listener) {
     }
     // The current task as it is at each event (per-CPU current_task behind the kernel's GS
     // base), so that asynchronous events are attributed to the task that made them.
+    // Its identity too (pid, name, parent) as it is at the event: an exec renames a task, and
+    // an exited task's memory is reused, before nitro handles a late event.
     if (profile_.current_task_percpu && listener.set_context_word(profile_.current_task_percpu)) {
         listener_ = &listener;
+        if (listener.set_context_fields(processes_.context_fields())) {
+            for (Abi abi : {Abi::X86_64, Abi::I386}) listener.set_context_refresh(abi, renaming_calls(abi));
+        }
     }
     set_linux_pairing_hints(listener);
 }
 
 void LinuxBackend::locate_context(const Event& ev) {
+    if (!linear_map_given_) locate_linear_map(ev);
     const std::uint64_t kgs = ev.sregs.kernel_gs_base;
     if (ev.vcpu >= kMaxVcpus || !(ev.fresh & reg_bit(Reg::kernel_gs_base))) return;
     if (ev.vcpu >= context_kgs_.size()) context_kgs_.resize(ev.vcpu + 1, 0);
@@ -197,6 +203,22 @@ void LinuxBackend::locate_context(const Event& ev) {
     if (!phys) return;
     auto off = ram->layout().offset_of(*phys, 8);
     if (off) listener_->set_context_in_ram(ev.vcpu, kgs, ram->path(), *off);
+}
+
+// Where the kernel's direct map starts, from the current task (a slab object, in the direct
+// map): the task's address less its physical address, which must be 1 GiB aligned (the
+// kernel places and randomises the direct map in 1 GiB steps) and hold for its last field too.
+void LinuxBackend::locate_linear_map(const Event& ev) {
+    const auto* ram = dynamic_cast<const MappedPhysicalMemory*>(memory_.get());
+    if (!ram || !is_kernel_address(ev.context)) return;
+    linear_map_given_ = true;  // one try: a wrong guess would only cost the fast path
+    const std::uint64_t last = profile_.task_struct.real_parent.offset;
+    auto phys = processes_.kernel_phys(ev, ev.context);
+    auto phys_last = processes_.kernel_phys(ev, ev.context + last);
+    if (!phys || !phys_last || phys->value() > ev.context) return;
+    const std::uint64_t base = ev.context - phys->value();
+    if (base % (1ULL << 30) != 0 || phys_last->value() != phys->value() + last) return;
+    listener_->set_context_linear_map(base, ram->layout().below_4g);
 }
 
 Syscall LinuxBackend::process_event(const Event& ev) {

@@ -54,6 +54,7 @@ class LinuxBackend final : public Backend {
     void decode_event(const Event& ev, const SyscallInfo* info, Syscall& sc);
     // Tells the listener where the event's vCPU keeps its current task in the RAM file.
     void locate_context(const Event& ev);
+    void locate_linear_map(const Event& ev);
     void reread_strings(const Event& ev, const SyscallInfo& info, std::vector<SyscallArg>& args);
 
     KernelProfile profile_;
@@ -82,6 +83,7 @@ class LinuxBackend final : public Backend {
     PendingMap pending_;
     Listener* listener_ = nullptr;  // attached to (set_context_in_ram)
     std::vector<std::uint64_t> context_kgs_;  // per vCPU: the kernel GS base located last
+    bool linear_map_given_ = false;           // the direct map's base tried (set_context_linear_map)
     std::deque<PendingKey> pending_order_;
     std::vector<PendingMap::node_type> spare_;
 };

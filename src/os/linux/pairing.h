@@ -23,4 +23,16 @@ inline void set_linux_pairing_hints(Listener& listener) {
     for (Abi abi : {Abi::X86_64, Abi::I386}) listener.set_pairing_hints(abi, pairing_hints(abi));
 }
 
+/// Calls that may rename the calling task or another (Listener::set_context_refresh): exec
+/// (a new name, and a new pid for a thread that executes), prctl(PR_SET_NAME), and the writes
+/// that can reach /proc/PID/comm.
+inline std::vector<uint64_t> renaming_calls(Abi abi) {
+    if (abi == Abi::I386) {
+        return {11 /* execve */, 358 /* execveat */, 172 /* prctl */, 4 /* write */,
+                146 /* writev */, 181 /* pwrite64 */, 334 /* pwritev */, 379 /* pwritev2 */};
+    }
+    return {59 /* execve */, 322 /* execveat */, 157 /* prctl */, 1 /* write */,
+            20 /* writev */, 18 /* pwrite64 */, 296 /* pwritev */, 328 /* pwritev2 */};
+}
+
 }  // namespace nitro::linux_os

@@ -82,9 +82,22 @@ std::optional<GuestPhys> ProcessReader::kernel_phys(const Event& ev, std::uint64
 
 Process ProcessReader::current(const Event& ev) {
     use_roots(ev);
-    // The listener read the current task at the event (Listener::set_context_word); else it is
-    // read now, which in asynchronous mode may already be another task.
+    // The listener read the current task at the event (Listener::set_context_word), and
+    // perhaps its identity too (set_context_fields); else they are read now, which in
+    // asynchronous mode may be after an exec renamed the task or another task ran.
     if (is_kernel_address(ev.context)) {
+        // The listener copies them where they may have changed; between, its last copy for
+        // the same task holds.
+        if (const Capture* copy = ev.added_capture(CaptureKind::Context)) {
+            if (auto fields = task_fields(*copy)) {
+                if (copied_.size() >= kMaxCachedTasks) copied_.clear();
+                copied_[ev.context] = *fields;
+                return named(ev.context, *fields);
+            }
+            copied_.erase(ev.context);  // a failed copy: the last one may be stale too
+        } else if (auto it = copied_.find(ev.context); it != copied_.end()) {
+            return named(ev.context, it->second);
+        }
         Process p = read_task(ev.context);
         if (p.valid) return p;
     }
@@ -98,10 +111,37 @@ Process ProcessReader::current(const Event& ev) {
     return read_task(*task);
 }
 
+std::vector<Listener::ContextField> ProcessReader::context_fields() const {
+    const auto& ts = profile_->task_struct;
+    std::vector<Listener::ContextField> f;
+    if (ts.tgid.offset == ts.pid.offset + 4) {
+        f.push_back({ts.pid.offset, 8});  // pid_t pid; pid_t tgid; in every kernel
+    } else {
+        f.push_back({ts.pid.offset, 4});
+        f.push_back({ts.tgid.offset, 4});
+    }
+    f.push_back({ts.comm.offset, 16});
+    f.push_back({ts.real_parent.offset, 8});
+    return f;
+}
+
+std::optional<ProcessReader::TaskFields> ProcessReader::task_fields(const Capture& c) const {
+    constexpr std::size_t kBytes = 4 + 4 + 16 + 8;  // the fields of context_fields(), in order
+    const bool split = profile_->task_struct.tgid.offset != profile_->task_struct.pid.offset + 4;
+    if (c.status != CaptureStatus::Ok || c.data.size() != kBytes || c.field != (split ? 4 : 3)) {
+        return std::nullopt;
+    }
+    TaskFields f;
+    std::memcpy(&f.pid, c.data.data(), 4);
+    std::memcpy(&f.tgid, c.data.data() + 4, 4);
+    std::memcpy(f.comm.data(), c.data.data() + 8, 16);
+    std::memcpy(&f.parent, c.data.data() + 24, 8);
+    return f;
+}
+
 Process ProcessReader::read_task(std::uint64_t task) {
     const auto& ts = profile_->task_struct;
-    Process p;
-    p.descriptor = task;
+    TaskFields f;
     std::optional<std::int32_t> pid, tgid;
     if (ts.tgid.offset == ts.pid.offset + 4) {
         // Adjacent in every kernel (pid_t pid; pid_t tgid;): one read.
@@ -115,28 +155,40 @@ Process ProcessReader::read_task(std::uint64_t task) {
     }
     auto comm = read<std::array<char, 16>>(task + ts.comm.offset);
     if (!pid || !tgid || !comm) {
+        Process p;
+        p.descriptor = task;
         p.error = fmt::format("task_struct {:#x} unreadable", task);
         return p;
     }
-    p.tid = *pid;
-    p.pid = *tgid;
-    p.name.assign(comm->data(), strnlen(comm->data(), comm->size()));
-    p.valid = true;
-
+    f.pid = *pid;
+    f.tgid = *tgid;
+    f.comm = *comm;
     // The parent's pid is one more pointer chase: it is kept for as long as the task keeps its
     // identity and its parent pointer (a reparented task gets the new parent's).
-    const std::uint64_t parent = read<std::uint64_t>(task + ts.real_parent.offset).value_or(0);
+    f.parent = read<std::uint64_t>(task + ts.real_parent.offset).value_or(0);
+    return named(task, f);
+}
+
+Process ProcessReader::named(std::uint64_t task, const TaskFields& f) {
+    Process p;
+    p.descriptor = task;
+    p.tid = f.pid;
+    p.pid = f.tgid;
+    p.name.assign(f.comm.data(), strnlen(f.comm.data(), f.comm.size()));
+    p.valid = true;
     auto it = cache_.find(task);
     if (it != cache_.end() && it->second.pid == p.pid && it->second.tid == p.tid &&
-        it->second.parent == parent && it->second.name == p.name) {
+        it->second.parent == f.parent && it->second.name == p.name) {
         p.ppid = it->second.ppid;
         return p;
     }
-    if (is_kernel_address(parent)) {
-        if (auto ptgid = read<std::int32_t>(parent + ts.tgid.offset)) p.ppid = *ptgid;
+    if (is_kernel_address(f.parent)) {
+        if (auto ptgid = read<std::int32_t>(f.parent + profile_->task_struct.tgid.offset)) {
+            p.ppid = *ptgid;
+        }
     }
     if (cache_.size() >= kMaxCachedTasks) cache_.clear();
-    cache_[task] = Cached{p.pid, p.tid, p.ppid, parent, p.name};
+    cache_[task] = Cached{p.pid, p.tid, p.ppid, f.parent, p.name};
     return p;
 }
 

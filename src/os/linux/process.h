@@ -3,6 +3,7 @@
 // task_struct that name it (pid, tgid, comm, real_parent->tgid).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "memory/kernel_address_space.h"
 #include "nitro/event.h"
+#include "nitro/listener.h"
 #include "nitro/memory.h"
 #include "nitro/process.h"
 #include "os/linux/btf_profile.h"
@@ -45,6 +47,10 @@ class ProcessReader {
     void current(const Event& ev, Process& out) { out = current(ev); }
     /// The task_struct at kernel address task, read through the roots of the last event.
     Process read_task(std::uint64_t task);
+    /// The task_struct fields that name a task (pid and tgid, comm, real_parent), for a
+    /// listener to copy at each event (Listener::set_context_fields); current() uses them
+    /// when an event carries them.
+    std::vector<Listener::ContextField> context_fields() const;
     /// Address of the current task_struct on the event's vCPU (0 when unreadable).
     std::uint64_t current_task(const Event& ev);
     /// The guest-physical address of kernel address va, through the event's page tables.
@@ -53,11 +59,25 @@ class ProcessReader {
     /// Forgets cached processes (an entry is also replaced on its own when the task's pid,
     /// comm or parent pointer changes, e.g. at exec, at reparenting or when the task_struct is
     /// reused).
-    void clear_cache() { cache_.clear(); }
+    void clear_cache() {
+        cache_.clear();
+        copied_.clear();
+    }
     std::size_t cache_size() const { return cache_.size(); }
     const KernelAddressSpace& kernel() const { return kernel_; }
 
   private:
+    // The identity of a task as read (now, or by the listener at the event).
+    struct TaskFields {
+        std::int32_t pid = 0, tgid = 0;
+        std::array<char, 16> comm{};
+        std::uint64_t parent = 0;  // real_parent
+    };
+    // The fields a listener copied (a Context capture of context_fields()); nothing when the
+    // copy failed or holds other fields.
+    std::optional<TaskFields> task_fields(const Capture& copy) const;
+    // The Process of task from its fields (the parent's pid from the cache or read now).
+    Process named(std::uint64_t task, const TaskFields& f);
     // Points the kernel reads at the event's page tables.
     void use_roots(const Event& ev);
     // The per-CPU current task pointer of the event's vCPU (read now).
@@ -76,6 +96,7 @@ class ProcessReader {
         std::string name;
     };
     std::unordered_map<std::uint64_t, Cached> cache_;
+    std::unordered_map<std::uint64_t, TaskFields> copied_;  // by task: the listener's last copy
 };
 
 }  // namespace nitro::linux_os

@@ -22,15 +22,14 @@ inline constexpr std::size_t kFrameRax = 8 + 40 + 104, kFrameRip = 8 + 40 + 128;
 /// it was is not kept in the frame). A frame of a 32-bit program is not read.
 inline std::int64_t return_value(const Event& ev) {
     if (!ev.redirected || ev.compat) return ev.ret();
-    for (const Capture& c : ev.captures) {
-        if (c.kind != CaptureKind::Stack || c.data.size() < 8 + kFrameRip + 8) continue;
-        std::uint64_t next = 0, rip = 0, rax = 0;
-        std::memcpy(&next, c.data.data(), 8);
-        std::memcpy(&rip, c.data.data() + 8 + kFrameRip, 8);
-        std::memcpy(&rax, c.data.data() + 8 + kFrameRax, 8);
-        if (rip == next) return static_cast<std::int64_t>(rax);
-        if (rip == next - 2) return -512;
-    }
+    const Capture* c = ev.added_capture(CaptureKind::Stack);
+    if (!c || c->data.size() < 8 + kFrameRip + 8) return ev.ret();
+    std::uint64_t next = 0, rip = 0, rax = 0;
+    std::memcpy(&next, c->data.data(), 8);
+    std::memcpy(&rip, c->data.data() + 8 + kFrameRip, 8);
+    std::memcpy(&rax, c->data.data() + 8 + kFrameRax, 8);
+    if (rip == next) return static_cast<std::int64_t>(rax);
+    if (rip == next - 2) return -512;
     return ev.ret();
 }
 

@@ -5,7 +5,11 @@
 
 #include <cstring>
 
+#include <set>
+
+#include "nitro/syscall_table.h"
 #include "os/linux/backend.h"
+#include "os/linux/pairing.h"
 #include "page_table_builder.h"
 
 namespace nitro::linux_os {
@@ -46,7 +50,7 @@ class LinuxBackendTest : public ::testing::Test {
         poke(0x10000 + kCurrentTask, kTask);
         write_task(0x20000, 231, 231, "cat", kParent);
         write_task(0x30000, 1, 1, "init", kParent);
-        backend_ = std::make_unique<LinuxBackend>(fake_profile(), mem_);
+        backend_ = std::make_unique<LinuxBackend>(profile_, mem_);
     }
 
     void poke(std::uint64_t pa, std::uint64_t v) {
@@ -88,6 +92,7 @@ class LinuxBackendTest : public ::testing::Test {
         return e;
     }
 
+    KernelProfile profile_ = fake_profile();
     std::shared_ptr<BufferPhysicalMemory> mem_;
     std::unique_ptr<LinuxBackend> backend_;
     std::unique_ptr<PageTableBuilder> pt_;
@@ -249,6 +254,104 @@ TEST_F(LinuxBackendTest, ProcessOfAnEventWhosePageTablesWereFreed) {
     ASSERT_TRUE(sc.process.valid) << sc.process.error;
     EXPECT_EQ(sc.process.pid, 231);
     EXPECT_EQ(sc.process.name, "cat");
+}
+
+// What a listener copies of the current task at the event (Listener::set_context_fields with
+// ProcessReader::context_fields()): pid and tgid, comm, real_parent.
+void add_task_fields(Event& e, std::int32_t pid, std::int32_t tgid, const char* comm,
+                     std::uint64_t parent, std::uint8_t fields = 3) {
+    char name[16] = {};
+    std::strncpy(name, comm, sizeof name);
+    std::string bytes(32, '\0');
+    std::memcpy(bytes.data(), &pid, 4);
+    std::memcpy(bytes.data() + 4, &tgid, 4);
+    std::memcpy(bytes.data() + 8, name, 16);
+    std::memcpy(bytes.data() + 24, &parent, 8);
+    e.capture_storage.assign(bytes.begin(), bytes.end());
+    e.captures = {Capture{0, CaptureKind::Context, CaptureStatus::Ok,
+                          std::string_view(e.capture_storage.data(), bytes.size()), fields}};
+}
+
+TEST_F(LinuxBackendTest, ContextFieldsArePidTgidCommAndParent) {
+    ProcessReader reader(*mem_, profile_);
+    auto f = reader.context_fields();
+    ASSERT_EQ(f.size(), 3u);  // pid and tgid adjacent: one field
+    EXPECT_EQ(f[0].offset, 0x10u);
+    EXPECT_EQ(f[0].len, 8u);
+    EXPECT_EQ(f[1].offset, 0x100u);
+    EXPECT_EQ(f[1].len, 16u);
+    EXPECT_EQ(f[2].offset, 0x20u);
+    EXPECT_EQ(f[2].len, 8u);
+    KernelProfile split = profile_;
+    split.task_struct.tgid.offset = 0x18;
+    EXPECT_EQ(ProcessReader(*mem_, split).context_fields().size(), 4u);
+}
+
+TEST_F(LinuxBackendTest, TheTaskAsTheListenerCopiedItAtTheEvent) {
+    // By the time nitro handles the event, the task has executed another program.
+    write_task(0x20000, 231, 231, "ls", kParent);
+    Event e = event(Direction::Enter, 39);
+    e.context = kTask;
+    // A capture of other fields than asked (another layout, a cut copy) is not used: the task
+    // is read now.
+    add_task_fields(e, 231, 230, "sh", kParent, 4);
+    EXPECT_EQ(backend_->process_event(e).process.name, "ls");
+    add_task_fields(e, 231, 230, "sh", kParent);
+    e.captures[0].data = e.captures[0].data.substr(0, 24);
+    EXPECT_EQ(backend_->process_event(e).process.name, "ls");
+    add_task_fields(e, 231, 230, "sh", kParent);
+    e.captures[0].status = CaptureStatus::Partial;
+    EXPECT_EQ(backend_->process_event(e).process.name, "ls");
+
+    add_task_fields(e, 231, 230, "sh", kParent);
+    Syscall sc = backend_->process_event(e);
+    ASSERT_TRUE(sc.process.valid) << sc.process.error;
+    EXPECT_EQ(sc.process.name, "sh");
+    EXPECT_EQ(sc.process.tid, 231);
+    EXPECT_EQ(sc.process.pid, 230);
+    EXPECT_EQ(sc.process.ppid, 1);  // the parent's pid through the copied parent pointer
+    EXPECT_EQ(sc.process.descriptor, kTask);
+}
+
+TEST(LinuxFacts, RenamingCallsAreExecPrctlAndTheWrites) {
+    for (Abi abi : {Abi::X86_64, Abi::I386}) {
+        std::set<std::string> names;
+        for (std::uint64_t nr : renaming_calls(abi)) {
+            const SyscallInfo* info = lookup_syscall(abi, nr);
+            ASSERT_NE(info, nullptr) << nr;
+            names.insert(std::string(info->name));
+        }
+        EXPECT_EQ(names, (std::set<std::string>{"execve", "execveat", "prctl", "write", "writev",
+                                                "pwrite64", "pwritev", "pwritev2"}));
+    }
+}
+
+TEST_F(LinuxBackendTest, TheLastCopyHoldsForTheEventsBetween) {
+    // The listener copies the fields where they may have changed; the events between carry
+    // none, and are the task's as last copied, not as it is in memory by now.
+    Event first = event(Direction::Enter, 39);
+    first.context = kTask;
+    add_task_fields(first, 231, 231, "sh", kParent);
+    EXPECT_EQ(backend_->process_event(first).process.name, "sh");
+    write_task(0x20000, 231, 231, "ls", kParent);  // it executes another program later
+    Event between = event(Direction::Enter, 39);
+    between.context = kTask;
+    EXPECT_EQ(backend_->process_event(between).process.name, "sh");
+    // A copy that failed: the last one may be stale too; the task is read from memory, also
+    // at the next event without a copy.
+    Event failed = event(Direction::Enter, 39);
+    failed.context = kTask;
+    add_task_fields(failed, 0, 0, "", 0);
+    failed.captures[0].status = CaptureStatus::Fault;
+    failed.captures[0].data = {};
+    EXPECT_EQ(backend_->process_event(failed).process.name, "ls");
+    EXPECT_EQ(backend_->process_event(between).process.name, "ls");
+    // A task never copied is read from memory.
+    pt_->map(GuestVirt(kTask + 0x8000), GuestPhys(0x28000));
+    write_task(0x28000, 300, 300, "cron", kParent);
+    Event other = event(Direction::Enter, 39);
+    other.context = kTask + 0x8000;
+    EXPECT_EQ(backend_->process_event(other).process.name, "cron");
 }
 
 TEST_F(LinuxBackendTest, UserMemoryIsReadThroughEachEventsCr3) {

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+// The context word and its fields (Listener::set_context_word, set_context_fields): what the
+// plugin copies of the current task at each event, with the plugin's own code on a fake QEMU
+// (fake_qemu.h) and the real listener. Through QEMU's memory reads, and from the RAM file
+// through the linear map the backend gives (set_context_linear_map), hostile addresses included.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "../guest_bytes.h"
+#include "fake_qemu.h"
+#include "listener/tcg/tcg_listener.h"
+
+namespace nitro::tcg {
+namespace {
+
+using test_bytes::le32;
+using test_bytes::le64;
+
+constexpr uint64_t kCurrentTask = 0x2c0;  // per-CPU offset of the current task pointer
+constexpr uint32_t kPid = 0x10, kComm = 0x20, kParent = 0x40;
+constexpr uint64_t kGetpid = 39;
+
+struct Plugin {
+    fake::FakeQemu qemu;
+    std::unique_ptr<TcgListener> listener;
+    Plugin() {
+        listener = std::make_unique<TcgListener>(qemu.ctl_path(), TcgOptions{});
+        EXPECT_TRUE(listener->set_context_word(kCurrentTask));
+        EXPECT_TRUE(listener->set_context_fields({{kPid, 8}, {kComm, 16}, {kParent, 8}}));
+        qemu.translate();
+    }
+};
+Plugin& plugin() {
+    static Plugin p;
+    return p;
+}
+
+uint64_t kernel_gs() { return fake::fake_cpu().truth[NITRO_REG_K_GS_BASE]; }
+
+// A task_struct's first bytes with the three fields where the test puts them.
+std::string task_bytes(int32_t pid, int32_t tgid, const std::string& comm, uint64_t parent) {
+    std::string t(0x48, '\0');
+    t.replace(kPid, 8, le32(static_cast<uint32_t>(pid)) + le32(static_cast<uint32_t>(tgid)));
+    t.replace(kComm, comm.size(), comm);
+    t.replace(kParent, 8, le64(parent));
+    return t;
+}
+
+Event next_event() {
+    Event ev;
+    EXPECT_EQ(plugin().listener->next(ev, std::chrono::seconds(2)), Listener::Status::Event);
+    return ev;
+}
+
+const Capture* context_capture(const Event& ev) { return ev.added_capture(CaptureKind::Context); }
+
+// The comm field of a Context capture of the test's fields.
+std::string comm_of(const Capture& c) {
+    std::string comm(c.data.substr(8, 16));
+    return comm.substr(0, comm.find('\0'));
+}
+
+constexpr uint64_t kPrctl = 157;
+
+// Without the RAM file's linear map the plugin copies the fields through QEMU at every event,
+// as they are then.
+TEST(PluginContext, ThroughQemuEveryEventCarriesTheFieldsAsTheyWere) {
+    auto& p = plugin();
+    const uint64_t task = 0xffff888001234000ULL;
+    p.qemu.unmap_all();
+    p.qemu.map(kernel_gs() + kCurrentTask, le64(task));
+    p.qemu.map(task, task_bytes(7, 7, "before", 0xffff888000555000ULL));
+    p.qemu.enter(kGetpid, {0, 0, 0, 0, 0, 0});
+    // An exec renames the task while the call runs: the exit sees the new name.
+    p.qemu.map(task, task_bytes(7, 7, "after", 0xffff888000555000ULL));
+    p.qemu.leave(7);
+
+    Event entry = next_event(), exit = next_event();
+    ASSERT_EQ(entry.context, task);
+    const Capture* c = context_capture(entry);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->status, CaptureStatus::Ok);
+    EXPECT_EQ(c->field, 3);
+    ASSERT_EQ(c->data.size(), 32u);
+    EXPECT_EQ(c->data.substr(0, 8), le32(7) + le32(7));
+    EXPECT_EQ(comm_of(*c), "before");
+    EXPECT_EQ(c->data.substr(24, 8), le64(0xffff888000555000ULL));
+    EXPECT_EQ(entry.capture(0), nullptr);  // not an argument's capture
+    ASSERT_NE(context_capture(exit), nullptr);
+    EXPECT_EQ(comm_of(*context_capture(exit)), "after");
+}
+
+// A copy that fails is marked, so that nobody keeps using an older one.
+TEST(PluginContext, UnreadableTaskGivesTheWordAndAFailedCopy) {
+    auto& p = plugin();
+    const uint64_t task = 0xffff888007770000ULL;
+    p.qemu.unmap_all();
+    p.qemu.map(kernel_gs() + kCurrentTask, le64(task));
+    p.qemu.call(kGetpid, {0, 0, 0, 0, 0, 0}, 7);
+    for (const Event& e : {next_event(), next_event()}) {
+        EXPECT_EQ(e.context, task);
+        const Capture* c = context_capture(e);
+        ASSERT_NE(c, nullptr);
+        EXPECT_EQ(c->status, CaptureStatus::Fault);
+        EXPECT_EQ(c->data.size(), 0u);
+    }
+}
+
+TEST(PluginContext, TooManyOrTooLongFieldsAreRefused) {
+    auto& p = plugin();
+    EXPECT_FALSE(p.listener->set_context_fields({{0, 8}, {8, 8}, {16, 8}, {24, 8}, {32, 8}}));
+    EXPECT_FALSE(p.listener->set_context_fields({{0, 33}}));
+    EXPECT_FALSE(p.listener->set_context_fields({{0, 32}, {32, 32}, {64, 8}}));
+    EXPECT_FALSE(p.listener->set_context_fields({{0, 0}}));
+}
+
+// The RAM file as QEMU's memory backend: a file this process maps (the plugin only reads a file
+// its QEMU maps), laid out as guest-physical memory below 4 GiB.
+class RamFile {
+public:
+    static constexpr size_t kSize = 1 << 20;
+    RamFile() : path_("/dev/shm/nitro-test-ram-" + std::to_string(getpid())) {
+        fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+        EXPECT_GE(fd_, 0);
+        EXPECT_EQ(ftruncate(fd_, kSize), 0);
+        void* m = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+        EXPECT_NE(m, MAP_FAILED);
+        bytes_ = static_cast<char*>(m);
+    }
+    ~RamFile() {
+        munmap(bytes_, kSize);
+        close(fd_);
+        unlink(path_.c_str());
+    }
+    void put(uint64_t phys, const std::string& b) { std::memcpy(bytes_ + phys, b.data(), b.size()); }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+    int fd_ = -1;
+    char* bytes_ = nullptr;
+};
+
+constexpr uint64_t kLinearBase = 0xffff888000000000ULL;  // the direct map: guest-physical 0
+constexpr uint64_t kWordPhys = 0x8000;
+
+// The RAM file with the linear map given to the plugin (for the rest of the process: the
+// tests above run first). QEMU's reads see the word (the plugin checks the word against them)
+// but no task: what an event carries of a task can only come from the RAM file.
+RamFile& ram_linear_map() {
+    static RamFile* ram = [] {
+        auto* r = new RamFile;
+        auto& p = plugin();
+        p.listener->set_context_in_ram(0, kernel_gs(), r->path(), kWordPhys);
+        p.listener->set_context_linear_map(kLinearBase, RamFile::kSize);
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (!p.listener->producer_stats().ram_file_mapped &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        EXPECT_TRUE(p.listener->producer_stats().ram_file_mapped);
+        unlink(r->path().c_str());  // mapped by both: the name is not needed any more
+        return r;
+    }();
+    return *ram;
+}
+
+// The current task is the one at task_phys in the RAM file.
+void run_task(uint64_t task_phys) {
+    const uint64_t task = kLinearBase + task_phys;
+    ram_linear_map().put(kWordPhys, le64(task));
+    plugin().qemu.unmap_all();
+    plugin().qemu.map(kernel_gs() + kCurrentTask, le64(task));
+}
+
+TEST(PluginContext, FieldsFromTheRamFileThroughTheLinearMap) {
+    auto& p = plugin();
+    RamFile& ram = ram_linear_map();
+    ram.put(0x40000, task_bytes(31, 30, "from-ram", kLinearBase + 0x50000));
+    run_task(0x40000);
+    p.qemu.call(kGetpid, {0, 0, 0, 0, 0, 0}, 30);
+    Event entry = next_event();
+    next_event();
+    ASSERT_EQ(entry.context, kLinearBase + 0x40000);
+    const Capture* c = context_capture(entry);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->data.substr(0, 8), le32(31) + le32(30));
+    EXPECT_EQ(comm_of(*c), "from-ram");
+
+    // Hostile words: a task whose fields run past the end of RAM, one below the linear map,
+    // one whose offsets wrap around: the word, and a failed copy.
+    for (uint64_t bad : std::initializer_list<uint64_t>{kLinearBase + RamFile::kSize - 0x20,
+                                                        kLinearBase - 0x1000, ~0ULL - 0x10}) {
+        ram.put(kWordPhys, le64(bad));
+        p.qemu.map(kernel_gs() + kCurrentTask, le64(bad));
+        p.qemu.call(kGetpid, {0, 0, 0, 0, 0, 0}, 30);
+        Event e = next_event();
+        next_event();
+        EXPECT_EQ(e.context, bad);
+        ASSERT_NE(context_capture(e), nullptr) << std::hex << bad;
+        EXPECT_EQ(context_capture(e)->status, CaptureStatus::Fault);
+    }
+}
+
+// A getpid; the name in its entry's copy of the task ("" without a copy). The exit is read too.
+std::string getpid_entry_copy(uint64_t ret) {
+    plugin().qemu.call(kGetpid, {0, 0, 0, 0, 0, 0}, ret);
+    Event entry = next_event();
+    next_event();
+    const Capture* c = context_capture(entry);
+    return c ? comm_of(*c) : "";
+}
+
+// From the RAM file, the fields are copied where they may have changed: at a task switch, at
+// the return of a call that may rename the task, when the pid at the task's address changed
+// (a new task in an exited one's memory), and now and then; not at the events between.
+TEST(PluginContext, FromTheRamFileOnlyWhereTheyMayHaveChanged) {
+    auto& p = plugin();
+    RamFile& ram = ram_linear_map();
+    p.listener->set_context_refresh(Abi::X86_64, {kPrctl});
+    ram.put(0x60000, task_bytes(7, 7, "before", kLinearBase + 0x50000));
+    ram.put(0x68000, task_bytes(8, 8, "other", kLinearBase + 0x50000));
+    run_task(0x60000);
+
+    p.qemu.call(kGetpid, {0, 0, 0, 0, 0, 0}, 7);
+    Event entry = next_event(), exit = next_event();
+    ASSERT_NE(context_capture(entry), nullptr);
+    EXPECT_EQ(comm_of(*context_capture(entry)), "before");
+    EXPECT_EQ(exit.context, kLinearBase + 0x60000);
+    EXPECT_EQ(context_capture(exit), nullptr);  // the same task, nothing that renames it
+
+    // prctl(PR_SET_NAME) renames the task: its return carries the new name, its entry nothing.
+    p.qemu.enter(kPrctl, {15, 0, 0, 0, 0, 0});
+    ram.put(0x60000, task_bytes(7, 7, "after", kLinearBase + 0x50000));
+    p.qemu.leave(0);
+    entry = next_event();
+    exit = next_event();
+    EXPECT_EQ(context_capture(entry), nullptr);
+    ASSERT_NE(context_capture(exit), nullptr);
+    EXPECT_EQ(comm_of(*context_capture(exit)), "after");
+
+    // Another task runs: its first event carries its fields, and so does the first one when
+    // the first task is back.
+    run_task(0x68000);
+    EXPECT_EQ(getpid_entry_copy(8), "other");
+    run_task(0x60000);
+    EXPECT_EQ(getpid_entry_copy(7), "after");
+    EXPECT_EQ(getpid_entry_copy(7), "");
+
+    // The task exits and a new one takes over its memory: the same word, another pid.
+    ram.put(0x60000, task_bytes(9, 9, "newcomer", kLinearBase + 0x50000));
+    EXPECT_EQ(getpid_entry_copy(9), "newcomer");
+
+    // And now and then without a reason: a name written from outside shows within
+    // NITRO_CONTEXT_FIELDS_REFRESH events.
+    ram.put(0x60000, task_bytes(9, 9, "renamed", kLinearBase + 0x50000));
+    int copies = 0;
+    std::string last;
+    for (unsigned i = 0; i < NITRO_CONTEXT_FIELDS_REFRESH / 2; ++i) {  // two events each
+        p.qemu.call(kGetpid, {0, 0, 0, 0, 0, 0}, 9);
+        for (const Event& e : {next_event(), next_event()}) {
+            if (const Capture* x = context_capture(e)) {
+                ++copies;
+                last = comm_of(*x);
+            }
+        }
+    }
+    EXPECT_EQ(copies, 1);
+    EXPECT_EQ(last, "renamed");
+}
+
+}  // namespace
+}  // namespace nitro::tcg
