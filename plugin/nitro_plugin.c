@@ -116,8 +116,7 @@ struct vcpu {
     uint64_t events;
     uint64_t context_reads;   /* context words read from the RAM file */
     bool context_direct_off;  /* one of them disagreed with QEMU's read: not any more */
-    uint64_t pc;              /* the address of the instruction of the current callback */
-    uint8_t insn_size;        /* its length */
+    uintptr_t site;           /* the current callback's instruction (insn_site) */
     uint64_t fields_reads;    /* context fields read from the RAM file */
     bool fields_direct_off;   /* context fields from the RAM file disagreed with QEMU: not any more */
     uint64_t ctx_last_word;   /* the context word whose fields were copied last */
@@ -1296,21 +1295,39 @@ static inline void account(struct vcpu *v, uint64_t start) {
 static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, uint64_t now);
 static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, uint64_t now);
 
-/* A callback's udata: the instruction's address (QEMU's register file holds the address of
- * the block's start, or of the last instruction that needed it, not this one's), its length and
- * its kind. Addresses are canonical: bits 56..63 repeat bit 55. */
-#define INSN_UDATA(vaddr, size, kind) ((void *)(uintptr_t)((vaddr) << 8 | (uint64_t)(size) << 4 | (kind)))
-static inline uint64_t insn_pc(void *udata) { return (uint64_t)((int64_t)(uintptr_t)udata >> 8); }
-static inline uint8_t insn_kind(void *udata) { return (uint8_t)((uintptr_t)udata & 15); }
-static inline uint8_t insn_size(void *udata) { return (uint8_t)(((uintptr_t)udata >> 4) & 15); }
+/* A callback's udata: where the instruction is in its translated block, its length and kind.
+ * Not its address: QEMU shares a block between mappings of the same physical page at other
+ * virtual addresses (position-independent translations, CF_PCREL: the vDSO, shared libraries
+ * under ASLR), so the address it had when translated is not the one it has at run time. What
+ * the block's code keeps up to date is the register file's rip: the address, at run time, of
+ * the block's start or of a later instruction before this one that needed it. The block moved
+ * by whole pages, so that address, the page offset of the block's start at translation and
+ * the instruction's offset in the block (less than a page: blocks of syscall instructions are
+ * short) give the instruction's address now.
+ * Bits: 0-3 kind, 4-7 length, 8-19 page offset of the block's start, 20-: offset in the block
+ * (SITE_FAR: a page or more; then rip is taken as it is). */
+#define SITE_FAR 4096u
+static void *insn_site(uint64_t tb_vaddr, uint64_t vaddr, size_t len, uintptr_t kind) {
+    uint64_t off = vaddr - tb_vaddr;
+    if (off > SITE_FAR) off = SITE_FAR;
+    return (void *)(uintptr_t)(off << 20 | (tb_vaddr & 0xfff) << 8 | (uint64_t)len << 4 | kind);
+}
+static inline uint8_t site_kind(uintptr_t site) { return (uint8_t)(site & 15); }
+static inline uint8_t site_size(uintptr_t site) { return (uint8_t)((site >> 4) & 15); }
+/* The instruction's address now, from the register file's rip (see insn_site). */
+static inline uint64_t site_pc(uintptr_t site, uint64_t rip) {
+    const uint64_t off = site >> 20;
+    if (off >= SITE_FAR) return rip;
+    const uint64_t into_block = (rip - ((site >> 8) & 0xfff)) & 0xfff; /* rip less the block's start */
+    return rip - into_block + off;
+}
 
 static void on_entry(unsigned vcpu_index, void *udata) {
     if (vcpu_index >= n_vcpus) return;
     uint64_t start = tsc();
     struct vcpu *v = &vcpus[vcpu_index];
-    v->pc = insn_pc(udata);
-    v->insn_size = insn_size(udata);
-    on_entry_traced(v, vcpu_index, insn_kind(udata), start);
+    v->site = (uintptr_t)udata;
+    on_entry_traced(v, vcpu_index, site_kind(v->site), start);
     account(v, start);
 }
 
@@ -1318,8 +1335,8 @@ static void on_exit_insn(unsigned vcpu_index, void *udata) {
     if (vcpu_index >= n_vcpus) return;
     uint64_t start = tsc();
     struct vcpu *v = &vcpus[vcpu_index];
-    v->pc = insn_pc(udata);
-    on_exit_traced(v, vcpu_index, insn_kind(udata), start);
+    v->site = (uintptr_t)udata;
+    on_exit_traced(v, vcpu_index, site_kind(v->site), start);
     account(v, start);
 }
 
@@ -1329,7 +1346,8 @@ static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, u
     direct_tick(v, vcpu_index, type == NITRO_TYPE_SYSCALL);
     struct regset s;
     s.mask = s.loaded = 0;
-    read_regs(v, &s, KEY_REGS | 1u << NITRO_REG_RAX | 1u << NITRO_REG_CS);
+    read_regs(v, &s, KEY_REGS | 1u << NITRO_REG_RAX | 1u << NITRO_REG_CS | 1u << NITRO_REG_RIP);
+    const uint64_t pc = site_pc(v->site, s.r[NITRO_REG_RIP]);
     bool compat = type != NITRO_TYPE_SYSCALL || is_compat_cs(s.r[NITRO_REG_CS]);
     uint64_t nr = compat ? (s.r[NITRO_REG_RAX] & 0xffffffffULL) : s.r[NITRO_REG_RAX];
     bool traced = nr_traced(compat, nr) && cr3_traced(s.r[NITRO_REG_CR3]);
@@ -1350,10 +1368,14 @@ static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, u
         read_regs(v, &s, send_mask(v, compat ? lean_enter32 : lean_enter64));
         int conv = !compat ? 0 : type == NITRO_TYPE_SYSCALL ? 1 : type == NITRO_TYPE_SYSENTER ? 2 : 3;
         read_args(v, &s, conv, p.args);
-        s.r[NITRO_REG_RIP] = v->pc;
-        /* syscall and int 0x80 return right after themselves; sysenter through a fixed landing
-         * point of the kernel's choosing */
-        if (type != NITRO_TYPE_SYSENTER) p.next_rip = v->pc + v->insn_size;
+        s.r[NITRO_REG_RIP] = pc;
+        /* A 64-bit syscall and int 0x80 return right after themselves. Linux returns from a
+         * 32-bit program's sysenter or syscall (its vDSO's fast paths) to a landing point
+         * right after the `int $0x80` that follows them in the vDSO (so that a restarted call
+         * goes through int 0x80); one made elsewhere would have every return flagged
+         * redirected (and its stack copied for nothing). */
+        const bool fast32 = compat && type != NITRO_TYPE_INT80;
+        p.next_rip = pc + site_size(v->site) + (fast32 ? 2 : 0);
     }
     /* Calls that never return (exit, exit_group) leave nothing to pair. */
     if (!bit_set(compat ? ctl->noreturn_nr32 : ctl->noreturn_nr64, nr)) pending_put(&p);
@@ -1377,7 +1399,8 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
     direct_tick(v, vcpu_index, false);
     struct regset s;
     s.mask = s.loaded = 0;
-    read_regs(v, &s, KEY_REGS);
+    read_regs(v, &s, KEY_REGS | 1u << NITRO_REG_RIP);
+    const uint64_t pc = site_pc(v->site, s.r[NITRO_REG_RIP]);
     uint64_t cr3 = s.r[NITRO_REG_CR3] & CR3_KEY_MASK;
     uint64_t fs = s.r[NITRO_REG_FS_BASE], gs = s.r[NITRO_REG_GS_BASE];
     uint64_t frame[4]; /* an iret's: rip, cs, rflags, rsp of the return */
@@ -1435,7 +1458,7 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
     if (!p.traced) return;
 
     read_regs(v, &s, send_mask(v, lean_exit));
-    s.r[NITRO_REG_RIP] = v->pc;
+    s.r[NITRO_REG_RIP] = pc;
     /* Where the thread goes back to user mode: sysret to RCX with the stack it has, iret to its
      * frame's. */
     uint64_t user_rsp = 0;
@@ -1507,15 +1530,16 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
         else if (rem == 2 && op[0] == 0x0f && op[1] == 0x07) exit = NITRO_EXIT_SYSRET;
         else if (rem == 2 && op[0] == 0x0f && op[1] == 0x35) exit = NITRO_EXIT_SYSEXIT;
         else if (rem == 1 && op[0] == 0xcf) exit = NITRO_EXIT_IRET;
-        uint64_t va = qemu_plugin_insn_vaddr(insn);
+        void *site = insn_site(qemu_plugin_tb_vaddr(tb), qemu_plugin_insn_vaddr(insn), len,
+                               entry ? entry : exit);
         if (entry) {
             qemu_plugin_register_vcpu_insn_exec_cond_cb(
                 insn, empty_callbacks ? on_insn_empty : on_entry, QEMU_PLUGIN_CB_R_REGS,
-                QEMU_PLUGIN_COND_NE, active, 0, INSN_UDATA(va, len, entry));
+                QEMU_PLUGIN_COND_NE, active, 0, site);
         } else if (exit) {
             qemu_plugin_register_vcpu_insn_exec_cond_cb(
                 insn, empty_callbacks ? on_insn_empty : on_exit_insn, QEMU_PLUGIN_CB_R_REGS,
-                QEMU_PLUGIN_COND_NE, active, 0, INSN_UDATA(va, len, exit));
+                QEMU_PLUGIN_COND_NE, active, 0, site);
         }
     }
 }

@@ -20,7 +20,9 @@ namespace {
 
 using Json = nlohmann::json;
 
-const char* const kPrograms = "test_open; test_write; test_unlink; test_count getpid 50; test_writev; test_writev_32";
+const char* const kPrograms =
+    "test_open; test_write; test_unlink; test_count getpid 50; test_writev; test_writev_32; "
+    "test_signal; test_signal_32";
 
 struct Traced {
     CommandResult run;  // the guest console is in run.out
@@ -194,6 +196,40 @@ TEST_F(Backend, EachGetpidIsAttributedToThePidItReturns) {
     }
     EXPECT_GE(test_count, 50);
     EXPECT_GE(lines, test_count);
+}
+
+// A wait4 whose return runs a SIGCHLD handler (a plain one and an SA_SIGINFO one), in a 64-bit
+// and a 32-bit program: nitro shows the pid the program got (the kernel keeps it in the signal
+// frame; the register holds the handler's argument), as the program prints it.
+TEST_F(Backend, ResultOfACallWhoseReturnRunsASignalHandler) {
+    const Traced& r = text();
+    ASSERT_EQ(r.run.exit_code, 0) << r.run.err;
+    std::regex printed(R"(test_signal: wait4 returned (\d+))");
+    int checked = 0;
+    for (auto it = std::sregex_iterator(r.run.out.begin(), r.run.out.end(), printed);
+         it != std::sregex_iterator(); ++it) {
+        const std::string pid = (*it)[1];
+        std::regex shown(R"(\] test_signal(_32)? (<\.\.\. )?wait4[ (].* = )" + pid + "\n");
+        EXPECT_TRUE(std::regex_search(r.trace, shown)) << "wait4 = " << pid;
+        ++checked;
+    }
+    EXPECT_EQ(checked, 4) << r.run.out;
+}
+
+// Only returns that do not go back after their call are flagged redirected: a 32-bit program's
+// calls through the vDSO return after the int $0x80 that follows their syscall or sysenter.
+TEST_F(Backend, PlainReturnsOfThirtyTwoBitProgramsAreNotRedirected) {
+    int i386_exits = 0;
+    std::istringstream in(jsonl().trace);
+    for (std::string line; std::getline(in, line);) {
+        Json j = Json::parse(line, nullptr, false);
+        if (j.is_discarded() || j["event"]["abi"] != "i386" || j["event"]["direction"] != "exit") continue;
+        ++i386_exits;
+        const std::string name = j["name"];
+        if (name == "wait4" || name == "sigreturn" || name == "rt_sigreturn" || name == "execve") continue;
+        EXPECT_FALSE(j["event"].value("redirected", false)) << line;
+    }
+    EXPECT_GE(i386_exits, 20);
 }
 
 // The name too is the task's at the event: the calls a shell's child makes before it executes

@@ -52,5 +52,49 @@ TEST(SignalFrame, OtherRedirectionsKeepRax) {
     EXPECT_EQ(return_value(compat.ev), 0);
 }
 
+// A 32-bit program's exit into a handler: the plain frame (handlers without SA_SIGINFO) or the
+// rt one, told apart by the rt frame's pointers to its siginfo and ucontext.
+struct RedirectedExit32 {
+    std::string data = std::string(8 + 256, '\0');
+    Event ev;
+    RedirectedExit32(bool rt, std::uint64_t next, std::uint32_t saved_eip, std::int32_t saved_eax) {
+        const std::uint32_t esp = 0xffffd000;
+        std::memcpy(data.data(), &next, 8);
+        char* frame = data.data() + 8;
+        const std::uint32_t sig = 17;
+        std::memcpy(frame + 4, &sig, 4);
+        if (rt) {
+            const std::uint32_t pinfo = esp + 16, puc = esp + 144;
+            std::memcpy(frame + 8, &pinfo, 4);
+            std::memcpy(frame + 12, &puc, 4);
+        } else {
+            const std::uint32_t gs = 0x63, fs = 0;  // sigcontext_32 starts there
+            std::memcpy(frame + 8, &gs, 4);
+            std::memcpy(frame + 12, &fs, 4);
+        }
+        std::memcpy(frame + (rt ? kRtFrame32Eip : kFrame32Eip), &saved_eip, 4);
+        std::memcpy(frame + (rt ? kRtFrame32Eax : kFrame32Eax), &saved_eax, 4);
+        ev.direction = Direction::Exit;
+        ev.compat = true;
+        ev.redirected = true;
+        ev.regs.rax = sig;  // a 32-bit handler gets the signal number in eax
+        ev.captures.push_back(Capture{0, CaptureKind::Stack, CaptureStatus::Ok, data, 0});
+    }
+};
+
+TEST(SignalFrame, ThirtyTwoBitFrames) {
+    EXPECT_EQ(return_value(RedirectedExit32(false, 0x8049002, 0x8049002, 412).ev), 412);
+    EXPECT_EQ(return_value(RedirectedExit32(true, 0x8049002, 0x8049002, 412).ev), 412);
+    EXPECT_EQ(return_value(RedirectedExit32(true, 0x8049002, 0x8049002, -4).ev), -4);  // EINTR
+    EXPECT_EQ(return_value(RedirectedExit32(false, 0x8049002, 0x8049000, -4).ev), -512);
+    EXPECT_EQ(return_value(RedirectedExit32(true, 0x8049002, 0x8049000, -4).ev), -512);
+    // Not the call's frame (execve's new program): eax as it is.
+    EXPECT_EQ(return_value(RedirectedExit32(true, 0x8049002, 0x1234, 412).ev), 17);
+    // A frame cut short: eax as it is.
+    RedirectedExit32 cut(true, 0x8049002, 0x8049002, 412);
+    cut.ev.captures[0].data = std::string_view(cut.data).substr(0, 8 + 100);
+    EXPECT_EQ(return_value(cut.ev), 17);
+}
+
 }  // namespace
 }  // namespace nitro::linux_os

@@ -29,6 +29,7 @@ struct qemu_plugin_insn {
     uint64_t imm = 0;
 };
 struct qemu_plugin_tb {
+    uint64_t vaddr;
     std::vector<qemu_plugin_insn*> insns;
 };
 struct qemu_plugin_scoreboard {
@@ -98,6 +99,7 @@ void qemu_plugin_register_vcpu_insn_exec_cond_cb(struct qemu_plugin_insn* insn,
     insn->imm = imm;
 }
 size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb* tb) { return tb->insns.size(); }
+uint64_t qemu_plugin_tb_vaddr(const struct qemu_plugin_tb* tb) { return tb->vaddr; }
 struct qemu_plugin_insn* qemu_plugin_tb_get_insn(const struct qemu_plugin_tb* tb, size_t idx) {
     return tb->insns.at(idx);
 }
@@ -182,8 +184,11 @@ void FakeQemu::translate() {
         std::fprintf(stderr, "fake QEMU: the plugin registered no translation callback\n");
         std::abort();
     }
-    qemu_plugin_tb tb{{&syscall_insn, &sysret_insn}};
-    reg.translate(1, &tb);
+    // Two blocks: the user's, whose syscall is 16 bytes in, and the kernel's sysret.
+    qemu_plugin_tb user{kSyscallBlock, {&syscall_insn}};
+    reg.translate(1, &user);
+    qemu_plugin_tb kernel{sysret_insn.vaddr, {&sysret_insn}};
+    reg.translate(1, &kernel);
 }
 
 void FakeQemu::set(int r, uint64_t value) {
@@ -191,6 +196,7 @@ void FakeQemu::set(int r, uint64_t value) {
     for (int k = 0; k < 16; k++) {
         if (kHw[k] == r) cpu->env->regs[k] = value;
     }
+    if (r == NITRO_REG_RIP) cpu->env->eip = value;
 }
 
 void FakeQemu::enter(uint64_t nr, const uint64_t (&args)[6]) {
@@ -198,19 +204,17 @@ void FakeQemu::enter(uint64_t nr, const uint64_t (&args)[6]) {
                                     NITRO_REG_R10, NITRO_REG_R8,  NITRO_REG_R9};
     set(NITRO_REG_RAX, nr);
     for (int i = 0; i < 6; i++) set(kArgRegs[i], args[i]);
+    set(NITRO_REG_RIP, kSyscallBlock + shift_);  // QEMU's rip: the block's start
     exec(syscall_insn);
 }
 
-void FakeQemu::leave(uint64_t ret) {
-    set(NITRO_REG_RAX, ret);
-    set(NITRO_REG_RCX, kSyscallAddress + 2);  // sysret's return address: after the syscall
-    exec(sysret_insn);
-}
+void FakeQemu::leave(uint64_t ret) { leave_to(ret, kSyscallAddress + shift_ + 2, cpu->truth[NITRO_REG_RSP]); }
 
 void FakeQemu::leave_to(uint64_t ret, uint64_t rip, uint64_t rsp) {
     set(NITRO_REG_RAX, ret);
-    set(NITRO_REG_RCX, rip);
+    set(NITRO_REG_RCX, rip);  // sysret's return address
     set(NITRO_REG_RSP, rsp);
+    set(NITRO_REG_RIP, sysret_insn.vaddr);
     exec(sysret_insn);
 }
 

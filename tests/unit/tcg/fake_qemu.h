@@ -15,8 +15,10 @@
 
 namespace nitro::fake {
 
-/// Where the fake guest's syscall instruction is (its sysret returns after it).
+/// Where the fake guest's syscall instruction is (its sysret returns after it), 16 bytes into
+/// its translated block.
 inline constexpr uint64_t kSyscallAddress = 0x401000;
+inline constexpr uint64_t kSyscallBlock = kSyscallAddress - 16;
 
 class FakeQemu {
 public:
@@ -39,6 +41,11 @@ public:
     void leave(uint64_t ret);
     /// Returns elsewhere than after the syscall (a signal handler, at rip with the stack rsp).
     void leave_to(uint64_t ret, uint64_t rip, uint64_t rsp);
+    /// Runs the syscall's block, as translated, from shift bytes (whole pages) further: the
+    /// same physical page mapped at another address in another process, whose code QEMU
+    /// shares (CF_PCREL). rip is the block's start there at the entry; sysret returns after
+    /// the syscall there.
+    void run_code_at(uint64_t shift) { shift_ = shift; }
     /// Sets one register as QEMU keeps it before a callback (API view and register file).
     void set(int reg, uint64_t value);
     /// Guest memory at a virtual address (what qemu_plugin_read_memory_vaddr reads). Like
@@ -54,6 +61,7 @@ public:
 private:
     std::string ctl_path_;
     std::map<uint64_t, std::string> memory_;
+    uint64_t shift_ = 0;
 };
 
 /// The one instance's CPU (its registers), for callbacks of the API stand-in.

@@ -156,6 +156,22 @@ TEST(PluginCaptures, RedirectedReturnCarriesTheStack) {
     EXPECT_TRUE(plain.captures.empty());
 }
 
+// The same code run at another address (QEMU shares the translation of a physical page mapped
+// elsewhere in another process, as the vDSO or a shared library under ASLR): the entry's address
+// is where it runs now, and a return after it is not taken for a redirection.
+TEST(PluginCaptures, SharedCodeAtAnotherAddress) {
+    auto& p = plugin();
+    const uint64_t shift = 0x7f0000000000ULL - 0x400000ULL;
+    p.qemu.run_code_at(shift);
+    p.qemu.call(39, {0, 0, 0, 0, 0, 0}, 5);
+    const Event entry = next_event();
+    const Event exit = next_event();
+    p.qemu.run_code_at(0);
+    EXPECT_EQ(entry.regs.rip, fake::kSyscallAddress + shift);
+    EXPECT_FALSE(exit.redirected);
+    EXPECT_EQ(exit.added_capture(CaptureKind::Stack), nullptr);
+}
+
 TEST(PluginCaptures, Clone3TidAsTheCallWroteIt) {
     auto& p = plugin();
     std::string ca(88, '\0');
