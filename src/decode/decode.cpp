@@ -1512,8 +1512,18 @@ std::string return_detail(const SyscallInfo& info, const ArgContext& ctx) {
     return {};
 }
 
+namespace {
+// syslog's actions that fill the buffer (READ, READ_ALL, READ_CLEAR); with the others strace
+// shows its address.
+bool syslog_reads(std::uint64_t action) {
+    const auto a = static_cast<std::int32_t>(action);
+    return a >= 2 && a <= 4;
+}
+}  // namespace
+
 bool decoded_at_exit(const SyscallInfo& info, std::size_t index, const std::array<std::uint64_t, 6>& args) {
     if (index >= info.nargs) return false;
+    if (info.name == "syslog" && index == 1) return syslog_reads(args[0]);
     // PR_GET_NAME's buffer holds the name once the call has returned; PR_SET_NAME's is read
     // again then (like a path: its page may not have been touched before the call).
     if (info.name == "prctl" && index == 1) {
@@ -1569,6 +1579,17 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         }
     }
     if (info.name == "fcntl" && index == 2) return format_fcntl_arg(reg(ctx, 1) & 0xffffffffULL, v);
+    // syslog's action and a console level: the number with the name in a comment, as strace
+    // prints these.
+    auto numbered = [&](FlagTable table, const char* unknown) {
+        std::string name = format_enum(table, i32);
+        return fmt::format("{} /* {} */", i32, name == dec(i32) ? unknown : name);
+    };
+    if (info.name == "syslog" && index == 0) return numbered(FlagTable::SyslogAction, "SYSLOG_ACTION_???");
+    if (info.name == "syslog" && index == 2 && static_cast<std::int32_t>(reg(ctx, 0)) == 8) {
+        return numbered(FlagTable::Loglevel, "LOGLEVEL_???");
+    }
+    if (info.name == "syslog" && index == 1 && !syslog_reads(reg(ctx, 0))) return format_pointer(v);
     if ((info.name == "setsockopt" || info.name == "getsockopt") && index == 2) {
         return format_sockopt_name(static_cast<std::uint32_t>(reg(ctx, 1)), static_cast<std::uint32_t>(i32));
     }
@@ -1876,9 +1897,9 @@ void append_captured(std::string& out, std::uint64_t addr, const Capture* c, std
 bool append_arg_fast(std::string& out, const SyscallInfo& info, std::size_t index,
                      const ArgContext& ctx) {
     // Calls format_arg() decodes by name.
-    static constexpr std::array<std::string_view, 13> kByName = {
+    static constexpr std::array<std::string_view, 14> kByName = {
         "clone", "fcntl", "socket", "setsockopt", "getsockopt", "ptrace", "prctl", "futex",
-        "ioctl", "getdents64", "getdents", "getgroups", "setgroups"};
+        "ioctl", "getdents64", "getdents", "getgroups", "setgroups", "syslog"};
     if (index >= info.nargs || std::find(kByName.begin(), kByName.end(), info.name) != kByName.end()) {
         return false;
     }
@@ -1960,6 +1981,11 @@ std::size_t printed_args(const SyscallInfo& info, const std::array<std::uint64_t
         if (!(flags & kOCreat) && (flags & kOTmpfile) != kOTmpfile) --n;
     }
     if (info.name == "fcntl" && n == 3 && !fcntl_takes_arg(args[1] & 0xffffffffULL)) --n;
+    if (info.name == "syslog") {
+        // Actions that use neither buffer nor length show only themselves.
+        const auto action = static_cast<std::int32_t>(args[0]);
+        if (action >= 0 && action <= 10 && action != 8 && !syslog_reads(action)) return 1;
+    }
     if (info.name == "ptrace") {
         switch (args[0] & 0xffffffffULL) {
             case 0: return 1;                                    // PTRACE_TRACEME

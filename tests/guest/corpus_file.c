@@ -98,6 +98,10 @@ int main(void) {
     syscall(SYS_statfs, "missing", &sfs); /* ENOENT */
     struct sysinfo si;
     syscall(SYS_sysinfo, &si);
+    /* The kernel log: its size, and a read of nothing (what it holds differs per boot). */
+    char klog[16];
+    syscall(SYS_syslog, 10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+    syscall(SYS_syslog, 3 /* SYSLOG_ACTION_READ_ALL */, klog, 0);
     /* Supplementary groups: how many, set, read back. */
     gid_t groups[4] = {0, 1, 2, 3};
     syscall(SYS_getgroups, 0, NULL);

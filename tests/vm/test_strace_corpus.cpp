@@ -276,10 +276,11 @@ const Family kFamilies[] = {
     {"corpus_file's umask calls, a creation mode with S_IFREG, a sticky directory", 4,
      [](const Call& e) { return has(e.call, "S_ISVTX") || starts(e.call, "umask(") || has(e.call, ", 0100644)"); }},
     // File times, file systems, the system's state, groups.
-    {"corpus_file's utimensat, statfs, fstatfs, sysinfo, setgroups and getgroups", 8,
+    {"corpus_file's utimensat, statfs, fstatfs, sysinfo, setgroups, getgroups and syslog", 10,
      [](const Call& e) {
          return (starts(e.call, "utimensat(") && has(e.call, ", [")) || has(e.call, "{f_type=") ||
-                has(e.call, "{uptime=") || (e.call.find("groups(", 1) == 3 && has(e.call, ", ["));
+                has(e.call, "{uptime=") || (e.call.find("groups(", 1) == 3 && has(e.call, ", [")) ||
+                has(e.call, " /* SYSLOG_ACTION_");
      }},
 };
 

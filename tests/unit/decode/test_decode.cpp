@@ -1557,6 +1557,39 @@ TEST(Memory, Utsname) {
     EXPECT_EQ(format_arg(uname, 0, ctx), "0x9000");
 }
 
+// syslog: the action as a number with its name in a comment; the buffer read at the exit for
+// the actions that fill it, an address for the others.
+TEST(Memory, Syslog) {
+    FakeMemory mem;
+    mem.map(0x1000, "<6>[    0.000000] Linux version");
+    const auto& syslog = call("syslog");
+    ArgContext ctx = with_memory(mem, {3, 0x1000, 16384, 0, 0, 0});
+    EXPECT_EQ(format_arg(syslog, 0, ctx), "3 /* SYSLOG_ACTION_READ_ALL */");
+    EXPECT_TRUE(decoded_at_exit(syslog, 1, ctx.args));
+    ctx.ret = 8;
+    EXPECT_EQ(format_arg(syslog, 1, ctx), "\"<6>[    \"");
+    ctx.ret = -1;  // EPERM: the address
+    EXPECT_EQ(format_arg(syslog, 1, ctx), "0x1000");
+    ctx.args = {10, 0, 0, 0, 0, 0};
+    ctx.ret = 16384;
+    EXPECT_EQ(format_arg(syslog, 0, ctx), "10 /* SYSLOG_ACTION_SIZE_BUFFER */");
+    EXPECT_FALSE(decoded_at_exit(syslog, 1, ctx.args));
+    EXPECT_EQ(printed_args(syslog, ctx.args), 1u);  // neither buffer nor length: not shown
+    EXPECT_EQ(printed_args(syslog, {3, 0, 0, 0, 0, 0}), 3u);
+    ctx.args = {8, 0x1000, 5, 0, 0, 0};  // CONSOLE_LEVEL: no buffer, and a level
+    EXPECT_EQ(printed_args(syslog, ctx.args), 3u);
+    EXPECT_EQ(format_arg(syslog, 1, ctx), "0x1000");
+    EXPECT_EQ(format_arg(syslog, 2, ctx), "5 /* LOGLEVEL_NOTICE */");
+    ctx.args[2] = 9;
+    EXPECT_EQ(format_arg(syslog, 2, ctx), "9 /* LOGLEVEL_??? */");
+    ctx.args[0] = 3;
+    EXPECT_EQ(format_arg(syslog, 2, ctx), "9");
+    ctx.args = {99, 0, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(syslog, 0, ctx), "99 /* SYSLOG_ACTION_??? */");
+    EXPECT_EQ(format_arg(syslog, 1, ctx), "NULL");  // unknown: the address and the length
+    EXPECT_EQ(format_arg(syslog, 2, ctx), "0");
+}
+
 TEST(Memory, ExecStack) {
     FakeMemory mem;
     // argc, argv[2], NULL, envp[1], NULL, AT_PAGESZ, AT_EXECFN, AT_NULL; strings above.
