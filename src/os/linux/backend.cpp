@@ -191,7 +191,7 @@ void LinuxBackend::attach(Listener& listener) {
 }
 
 void LinuxBackend::locate_context(const Event& ev) {
-    if (!linear_map_given_) locate_linear_map(ev);
+    if (!linear_map_given_ && linear_map_tries_ < kLinearMapTries) locate_linear_map(ev);
     const std::uint64_t kgs = ev.sregs.kernel_gs_base;
     if (ev.vcpu >= kMaxVcpus || !(ev.fresh & reg_bit(Reg::kernel_gs_base))) return;
     if (ev.vcpu >= context_kgs_.size()) context_kgs_.resize(ev.vcpu + 1, 0);
@@ -210,8 +210,12 @@ void LinuxBackend::locate_context(const Event& ev) {
 // kernel places and randomises the direct map in 1 GiB steps) and hold for its last field too.
 void LinuxBackend::locate_linear_map(const Event& ev) {
     const auto* ram = dynamic_cast<const MappedPhysicalMemory*>(memory_.get());
-    if (!ram || !is_kernel_address(ev.context)) return;
-    linear_map_given_ = true;  // one try: a wrong guess would only cost the fast path
+    if (!ram) {
+        linear_map_tries_ = kLinearMapTries;
+        return;
+    }
+    if (!is_kernel_address(ev.context)) return;
+    ++linear_map_tries_;  // without the map, each event's copy goes through QEMU's page walk
     const std::uint64_t last = profile_.task_struct.real_parent.offset;
     auto phys = processes_.kernel_phys(ev, ev.context);
     auto phys_last = processes_.kernel_phys(ev, ev.context + last);
@@ -219,6 +223,7 @@ void LinuxBackend::locate_linear_map(const Event& ev) {
     const std::uint64_t base = ev.context - phys->value();
     if (base % (1ULL << 30) != 0 || phys_last->value() != phys->value() + last) return;
     listener_->set_context_linear_map(base, ram->layout().below_4g);
+    linear_map_given_ = true;
 }
 
 Syscall LinuxBackend::process_event(const Event& ev) {

@@ -83,7 +83,9 @@ class LinuxBackend final : public Backend {
     PendingMap pending_;
     Listener* listener_ = nullptr;  // attached to (set_context_in_ram)
     std::vector<std::uint64_t> context_kgs_;  // per vCPU: the kernel GS base located last
-    bool linear_map_given_ = false;           // the direct map's base tried (set_context_linear_map)
+    bool linear_map_given_ = false;  // the direct map's base given (set_context_linear_map)
+    int linear_map_tries_ = 0;       // events it was looked for at
+    static constexpr int kLinearMapTries = 64;
     std::deque<PendingKey> pending_order_;
     std::vector<PendingMap::node_type> spare_;
 };
