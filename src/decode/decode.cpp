@@ -1174,9 +1174,12 @@ enum class IoctlArg {
     TermiosOut,  // struct termios written by the call (TCGETS)
     WinsizeIn,   // struct winsize read by the call (TIOCSWINSZ)
     WinsizeOut,  // struct winsize written by the call (TIOCGWINSZ)
+    IfreqIn,     // struct ifreq read by the call (SIOCSIFFLAGS)
+    IfreqOut,    // struct ifreq whose name the call reads and whose value it writes (SIOCGIFMTU)
 };
 
-constexpr std::size_t kTermiosSize = 36, kWinsizeSize = 8;
+// struct ifreq: a 16-byte interface name, then a 24-byte union.
+constexpr std::size_t kTermiosSize = 36, kWinsizeSize = 8, kIfreqSize = 40;
 
 IoctlArg ioctl_arg(std::uint32_t request) {
     switch (request) {
@@ -1198,6 +1201,14 @@ IoctlArg ioctl_arg(std::uint32_t request) {
         case 0x5402: case 0x5403: case 0x5404: return IoctlArg::TermiosIn;     // TCSETS[WF]
         case 0x5413: return IoctlArg::WinsizeOut;                               // TIOCGWINSZ
         case 0x5414: return IoctlArg::WinsizeIn;                                // TIOCSWINSZ
+        case 0x8910: case 0x8913: case 0x8915: case 0x8917: case 0x8919: case 0x891b:
+        case 0x891d: case 0x8921: case 0x8927: case 0x8933: case 0x8942: case 0x8970:
+            // SIOCGIFNAME SIOCGIFFLAGS SIOCGIFADDR SIOCGIFDSTADDR SIOCGIFBRDADDR SIOCGIFNETMASK
+            // SIOCGIFMETRIC SIOCGIFMTU SIOCGIFHWADDR SIOCGIFINDEX SIOCGIFTXQLEN SIOCGIFMAP
+            return IoctlArg::IfreqOut;
+        case 0x8914: case 0x8916: case 0x8922: case 0x8923: case 0x8924:
+            // SIOCSIFFLAGS SIOCSIFADDR SIOCSIFMTU SIOCSIFNAME SIOCSIFHWADDR
+            return IoctlArg::IfreqIn;
         case 0x541c: case 0x541e: case 0x542e: case 0x542f: case 0x5432: case 0x5433:
         case 0x5434: case 0x5435: case 0x40045436: case 0x80045438: case 0x80045439:
         case 0x5441: case 0x5453: case 0x5454: case 0x5455: case 0x5458: case 0x5459:
@@ -1217,7 +1228,70 @@ IoctlArg ioctl_arg(std::uint32_t request) {
 
 bool ioctl_arg_at_exit(std::uint32_t request) {
     const IoctlArg k = ioctl_arg(request);
-    return k == IoctlArg::IntOut || k == IoctlArg::TermiosOut || k == IoctlArg::WinsizeOut;
+    return k == IoctlArg::IntOut || k == IoctlArg::TermiosOut || k == IoctlArg::WinsizeOut ||
+           k == IoctlArg::IfreqOut;
+}
+
+// struct ifreq as strace prints it for the interface requests: the name, then the member the
+// request reads or writes ("{ifr_name=\"lo\", ifr_mtu=65536}"); with_value false: the name
+// alone (a get request that failed), or for SIOCGIFNAME the index alone.
+std::string format_ifreq(std::uint32_t request, std::string_view d, bool with_value, std::size_t limit) {
+    const std::string_view raw_name = d.substr(0, 16);
+    const std::string name = quote(raw_name.substr(0, std::min(raw_name.find('\0'), raw_name.size())), limit);
+    const std::string_view u = d.substr(16, 24);
+    auto i32_at = [&](std::size_t off) { return static_cast<std::int32_t>(u32(u, off)); };
+    if (request == 0x8910) {  // SIOCGIFNAME: the index going in, the name coming out
+        std::string out = fmt::format("{{ifr_ifindex={}", i32_at(0));
+        return out + (with_value ? ", ifr_name=" + name + "}" : "}");
+    }
+    std::string out = "{ifr_name=" + name;
+    if (!with_value) return out + "}";
+    auto sockaddr = [&](const char* member) {
+        const Capture c{0, CaptureKind::BufFixed, CaptureStatus::Ok, u.substr(0, 16), 0};
+        return fmt::format(", {}={}", member, format_sockaddr(1, &c));
+    };
+    switch (request) {
+        case 0x8913: case 0x8914:
+            out += ", ifr_flags=" + format_flags(FlagTable::IffFlags, u32(u, 0) & 0xffff);
+            break;
+        case 0x8915: case 0x8916: out += sockaddr("ifr_addr"); break;
+        case 0x8917: out += sockaddr("ifr_dstaddr"); break;
+        case 0x8919: out += sockaddr("ifr_broadaddr"); break;
+        case 0x891b: out += sockaddr("ifr_netmask"); break;
+        case 0x891d: out += fmt::format(", ifr_metric={}", i32_at(0)); break;
+        case 0x8921: case 0x8922: out += fmt::format(", ifr_mtu={}", i32_at(0)); break;
+        case 0x8923: {
+            const std::string_view n = u.substr(0, 16);
+            out += ", ifr_newname=" + quote(n.substr(0, std::min(n.find('\0'), n.size())), limit);
+            break;
+        }
+        case 0x8924: case 0x8927: {
+            // An Ethernet-like address: its 6 bytes, as strace shows them for these types.
+            const int family = static_cast<int>(u32(u, 0) & 0xffff);
+            out += ", ifr_hwaddr={sa_family=" + format_value(FlagTable::Arphrd, family);
+            if (family == 1 || family == 6 || family == 772) {
+                out += fmt::format(", sa_data={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                                   static_cast<unsigned char>(u[2]), static_cast<unsigned char>(u[3]),
+                                   static_cast<unsigned char>(u[4]), static_cast<unsigned char>(u[5]),
+                                   static_cast<unsigned char>(u[6]), static_cast<unsigned char>(u[7]));
+            } else {
+                out += ", ...";
+            }
+            out += "}";
+            break;
+        }
+        case 0x8933: out += fmt::format(", ifr_ifindex={}", i32_at(0)); break;
+        case 0x8942: out += fmt::format(", ifr_qlen={}", i32_at(0)); break;
+        case 0x8970:
+            // struct ifmap: two unsigned longs, an unsigned short and three bytes.
+            out += fmt::format(", ifr_map={{mem_start={}, mem_end={}, base_addr={}, irq={}, dma={}, port={}}}",
+                               hex(u64(u, 0)), hex(u64(u, 8)), hex(u32(u, 16) & 0xffff),
+                               static_cast<unsigned char>(u[18]), static_cast<unsigned char>(u[19]),
+                               static_cast<unsigned char>(u[20]));
+            break;
+        default: break;
+    }
+    return out + "}";
 }
 
 // "TCGETS", "SNDCTL_TMR_START or TCSETS" (two headers define the code), or for a request nitro
@@ -1685,6 +1759,18 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
                 [[fallthrough]];
             case IoctlArg::WinsizeIn:
                 return format_struct_at(v, src.buffer(v, kWinsizeSize, kWinsizeSize), kWinsizeSize, format_winsize);
+            case IoctlArg::IfreqOut:
+            case IoctlArg::IfreqIn: {
+                // A get request shows its value once the call has returned, only if it succeeded.
+                const bool get = ioctl_arg(request) == IoctlArg::IfreqOut;
+                if (get && !ctx.ret) return format_pointer(v);
+                // A 32-bit program's struct ifmap has 4-byte longs: not decoded.
+                if (ctx.compat && request == 0x8970) return format_pointer(v);
+                return format_struct_at(v, src.buffer(v, kIfreqSize, kIfreqSize), kIfreqSize,
+                                        [&](std::string_view d) {
+                                            return format_ifreq(request, d, !get || done, ctx.string_limit);
+                                        });
+            }
         }
     }
     if (info.name == "socket" && index == 2) {
@@ -2223,9 +2309,10 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
     }
     if (info.name == "ioctl") {
         // The third argument is a number or points at what the request reads or writes; as
-        // large as the structures nitro decodes (struct termios), going in and coming out.
-        add(plan.enter, {2, CaptureKind::BufFixed, 0, kTermiosSize});
-        add(plan.exit, {2, CaptureKind::BufFixed, 0, kTermiosSize});
+        // large as the structures nitro decodes (struct termios, struct ifreq), going in and
+        // coming out.
+        add(plan.enter, {2, CaptureKind::BufFixed, 0, std::max(kTermiosSize, kIfreqSize)});
+        add(plan.exit, {2, CaptureKind::BufFixed, 0, std::max(kTermiosSize, kIfreqSize)});
     }
     if (info.name == "prctl") {
         // PR_SET_NAME's name going in, PR_GET_NAME's coming out (a task name: 16 bytes); for

@@ -7,11 +7,13 @@
 // One process: a stream connect completes through the listen backlog before accept.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <linux/netlink.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -253,6 +255,28 @@ static void inet6(void) {
     syscall(SYS_close, u);
 }
 
+/* The loopback interface through struct ifreq, as ifconfig asks: index, name, flags, MTU,
+ * hardware address; and an interface that does not exist (ENODEV: the name alone). */
+static void interfaces(void) {
+    int fd = (int)syscall(SYS_socket, AF_INET, SOCK_DGRAM, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    syscall(SYS_ioctl, fd, SIOCGIFINDEX, &ifr);
+    int index = ifr.ifr_ifindex;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_ifindex = index;
+    syscall(SYS_ioctl, fd, SIOCGIFNAME, &ifr);
+    syscall(SYS_ioctl, fd, SIOCGIFFLAGS, &ifr);
+    syscall(SYS_ioctl, fd, SIOCGIFMTU, &ifr);
+    syscall(SYS_ioctl, fd, SIOCGIFHWADDR, &ifr);
+    syscall(SYS_ioctl, fd, SIOCGIFTXQLEN, &ifr);
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "nosuch0");
+    syscall(SYS_ioctl, fd, SIOCGIFMTU, &ifr);
+    syscall(SYS_close, fd);
+}
+
 int main(void) {
     unix_stream();
     unix_dgram_abstract();
@@ -266,6 +290,7 @@ int main(void) {
     syscall(SYS_bind, nl, &kernel_nl, sizeof kernel_nl);
     syscall(SYS_close, nl);
     syscall(SYS_socket, AF_NETLINK, SOCK_RAW, 99); /* EPROTONOSUPPORT */
+    interfaces();
     syscall(SYS_write, 1, "corpus_net: done\n", 17);
     return 0;
 }

@@ -270,7 +270,11 @@ const Family kFamilies[] = {
     {"corpus_proc's futex calls", 7, [](const Call& e) { return starts(e.call, "futex(") && has(e.call, ", FUTEX_"); }},
     // ioctl requests by name with what they read or wrote (an int, termios, winsize).
     {"corpus_io's ioctl calls on a pipe and a pseudo-terminal", 10,
-     [](const Call& e) { return starts(e.call, "ioctl(") && (has(e.call, ", [") || has(e.call, ", {")); }},
+     [](const Call& e) {
+         return starts(e.call, "ioctl(") && (has(e.call, ", [") || has(e.call, ", {")) && !has(e.call, "{ifr_");
+     }},
+    {"corpus_net's interface requests (struct ifreq), one failing", 7,
+     [](const Call& e) { return starts(e.call, "ioctl(") && has(e.call, ", {ifr_"); }},
     {"corpus_file's getdents64 and getdents calls that read the directory", 3,
      [](const Call& e) { return has(e.call, " entries */"); }},
     {"corpus_file's umask calls, a creation mode with S_IFREG, a sticky directory", 4,

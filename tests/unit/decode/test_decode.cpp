@@ -1559,6 +1559,55 @@ TEST(Memory, Utsname) {
 
 // syslog: the action as a number with its name in a comment; the buffer read at the exit for
 // the actions that fill it, an address for the others.
+// struct ifreq for the interface requests: the name, then the member the request reads or
+// writes; a get request that failed shows the name alone; hostile bytes stay bounded.
+TEST(Memory, IoctlIfreq) {
+    FakeMemory mem;
+    auto ifreq = [](const std::string& name, const std::string& value) {
+        std::string r(40, '\0');
+        r.replace(0, name.size(), name);
+        r.replace(16, value.size(), value);
+        return r;
+    };
+    mem.map(0x1000, ifreq("lo", std::string("\x49\x00", 2)));                  // flags
+    mem.map(0x2000, ifreq("eth0", std::string("\xdc\x05\x00\x00", 4)));       // 1500
+    mem.map(0x3000, ifreq("eth0", std::string("\x01\x00\x52\x54\x00\x12\x34\x56", 8)));
+    mem.map(0x4000, ifreq("lo", std::string("\x02\x00\x00\x00\x7f\x00\x00\x01", 8)));
+    mem.map(0x5000, std::string(40, 'A'));  // a name without its NUL
+    mem.map(0x6000 - 20, std::string(20, 'x'));  // only 20 of its 40 bytes readable
+    const auto& ioctl = call("ioctl");
+    ArgContext ctx;
+    ctx.memory = &mem;
+    auto shown = [&](std::uint64_t request, std::uint64_t addr) {
+        ctx.args = {3, request, addr, 0, 0, 0};
+        return format_arg(ioctl, 2, ctx);
+    };
+    EXPECT_EQ(shown(0x8913, 0x1000), "0x1000");  // SIOCGIFFLAGS going in: decoded at the exit
+    EXPECT_TRUE(decoded_at_exit(ioctl, 2, {3, 0x8913, 0x1000, 0, 0, 0}));
+    EXPECT_FALSE(decoded_at_exit(ioctl, 2, {3, 0x8914, 0x1000, 0, 0, 0}));
+    EXPECT_EQ(shown(0x8914, 0x1000), "{ifr_name=\"lo\", ifr_flags=IFF_UP|IFF_LOOPBACK|IFF_RUNNING}");
+    ctx.ret = 0;
+    EXPECT_EQ(shown(0x8913, 0x1000), "{ifr_name=\"lo\", ifr_flags=IFF_UP|IFF_LOOPBACK|IFF_RUNNING}");
+    EXPECT_EQ(shown(0x8921, 0x2000), "{ifr_name=\"eth0\", ifr_mtu=1500}");
+    EXPECT_EQ(shown(0x8927, 0x3000),
+              "{ifr_name=\"eth0\", ifr_hwaddr={sa_family=ARPHRD_ETHER, sa_data=52:54:00:12:34:56}}");
+    EXPECT_EQ(shown(0x8915, 0x4000),
+              "{ifr_name=\"lo\", ifr_addr={sa_family=AF_INET, sin_port=htons(0), "
+              "sin_addr=inet_addr(\"127.0.0.1\")}}");
+    EXPECT_EQ(shown(0x8910, 0x2000), "{ifr_ifindex=1500, ifr_name=\"eth0\"}");  // SIOCGIFNAME
+    // At most the 16 bytes of the name, its NUL or not.
+    EXPECT_EQ(shown(0x8921, 0x5000).substr(0, 29), "{ifr_name=\"AAAAAAAAAAAAAAAA\",");
+    EXPECT_EQ(shown(0x8921, 0x6000 - 20), "0x5fec");
+    EXPECT_EQ(shown(0x8921, 0), "NULL");
+    ctx.compat = true;  // a 32-bit program: its struct ifmap differs, the rest does not
+    EXPECT_EQ(shown(0x8970, 0x2000), "0x2000");
+    EXPECT_EQ(shown(0x8921, 0x2000), "{ifr_name=\"eth0\", ifr_mtu=1500}");
+    ctx.compat = false;
+    ctx.ret = -19;  // ENODEV: the name alone
+    EXPECT_EQ(shown(0x8921, 0x2000), "{ifr_name=\"eth0\"}");
+    EXPECT_EQ(shown(0x8910, 0x2000), "{ifr_ifindex=1500}");
+}
+
 TEST(Memory, Syslog) {
     FakeMemory mem;
     mem.map(0x1000, "<6>[    0.000000] Linux version");
