@@ -118,6 +118,11 @@ bool usable(const Capture* c) {
     return c != nullptr && !(c->status == CaptureStatus::Fault && c->data.empty());
 }
 
+// A fixed-size char array (utsname's fields, an interface name) up to its NUL, quoted.
+std::string quote_char_array(std::string_view field, std::size_t limit) {
+    return quote(field.substr(0, field.find('\0')), limit);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reads through MemoryReader, with the listener's capture semantics (bounds, status).
 
@@ -666,10 +671,7 @@ std::string format_struct(std::string_view tag, std::string_view d, const ArgCon
     if (tag == "epoll_event") return format_epoll_event(d);
     if (tag == "utsname" && d.size() >= 130) {
         // struct utsname: 65-byte NUL-terminated fields; strace shows the first two, then "...".
-        auto field = [&](std::size_t i) {
-            const std::string_view f = d.substr(i * 65, 65);
-            return quote(f.substr(0, std::min(f.find('\0'), f.size())), ctx.string_limit);
-        };
+        auto field = [&](std::size_t i) { return quote_char_array(d.substr(i * 65, 65), ctx.string_limit); };
         return "{sysname=" + field(0) + ", nodename=" + field(1) + ", ...}";
     }
     if (tag == "rusage") return format_rusage(d);
@@ -1236,8 +1238,7 @@ bool ioctl_arg_at_exit(std::uint32_t request) {
 // request reads or writes ("{ifr_name=\"lo\", ifr_mtu=65536}"); with_value false: the name
 // alone (a get request that failed), or for SIOCGIFNAME the index alone.
 std::string format_ifreq(std::uint32_t request, std::string_view d, bool with_value, std::size_t limit) {
-    const std::string_view raw_name = d.substr(0, 16);
-    const std::string name = quote(raw_name.substr(0, std::min(raw_name.find('\0'), raw_name.size())), limit);
+    const std::string name = quote_char_array(d.substr(0, 16), limit);
     const std::string_view u = d.substr(16, 24);
     auto i32_at = [&](std::size_t off) { return static_cast<std::int32_t>(u32(u, off)); };
     if (request == 0x8910) {  // SIOCGIFNAME: the index going in, the name coming out
@@ -1260,11 +1261,7 @@ std::string format_ifreq(std::uint32_t request, std::string_view d, bool with_va
         case 0x891b: out += sockaddr("ifr_netmask"); break;
         case 0x891d: out += fmt::format(", ifr_metric={}", i32_at(0)); break;
         case 0x8921: case 0x8922: out += fmt::format(", ifr_mtu={}", i32_at(0)); break;
-        case 0x8923: {
-            const std::string_view n = u.substr(0, 16);
-            out += ", ifr_newname=" + quote(n.substr(0, std::min(n.find('\0'), n.size())), limit);
-            break;
-        }
+        case 0x8923: out += ", ifr_newname=" + quote_char_array(u.substr(0, 16), limit); break;
         case 0x8924: case 0x8927: {
             // An Ethernet-like address: its 6 bytes, as strace shows them for these types.
             const int family = static_cast<int>(u32(u, 0) & 0xffff);
