@@ -114,8 +114,8 @@ Process ProcessReader::current(const Event& ev) {
 std::vector<Listener::ContextField> ProcessReader::context_fields() const {
     const auto& ts = profile_->task_struct;
     std::vector<Listener::ContextField> f;
-    if (ts.tgid.offset == ts.pid.offset + 4) {
-        f.push_back({ts.pid.offset, 8});  // pid_t pid; pid_t tgid; in every kernel
+    if (pid_tgid_adjacent()) {
+        f.push_back({ts.pid.offset, 8});
     } else {
         f.push_back({ts.pid.offset, 4});
         f.push_back({ts.tgid.offset, 4});
@@ -127,8 +127,7 @@ std::vector<Listener::ContextField> ProcessReader::context_fields() const {
 
 std::optional<ProcessReader::TaskFields> ProcessReader::task_fields(const Capture& c) const {
     constexpr std::size_t kBytes = 4 + 4 + 16 + 8;  // the fields of context_fields(), in order
-    const bool split = profile_->task_struct.tgid.offset != profile_->task_struct.pid.offset + 4;
-    if (c.status != CaptureStatus::Ok || c.data.size() != kBytes || c.field != (split ? 4 : 3)) {
+    if (c.status != CaptureStatus::Ok || c.data.size() != kBytes || c.field != (pid_tgid_adjacent() ? 3 : 4)) {
         return std::nullopt;
     }
     TaskFields f;
@@ -143,8 +142,7 @@ Process ProcessReader::read_task(std::uint64_t task) {
     const auto& ts = profile_->task_struct;
     TaskFields f;
     std::optional<std::int32_t> pid, tgid;
-    if (ts.tgid.offset == ts.pid.offset + 4) {
-        // Adjacent in every kernel (pid_t pid; pid_t tgid;): one read.
+    if (pid_tgid_adjacent()) {  // one read
         if (auto both = read<std::array<std::int32_t, 2>>(task + ts.pid.offset)) {
             pid = (*both)[0];
             tgid = (*both)[1];

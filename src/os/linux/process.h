@@ -73,6 +73,10 @@ class ProcessReader {
         std::array<char, 16> comm{};
         std::uint64_t parent = 0;  // real_parent
     };
+    // pid_t pid; pid_t tgid; side by side, as in every kernel: read and copied as one field.
+    bool pid_tgid_adjacent() const {
+        return profile_->task_struct.tgid.offset == profile_->task_struct.pid.offset + 4;
+    }
     // The fields a listener copied (a Context capture of context_fields()); nothing when the
     // copy failed or holds other fields.
     std::optional<TaskFields> task_fields(const Capture& copy) const;
