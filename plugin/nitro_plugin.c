@@ -1064,51 +1064,6 @@ static uint32_t send_mask(struct vcpu *v, uint32_t lean) {
 /* The consumer's per-event context word (e.g. the current task): the kernel's GS base is in
  * KERNEL_GS_BASE both at user-mode entries and at the returns (after swapgs). */
 #define CONTEXT_CHECK_EVERY 4096
-static uint64_t read_context_word(struct vcpu *v, unsigned vcpu_index, struct regset *s);
-static bool context_fields_direct(const struct vcpu *v);
-static bool read_context_field(struct vcpu *v, uint64_t word, uint32_t i, bool direct, bool check,
-                               uint8_t *out, uint32_t room, uint32_t *len);
-static void read_context_fields(struct vcpu *v, uint64_t word);
-/* The context word of the event (0: none) and, into v, its context fields where they may
- * have changed since the vCPU's last copy (see ctl->context_refresh_nr64): at a task switch,
- * when refresh says so (the return of a call that may rename the task, or of a new task),
- * when the first field (Linux: pid and tgid) differs from the last copy's (a task that took
- * over the memory of one that exited), and now and then. Copying them all at every event cost
- * about 15 ns per event; the first field alone is one load from the RAM file. Without the
- * RAM file they are copied at every event. A copy that fails is marked (status FAULT): the
- * consumer must not keep using an older one. */
-static uint64_t read_context(struct vcpu *v, unsigned vcpu_index, struct regset *s, bool refresh) {
-    v->ctx_len = 0;
-    v->ctx_failed = false;
-    if (!LOAD_RELAXED(&ctl->context_enabled)) return 0;
-    uint64_t word = read_context_word(v, vcpu_index, s);
-    if (word == 0 || LOAD_RELAXED(&ctl->context_fields_count) == 0) return word;
-    const uint32_t gen = LOAD_RELAXED(&ctl->config_generation);
-    if (gen != v->ctx_gen) { /* perhaps other fields now */
-        v->ctx_gen = gen;
-        v->ctx_last_word = 0;
-    }
-    const bool direct = context_fields_direct(v);
-    bool copy = !direct || word != v->ctx_last_word || refresh ||
-                ++v->ctx_since >= NITRO_CONTEXT_FIELDS_REFRESH;
-    if (!copy) {
-        uint8_t first[NITRO_MAX_CONTEXT_FIELD_BYTES];
-        uint32_t len = 0;
-        copy = !read_context_field(v, word, 0, true, false, first, sizeof first, &len) ||
-               len != v->ctx_first_len || memcmp(first, v->ctx_first, len) != 0;
-    }
-    if (!copy) return word;
-    read_context_fields(v, word);
-    if (v->ctx_len) {
-        v->ctx_last_word = word;
-        v->ctx_since = 0;
-    } else {
-        v->ctx_last_word = 0;
-        v->ctx_failed = true;
-    }
-    return word;
-}
-
 static uint64_t read_context_word(struct vcpu *v, unsigned vcpu_index, struct regset *s) {
     read_regs(v, s, 1u << NITRO_REG_K_GS_BASE);
     uint64_t base = s->r[NITRO_REG_K_GS_BASE];
@@ -1208,6 +1163,46 @@ static void read_context_fields(struct vcpu *v, uint64_t word) {
     }
     v->ctx_len = used;
     v->ctx_fields = (uint8_t)n;
+}
+
+/* The context word of the event (0: none) and, into v, its context fields where they may
+ * have changed since the vCPU's last copy (see ctl->context_refresh_nr64): at a task switch,
+ * when refresh says so (the return of a call that may rename the task, or of a new task),
+ * when the first field (Linux: pid and tgid) differs from the last copy's (a task that took
+ * over the memory of one that exited), and now and then. Copying them all at every event cost
+ * about 15 ns per event; the first field alone is one load from the RAM file. Without the
+ * RAM file they are copied at every event. A copy that fails is marked (status FAULT): the
+ * consumer must not keep using an older one. */
+static uint64_t read_context(struct vcpu *v, unsigned vcpu_index, struct regset *s, bool refresh) {
+    v->ctx_len = 0;
+    v->ctx_failed = false;
+    if (!LOAD_RELAXED(&ctl->context_enabled)) return 0;
+    uint64_t word = read_context_word(v, vcpu_index, s);
+    if (word == 0 || LOAD_RELAXED(&ctl->context_fields_count) == 0) return word;
+    const uint32_t gen = LOAD_RELAXED(&ctl->config_generation);
+    if (gen != v->ctx_gen) { /* perhaps other fields now */
+        v->ctx_gen = gen;
+        v->ctx_last_word = 0;
+    }
+    const bool direct = context_fields_direct(v);
+    bool copy = !direct || word != v->ctx_last_word || refresh ||
+                ++v->ctx_since >= NITRO_CONTEXT_FIELDS_REFRESH;
+    if (!copy) {
+        uint8_t first[NITRO_MAX_CONTEXT_FIELD_BYTES];
+        uint32_t len = 0;
+        copy = !read_context_field(v, word, 0, true, false, first, sizeof first, &len) ||
+               len != v->ctx_first_len || memcmp(first, v->ctx_first, len) != 0;
+    }
+    if (!copy) return word;
+    read_context_fields(v, word);
+    if (v->ctx_len) {
+        v->ctx_last_word = word;
+        v->ctx_since = 0;
+    } else {
+        v->ctx_last_word = 0;
+        v->ctx_failed = true;
+    }
+    return word;
 }
 
 static void read_args(struct vcpu *v, const struct regset *s, int conv, uint64_t args[6]) {
