@@ -128,6 +128,14 @@ struct vcpu {
     uint8_t ctx_first[NITRO_MAX_CONTEXT_FIELD_BYTES];
     uint8_t ctx_fields;       /* how many fields they are */
     uint8_t ctx_bytes[NITRO_MAX_CONTEXT_BYTES];
+    /* guest memory read from the RAM file (ram_read) */
+    uint64_t walk_cr3;       /* the current callback's address space; 0: QEMU reads */
+    uint64_t walk_va_page;   /* the page translated last in this callback (1: none) */
+    uint64_t walk_phys_page; /* and where it is */
+    uint32_t walk_mode_age;  /* reads since the paging mode was looked at */
+    uint8_t walk_levels;     /* 4 or 5 (long-mode paging), 0 (no walks) */
+    bool walk_off;           /* a read disagreed with QEMU's: QEMU reads from now on */
+    uint64_t walk_reads;     /* reads from the RAM file, for the periodic check */
 };
 
 static struct nitro_ctl *ctl;
@@ -340,11 +348,126 @@ static void direct_tick(struct vcpu *v, unsigned vcpu_index, bool user_entry) {
     }
 }
 
-static bool read_mem(struct vcpu *v, uint64_t addr, void *out, size_t len) {
+/* Guest memory at a virtual address of the current address space through QEMU: its debug
+ * page walk, a memory-region lookup per page-table level and per page read. */
+static bool read_mem_qemu(struct vcpu *v, uint64_t addr, void *out, size_t len) {
     v->buf->len = 0;
     if (!qemu_plugin_read_memory_vaddr(addr, v->buf, len) || v->buf->len < len) return false;
     memcpy(out, v->buf->data, len);
     return true;
+}
+
+/* The RAM file offset of guest-physical [phys, phys + len) under the PC layout the consumer
+ * gave (ctl->ram_below_4g bytes at 0, the rest from 4 GiB); false outside RAM. */
+static bool ram_file_offset(uint64_t phys, uint32_t len, uint64_t *off) {
+    const uint64_t below = LOAD_RELAXED(&ctl->ram_below_4g);
+    const uint64_t size = __atomic_load_n(&ram_view_len, __ATOMIC_RELAXED);
+    if (below > size) return false;
+    if (phys < below) {
+        if (len > below - phys) return false;
+        *off = phys;
+        return true;
+    }
+    const uint64_t high = 1ULL << 32;
+    if (phys < high || phys - high > size - below || len > size - below - (phys - high)) return false;
+    *off = below + (phys - high);
+    return true;
+}
+
+/* Guest memory from the RAM file, through the guest's own page tables.
+ *
+ * QEMU's read (read_mem_qemu) costs about as much as the rest of a callback for each read of an
+ * argument's bytes. With the RAM file mapped (the consumer names it and its PC layout), the
+ * plugin walks the page tables of the event's cr3 there itself: four or five loads (long-mode
+ * paging, 2 MiB and 1 GiB pages), the translation of the last page kept for the rest of the
+ * callback. A table or page outside RAM, a non-present entry, a non-canonical address or a mode
+ * other than long-mode paging is left to QEMU, which reports faults. Every WALK_CHECK_EVERY-th
+ * read is compared with QEMU's; a difference (or bytes QEMU could not read: reserved bits set
+ * in an entry, which this walk does not check) turns the walks off for the vCPU. The guest owns
+ * its page tables: a hostile one can only make the walk fail or differ, never leave RAM. */
+#define WALK_CHECK_EVERY 1024u
+#define WALK_MODE_EVERY 256u /* reads between looks at CR0, CR4 and EFER */
+#define PTE_PRESENT 1ULL
+#define PTE_LARGE (1ULL << 7)
+#define PTE_ADDR 0x000ffffffffff000ULL
+
+/* At each callback: the address space of the event; no translation kept from the last. */
+static void walk_begin(struct vcpu *v, uint64_t cr3) {
+    v->walk_cr3 = cr3;
+    v->walk_va_page = 1; /* never a page address */
+}
+
+static void walk_read_mode(struct vcpu *v) {
+    const uint64_t cr0 = read_reg_api(v, NITRO_REG_CR0), cr4 = read_reg_api(v, NITRO_REG_CR4);
+    const uint64_t efer = read_reg_api(v, NITRO_REG_EFER);
+    const bool long_paging = (cr0 >> 31 & 1) && (efer >> 10 & 1); /* PG and LMA */
+    v->walk_levels = !long_paging ? 0 : (cr4 >> 12 & 1) ? 5 : 4;  /* LA57 */
+}
+
+/* The guest-physical address of the page holding va (4 KiB granular), or false. */
+static bool walk_page(const struct vcpu *v, const uint8_t *ram, uint64_t va, uint64_t *phys) {
+    const unsigned levels = v->walk_levels;
+    const unsigned bits = 12 + 9 * levels;
+    if ((uint64_t)((int64_t)(va << (64 - bits)) >> (64 - bits)) != va) return false; /* canonical */
+    uint64_t table = v->walk_cr3 & PTE_ADDR;
+    for (unsigned level = levels; level >= 1; level--) {
+        const unsigned shift = 12 + 9 * (level - 1);
+        uint64_t off;
+        if (!ram_file_offset(table + ((va >> shift) & 511) * 8, 8, &off)) return false;
+        const uint64_t e = __atomic_load_n((const uint64_t *)(ram + off), __ATOMIC_RELAXED);
+        if (!(e & PTE_PRESENT)) return false;
+        if (level == 1 || ((level == 2 || level == 3) && (e & PTE_LARGE))) {
+            const uint64_t in_page = (1ULL << shift) - 1;
+            *phys = ((e & PTE_ADDR & ~in_page) | (va & in_page)) & ~0xfffULL;
+            return true;
+        }
+        table = e & PTE_ADDR;
+    }
+    return false;
+}
+
+static bool ram_read(struct vcpu *v, uint64_t addr, void *out, size_t len) {
+    const uint8_t *ram = LOAD(&ram_view);
+    if (!ram || v->walk_off || !v->walk_cr3 || !LOAD_RELAXED(&ctl->ram_below_4g)) return false;
+    if (v->walk_mode_age++ % WALK_MODE_EVERY == 0) walk_read_mode(v);
+    if (!v->walk_levels) return false;
+    for (size_t done = 0; done < len;) {
+        const uint64_t a = addr + done;
+        if (a < addr) return false; /* wrapped */
+        const uint64_t page = a & ~0xfffULL;
+        size_t chunk = 4096 - (size_t)(a & 0xfff);
+        if (chunk > len - done) chunk = len - done;
+        if (page != v->walk_va_page) {
+            if (!walk_page(v, ram, page, &v->walk_phys_page)) return false;
+            v->walk_va_page = page;
+        }
+        uint64_t off;
+        if (!ram_file_offset(v->walk_phys_page + (a & 0xfff), (uint32_t)chunk, &off)) return false;
+        memcpy((uint8_t *)out + done, ram + off, chunk);
+        done += chunk;
+    }
+    if (++v->walk_reads % WALK_CHECK_EVERY == 1) {
+        uint8_t walked[64];
+        const size_t n = len < sizeof walked ? len : sizeof walked;
+        if (!read_mem_qemu(v, addr, walked, n) || memcmp(walked, out, n) != 0) {
+            v->walk_off = true;
+            __atomic_fetch_add(&ctl->ram_walk_mismatches, 1, __ATOMIC_RELAXED);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Guest memory at a virtual address of the event's address space: from the RAM file when the
+ * walk there succeeds, else through QEMU. */
+static bool read_mem(struct vcpu *v, uint64_t addr, void *out, size_t len) {
+    struct nitro_ring *ring = v->ring;
+    ring->memory_reads++;
+    if (ram_read(v, addr, out, len)) {
+        ring->walked_reads++;
+        return true;
+    }
+    return read_mem_qemu(v, addr, out, len);
 }
 
 static bool is_compat_cs(uint64_t cs) {
@@ -1081,7 +1204,7 @@ static uint64_t read_context_word(struct vcpu *v, unsigned vcpu_index, struct re
             if (++v->context_reads % CONTEXT_CHECK_EVERY != 1) return word;
             /* now and then, the same word through QEMU: a wrong location turns this off */
             uint64_t walked = 0;
-            if (read_mem(v, where, &walked, 8) && walked == word) return word;
+            if (read_mem_qemu(v, where, &walked, 8) && walked == word) return word;
             v->context_direct_off = true;
             __atomic_fetch_add(&ctl->context_mismatches, 1, __ATOMIC_RELAXED);
             word = 0;
@@ -1089,23 +1212,6 @@ static uint64_t read_context_word(struct vcpu *v, unsigned vcpu_index, struct re
     }
     if (read_mem(v, where, &word, 8)) return word;
     return 0;
-}
-
-/* The RAM file offset of guest-physical [phys, phys + len) under the PC layout the consumer
- * gave (ctl->context_ram_below_4g bytes at 0, the rest from 4 GiB); false outside RAM. */
-static bool ram_file_offset(uint64_t phys, uint32_t len, uint64_t *off) {
-    const uint64_t below = LOAD_RELAXED(&ctl->context_ram_below_4g);
-    const uint64_t size = __atomic_load_n(&ram_view_len, __ATOMIC_RELAXED);
-    if (below > size) return false;
-    if (phys < below) {
-        if (len > below - phys) return false;
-        *off = phys;
-        return true;
-    }
-    const uint64_t high = 1ULL << 32;
-    if (phys < high || phys - high > size - below || len > size - below - (phys - high)) return false;
-    *off = below + (phys - high);
-    return true;
 }
 
 /* Whether the vCPU reads context fields from the RAM file (the consumer gave the linear map
@@ -1132,7 +1238,7 @@ static bool read_context_field(struct vcpu *v, uint64_t word, uint32_t i, bool d
     if (!ram || va < base || !ram_file_offset(va - base, n, &file_off)) return false;
     memcpy(out, ram + file_off, n);
     uint8_t walked[NITRO_MAX_CONTEXT_FIELD_BYTES];
-    if (check && read_mem(v, va, walked, n) && memcmp(walked, out, n) != 0) {
+    if (check && read_mem_qemu(v, va, walked, n) && memcmp(walked, out, n) != 0) {
         v->fields_direct_off = true;
         __atomic_fetch_add(&ctl->context_mismatches, 1, __ATOMIC_RELAXED);
         memcpy(out, walked, n);
@@ -1342,6 +1448,7 @@ static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, u
     struct regset s;
     s.mask = s.loaded = 0;
     read_regs(v, &s, KEY_REGS | 1u << NITRO_REG_RAX | 1u << NITRO_REG_CS | 1u << NITRO_REG_RIP);
+    walk_begin(v, s.r[NITRO_REG_CR3]);
     const uint64_t pc = site_pc(v->site, s.r[NITRO_REG_RIP]);
     bool compat = type != NITRO_TYPE_SYSCALL || is_compat_cs(s.r[NITRO_REG_CS]);
     uint64_t nr = compat ? (s.r[NITRO_REG_RAX] & 0xffffffffULL) : s.r[NITRO_REG_RAX];
@@ -1395,6 +1502,7 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
     struct regset s;
     s.mask = s.loaded = 0;
     read_regs(v, &s, KEY_REGS | 1u << NITRO_REG_RIP);
+    walk_begin(v, s.r[NITRO_REG_CR3]);
     const uint64_t pc = site_pc(v->site, s.r[NITRO_REG_RIP]);
     uint64_t cr3 = s.r[NITRO_REG_CR3] & CR3_KEY_MASK;
     uint64_t fs = s.r[NITRO_REG_FS_BASE], gs = s.r[NITRO_REG_GS_BASE];

@@ -138,6 +138,14 @@ public:
         (void)ram_file;
         (void)file_offset;
     }
+    /// The file of QEMU's memory backend (guest RAM laid out as a PC's: ram_below_4g bytes
+    /// below 4 GiB, the rest from 4 GiB). A listener that maps it (the TCG plugin) reads guest
+    /// memory there, argument captures included, walking the guest's page tables itself
+    /// rather than through QEMU, and compares the two now and then. Others ignore it.
+    virtual void set_guest_ram(const std::string& ram_file, uint64_t ram_below_4g) {
+        (void)ram_file;
+        (void)ram_below_4g;
+    }
     /// A byte range of the object the context word points to.
     struct ContextField {
         uint32_t offset = 0;

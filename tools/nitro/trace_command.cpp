@@ -308,12 +308,18 @@ void print_stats(const LoopResult& r, const Listener& listener, const TraceOutpu
                                                     : "no vCPU (QEMU's API)");
         std::fprintf(stderr,
                      "nitro: plugin: translated code %s (%u flush%s); each event's current task "
-                     "%s%s\n",
+                     "%s%s; %llu reads of guest memory, %llu from the RAM file through the "
+                     "plugin's page walk%s\n",
                      p.instrumented ? "instrumented" : "not instrumented (passive)",
                      p.code_flushes, p.code_flushes == 1 ? "" : "es",
                      p.ram_file_mapped ? "from the RAM file" : "through QEMU's page walk",
                      p.context_mismatches ? " (a direct read disagreed: QEMU's walk on that vCPU)"
-                                          : "");
+                                          : "",
+                     static_cast<unsigned long long>(p.memory_reads),
+                     static_cast<unsigned long long>(p.walked_reads),
+                     p.ram_walk_mismatches ? " (a read through the plugin's own page walk disagreed: "
+                                             "QEMU's walk on that vCPU)"
+                                           : "");
     }
     std::fprintf(stderr, "nitro: calls by system call (entries):\n");
     for (const auto& [n, k] : rows) {

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
-#define NITRO_ABI_VERSION 11u        /* this header as a whole (the control block) */
+#define NITRO_ABI_VERSION 12u        /* this header as a whole (the control block) */
 #define NITRO_RECORD_ABI_VERSION 10u /* the event records alone (capture files keep them) */
 /* Record ABI 7 added the capture kinds NITRO_CAP_IOVEC_DATA, NITRO_CAP_MSGHDR and
  * NITRO_CAP_MMSGHDR, ABI 8 NITRO_CAP_DEREF, ABI 9 NITRO_CAP_STACK and NITRO_REC_F_REDIRECTED,
@@ -203,7 +203,9 @@ struct nitro_ring {
     uint64_t busy_cycles; /* host TSC cycles spent in those callbacks (the plugin's own cost;
                              estimated from every 15th callback, without samples
                              long enough to have timed a preemption) */
-    uint8_t pad_p[64 - 40];
+    uint64_t memory_reads; /* reads of guest memory (captures, frames, context) by callbacks */
+    uint64_t walked_reads; /* of them, through the plugin's own page walk in the RAM file */
+    uint8_t pad_p[64 - 56];
     /* consumer-owned line: written by the consumer, read by the vCPU only when the ring looks
      * full (and in sync mode) */
     uint64_t tail;    /* bytes consumed (monotonic); published in batches */
@@ -243,6 +245,10 @@ struct nitro_ctl {
     uint32_t code_flushes; /* switches between the two, each a flush of the translated code */
     uint32_t ram_file_mapped;    /* the plugin maps ctl->ram_file (context words read there) */
     uint32_t context_mismatches; /* direct context reads that disagreed with a page walk */
+    /* vCPUs' reads of guest memory through their own page walk in the RAM file that disagreed
+     * with QEMU's (each turns that vCPU's walks off) */
+    uint32_t ram_walk_mismatches;
+    uint32_t pad_walk;
     /* Time base: host TSC, CLOCK_MONOTONIC and CLOCK_REALTIME sampled together at plugin
      * start; the consumer derives the TSC rate from them and a later sample of its own. */
     uint64_t tsc_at_start;
@@ -296,7 +302,7 @@ struct nitro_ctl {
      * consumer that handles the event late sees them as they were at the event. The plugin
      * reads them from the RAM file when context_linear_base is set (guest physical = word +
      * offset - context_linear_base: Linux's direct map; physical to file offset by the PC
-     * layout, context_ram_below_4g bytes at 0 and the rest from 4 GiB), else through QEMU.
+     * layout, ram_below_4g bytes at 0 and the rest from 4 GiB), else through QEMU.
      * The consumer sets the count to 0, writes the rest, then sets the count. */
     uint32_t context_fields_count;
     uint32_t pad_fields;
@@ -305,7 +311,10 @@ struct nitro_ctl {
         uint32_t len;
     } context_fields[NITRO_MAX_CONTEXT_FIELDS];
     uint64_t context_linear_base; /* 0: not known */
-    uint64_t context_ram_below_4g;
+    /* The RAM file's PC layout: bytes of RAM below 4 GiB (0: not known). With it the plugin
+     * also reads guest memory in the RAM file through the guest's page tables (argument
+     * captures), rather than through QEMU. */
+    uint64_t ram_below_4g;
     /* The fields are copied at an event whose context word differs from the vCPU's last
      * copied one (a task switch), at the returns of these calls (Linux: exec, prctl, writes
      * that may rename a task through /proc), at a return without an entry (a new task's

@@ -329,15 +329,24 @@ void TcgListener::set_traps(bool enabled) {
     if (enabled) wait_config_seen(gen);
 }
 
-void TcgListener::set_context_in_ram(unsigned vcpu, uint64_t kernel_gs_base,
-                                     const std::string& ram_file, uint64_t file_offset) {
-    if (vcpu >= n_vcpus_ || ram_file.empty() || ram_file.size() >= sizeof ctl_->ram_file) return;
+bool TcgListener::name_ram_file(const std::string& ram_file) {
+    if (ram_file.empty() || ram_file.size() >= sizeof ctl_->ram_file) return false;
     if (std::string_view(ctl_->ram_file) != ram_file) {
         std::memset(ctl_->ram_file, 0, sizeof ctl_->ram_file);
         std::memcpy(ctl_->ram_file, ram_file.data(), ram_file.size());
         __atomic_fetch_add(&ctl_->ram_file_generation, 1u, __ATOMIC_RELEASE);
         bump_config();
     }
+    return true;
+}
+
+void TcgListener::set_guest_ram(const std::string& ram_file, uint64_t ram_below_4g) {
+    if (name_ram_file(ram_file)) store(&ctl_->ram_below_4g, ram_below_4g);
+}
+
+void TcgListener::set_context_in_ram(unsigned vcpu, uint64_t kernel_gs_base,
+                                     const std::string& ram_file, uint64_t file_offset) {
+    if (vcpu >= n_vcpus_ || !name_ram_file(ram_file)) return;
     // The plugin uses the offset only while it reads the same GS base before and after it.
     store(&ctl_->context_kgs[vcpu], uint64_t{0});
     store(&ctl_->context_file_off[vcpu], file_offset);
@@ -417,7 +426,7 @@ bool TcgListener::set_context_fields(const std::vector<ContextField>& fields) {
 
 void TcgListener::set_context_linear_map(uint64_t linear_base, uint64_t ram_below_4g) {
     store(&ctl_->context_linear_base, uint64_t{0});
-    store(&ctl_->context_ram_below_4g, ram_below_4g);
+    store(&ctl_->ram_below_4g, ram_below_4g);
     store(&ctl_->context_linear_base, linear_base);
 }
 
@@ -454,6 +463,8 @@ TcgListener::ProducerStats TcgListener::producer_stats() const {
     uint64_t cycles = 0;
     for (const auto& r : readers_) {
         p.callbacks += load(&r.ring()->callbacks);
+        p.memory_reads += load(&r.ring()->memory_reads);
+        p.walked_reads += load(&r.ring()->walked_reads);
         cycles += load(&r.ring()->busy_cycles);
     }
     p.direct_vcpus = load(&ctl_->direct_vcpus);
@@ -462,6 +473,7 @@ TcgListener::ProducerStats TcgListener::producer_stats() const {
     p.code_flushes = load(&ctl_->code_flushes);
     p.ram_file_mapped = load(&ctl_->ram_file_mapped) != 0;
     p.context_mismatches = load(&ctl_->context_mismatches);
+    p.ram_walk_mismatches = load(&ctl_->ram_walk_mismatches);
     // The plugin recorded the TSC and the monotonic clock at start: the ratio since then
     // converts cycles to nanoseconds (same host, same TSC).
     timespec ts{};

@@ -45,6 +45,7 @@ public:
     const TimeBase& time_base() const { return time_; }
     void stop() override;
     void set_traps(bool enabled) override;
+    void set_guest_ram(const std::string& ram_file, uint64_t ram_below_4g) override;
     void set_context_in_ram(unsigned vcpu, uint64_t kernel_gs_base, const std::string& ram_file,
                             uint64_t file_offset) override;
     void add_syscall_filter(Abi abi, uint64_t nr) override;
@@ -81,10 +82,16 @@ public:
         uint32_t code_flushes = 0;   ///< switches between passive and instrumented
         bool ram_file_mapped = false;  ///< context words read from the RAM file
         uint32_t context_mismatches = 0;  ///< such reads that disagreed with a page walk
+        /// Reads of guest memory through the plugin's own page walk in the RAM file that
+        /// disagreed with QEMU's (each turned that vCPU's walks off).
+        uint32_t ram_walk_mismatches = 0;
+        uint64_t memory_reads = 0;  ///< reads of guest memory by callbacks (captures, context)
+        uint64_t walked_reads = 0;  ///< of them, through the plugin's own walk in the RAM file
     };
     ProducerStats producer_stats() const;
 
 private:
+    bool name_ram_file(const std::string& ram_file);
     uint32_t bump_config();
     void wait_config_seen(uint32_t generation);
     void set_bits(uint64_t* bitmap, const std::vector<uint64_t>& nrs);

@@ -177,6 +177,11 @@ void LinuxBackend::attach(Listener& listener) {
             if (!plan.exit.empty()) listener.set_captures(abi, nr, Direction::Exit, plan.exit);
         }
     }
+    // Guest RAM's file, where the listener may read the captures itself (page walks of its own
+    // in the file instead of QEMU's).
+    if (const auto* ram = dynamic_cast<const MappedPhysicalMemory*>(memory_.get())) {
+        listener.set_guest_ram(ram->path(), ram->layout().below_4g);
+    }
     // The current task as it is at each event (per-CPU current_task behind the kernel's GS
     // base), so that asynchronous events are attributed to the task that made them.
     // Its identity too (pid, name, parent) as it is at the event: an exec renames a task, and

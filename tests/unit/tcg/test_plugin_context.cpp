@@ -5,10 +5,6 @@
 // through the linear map the backend gives (set_context_linear_map), hostile addresses included.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -17,6 +13,7 @@
 
 #include "../guest_bytes.h"
 #include "fake_qemu.h"
+#include "ram_file.h"
 #include "listener/tcg/tcg_listener.h"
 
 namespace nitro::tcg {
@@ -123,33 +120,7 @@ TEST(PluginContext, TooManyOrTooLongFieldsAreRefused) {
     EXPECT_FALSE(p.listener->set_context_fields({{0, 0}}));
 }
 
-// The RAM file as QEMU's memory backend: a file this process maps (the plugin only reads a file
-// its QEMU maps), laid out as guest-physical memory below 4 GiB.
-class RamFile {
-public:
-    static constexpr size_t kSize = 1 << 20;
-    RamFile() : path_("/dev/shm/nitro-test-ram-" + std::to_string(getpid())) {
-        fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
-        EXPECT_GE(fd_, 0);
-        EXPECT_EQ(ftruncate(fd_, kSize), 0);
-        void* m = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-        EXPECT_NE(m, MAP_FAILED);
-        bytes_ = static_cast<char*>(m);
-    }
-    ~RamFile() {
-        munmap(bytes_, kSize);
-        close(fd_);
-        unlink(path_.c_str());
-    }
-    void put(uint64_t phys, const std::string& b) { std::memcpy(bytes_ + phys, b.data(), b.size()); }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-    int fd_ = -1;
-    char* bytes_ = nullptr;
-};
-
+constexpr size_t kRamSize = 1 << 20;
 constexpr uint64_t kLinearBase = 0xffff888000000000ULL;  // the direct map: guest-physical 0
 constexpr uint64_t kWordPhys = 0x8000;
 
@@ -158,10 +129,10 @@ constexpr uint64_t kWordPhys = 0x8000;
 // but no task: what an event carries of a task can only come from the RAM file.
 RamFile& ram_linear_map() {
     static RamFile* ram = [] {
-        auto* r = new RamFile;
+        auto* r = new RamFile(kRamSize);
         auto& p = plugin();
         p.listener->set_context_in_ram(0, kernel_gs(), r->path(), kWordPhys);
-        p.listener->set_context_linear_map(kLinearBase, RamFile::kSize);
+        p.listener->set_context_linear_map(kLinearBase, kRamSize);
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
         while (!p.listener->producer_stats().ram_file_mapped &&
                std::chrono::steady_clock::now() < deadline) {
@@ -198,7 +169,7 @@ TEST(PluginContext, FieldsFromTheRamFileThroughTheLinearMap) {
 
     // Hostile words: a task whose fields run past the end of RAM, one below the linear map,
     // one whose offsets wrap around: the word, and a failed copy.
-    for (uint64_t bad : std::initializer_list<uint64_t>{kLinearBase + RamFile::kSize - 0x20,
+    for (uint64_t bad : std::initializer_list<uint64_t>{kLinearBase + kRamSize - 0x20,
                                                         kLinearBase - 0x1000, ~0ULL - 0x10}) {
         ram.put(kWordPhys, le64(bad));
         p.qemu.map(kernel_gs() + kCurrentTask, le64(bad));
