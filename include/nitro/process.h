@@ -16,6 +16,9 @@ struct Process {
     std::int64_t tid = 0;   ///< thread id (Linux: task_struct.pid)
     std::int64_t ppid = 0;  ///< parent's process id (Linux: real_parent->tgid); 0 if unknown
     std::uint64_t descriptor = 0;  ///< kernel address of the OS's descriptor (task_struct)
+    /// The executable's path (Linux: the task's mm->exe_file, as /proc/PID/exe shows it); empty
+    /// for a task without one (a kernel thread) or when it could not be read.
+    std::string exe;
     bool valid = false;
     std::string error;  ///< what could not be read, when !valid
 };

@@ -15,7 +15,7 @@ std::size_t syscall_record_bound(const Syscall& sc) {
     // The keys and punctuation are bounded by 64 bytes per group below (generously).
     std::size_t n = 64 + kEventObjectBound;
     n += 64 + string_bound(sc.name.size()) + string_bound(sc.full_name.size());
-    n += 64 + string_bound(sc.process.name.size()) + 3 * kNumberBound;
+    n += 64 + string_bound(sc.process.name.size()) + string_bound(sc.process.exe.size()) + 3 * kNumberBound;
     for (const SyscallArg& a : sc.args) {
         n += 64 + string_bound(a.name.size()) + kNumberBound + string_bound(a.text.size());
     }
@@ -44,6 +44,8 @@ char* write_syscall_record(char* p, const Event& ev, const Syscall& sc, Register
         p = put_dec(p, sc.process.tid);
         p = put_lit(p, R"(, "ppid": )");
         p = put_dec(p, sc.process.ppid);
+        p = put_lit(p, R"(, "exe": )");
+        p = put_string(p, sc.process.exe);
         *p++ = '}';
     } else {
         p = put_lit(p, "null");

@@ -153,9 +153,18 @@ TEST_F(Backend, JsonlKeepsTheOriginalKeys) {
     ASSERT_EQ(r.run.exit_code, 0) << r.run.err;
     std::istringstream in(r.trace);
     std::string line;
-    int open_exits = 0, enoent = 0;
+    int open_exits = 0, enoent = 0, test_open_exe = 0;
     while (std::getline(in, line)) {
         Json j = Json::parse(line);
+        // The executable's path: the program's, or empty where the address space the call was
+        // made in had ended before nitro saw it (asynchronous mode); never another program's.
+        if (j["process"].is_object() && j["process"]["name"] == "test_open") {
+            EXPECT_TRUE(j["process"]["exe"] == "/tests/test_open" || j["process"]["exe"] == "") << line;
+            if (j["process"]["exe"] == "/tests/test_open") test_open_exe++;
+        }
+        if (j["process"].is_object() && j["process"]["name"] == "sh") {
+            EXPECT_TRUE(j["process"]["exe"] == "/bin/busybox" || j["process"]["exe"] == "") << line;
+        }
         ASSERT_TRUE(j.contains("event") && j.contains("name") && j.contains("full_name") &&
                     j.contains("process") && j.contains("args"))
             << line;
@@ -181,6 +190,7 @@ TEST_F(Backend, JsonlKeepsTheOriginalKeys) {
     }
     EXPECT_EQ(open_exits, 1);
     EXPECT_GE(enoent, 1);
+    EXPECT_GE(test_open_exe, 1);
 }
 
 // Asynchronous events are attributed to the task that made them, as it was at the event (the

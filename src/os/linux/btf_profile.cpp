@@ -307,6 +307,10 @@ void for_each_field(Profile& p, F&& f) {
     f("dentry", "d_parent", p.dentry.d_parent, true);
     f("qstr", "name", p.qstr.name, true);
     f("qstr", "len", p.qstr.len, true);
+    f("mount", "mnt", p.mount.mnt, false);
+    f("mount", "mnt_parent", p.mount.mnt_parent, false);
+    f("mount", "mnt_mountpoint", p.mount.mnt_mountpoint, false);
+    f("vfsmount", "mnt_root", p.vfsmount.mnt_root, false);
     auto& r = p.pt_regs;
     f("pt_regs", "orig_ax", r.orig_ax, true);
     f("pt_regs", "ax", r.ax, true);

@@ -83,7 +83,7 @@ struct Field {
 
 // Everything nitro needs to know about one kernel build. Offsets are bytes.
 struct KernelProfile {
-    static constexpr int kFormatVersion = 1;
+    static constexpr int kFormatVersion = 2;  // 2: mount, vfsmount
 
     std::string banner;    // "Linux version 6.1.0-... #1 SMP ..." (linux_banner)
     std::string release;   // "6.1.0-56-cloud-amd64"
@@ -121,6 +121,15 @@ struct KernelProfile {
     struct Qstr {
         Field name, len;
     } qstr;
+    // fs/mount.h's struct mount around the vfsmount a path points to, and the vfsmount's root:
+    // how a path crosses from a mount's root to where it is mounted (optional: without them
+    // paths stop at the root of their own mount).
+    struct Mount {
+        Field mnt, mnt_parent, mnt_mountpoint;
+    } mount;
+    struct Vfsmount {
+        Field mnt_root;
+    } vfsmount;
     struct PtRegs {
         uint32_t size = 0;
         Field orig_ax, ax, di, si, dx, r10, r8, r9, ip, cs, flags, sp, ss;

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstring>
+#include <vector>
 
 namespace nitro::linux_os {
 
@@ -122,12 +123,19 @@ std::vector<Listener::ContextField> ProcessReader::context_fields() const {
     }
     f.push_back({ts.comm.offset, 16});
     f.push_back({ts.real_parent.offset, 8});
+    // The address space too where there is room: the executable is the mm's, and an exec
+    // replaces it before a late event is handled.
+    if (ts.mm.valid && f.size() < 4) f.push_back({ts.mm.offset, 8});
     return f;
 }
 
 std::optional<ProcessReader::TaskFields> ProcessReader::task_fields(const Capture& c) const {
-    constexpr std::size_t kBytes = 4 + 4 + 16 + 8;  // the fields of context_fields(), in order
-    if (c.status != CaptureStatus::Ok || c.data.size() != kBytes || c.field != (pid_tgid_adjacent() ? 3 : 4)) {
+    // The fields of context_fields(), in order: pid, tgid, comm, real_parent (32 bytes), then
+    // perhaps mm.
+    const auto asked = context_fields();
+    std::size_t bytes = 0;
+    for (const auto& a : asked) bytes += a.len;
+    if (c.status != CaptureStatus::Ok || c.data.size() != bytes || c.field != asked.size()) {
         return std::nullopt;
     }
     TaskFields f;
@@ -135,6 +143,11 @@ std::optional<ProcessReader::TaskFields> ProcessReader::task_fields(const Captur
     std::memcpy(&f.tgid, c.data.data() + 4, 4);
     std::memcpy(f.comm.data(), c.data.data() + 8, 16);
     std::memcpy(&f.parent, c.data.data() + 24, 8);
+    if (bytes == 40) {
+        std::uint64_t mm = 0;
+        std::memcpy(&mm, c.data.data() + 32, 8);
+        f.mm = mm;
+    }
     return f;
 }
 
@@ -164,6 +177,7 @@ Process ProcessReader::read_task(std::uint64_t task) {
     // The parent's pid is one more pointer chase: it is kept for as long as the task keeps its
     // identity and its parent pointer (a reparented task gets the new parent's).
     f.parent = read<std::uint64_t>(task + ts.real_parent.offset).value_or(0);
+    if (ts.mm.valid) f.mm = read<std::uint64_t>(task + ts.mm.offset);
     return named(task, f);
 }
 
@@ -176,8 +190,9 @@ Process ProcessReader::named(std::uint64_t task, const TaskFields& f) {
     p.valid = true;
     auto it = cache_.find(task);
     if (it != cache_.end() && it->second.pid == p.pid && it->second.tid == p.tid &&
-        it->second.parent == f.parent && it->second.name == p.name) {
+        it->second.parent == f.parent && it->second.name == p.name && it->second.mm == f.mm) {
         p.ppid = it->second.ppid;
+        p.exe = it->second.exe;
         return p;
     }
     if (is_kernel_address(f.parent)) {
@@ -185,9 +200,90 @@ Process ProcessReader::named(std::uint64_t task, const TaskFields& f) {
             p.ppid = *ptgid;
         }
     }
+    // Read once per identity and address space (an exec replaces both the name and the mm):
+    // the mm as it was at the event when the listener copied it, else as it is now.
+    if (!f.mm) p.exe = exe_path(task).value_or("");
+    else if (*f.mm != 0) p.exe = mm_exe(*f.mm, p.pid).value_or("");  // 0: a kernel thread
     if (cache_.size() >= kMaxCachedTasks) cache_.clear();
-    cache_[task] = Cached{p.pid, p.tid, p.ppid, f.parent, p.name};
+    cache_[task] = Cached{p.pid, p.tid, p.ppid, f.parent, p.name, f.mm, p.exe};
     return p;
+}
+
+std::optional<std::string> ProcessReader::exe_path(std::uint64_t task) {
+    const auto& ts = profile_->task_struct;
+    if (!ts.mm.valid) return std::nullopt;
+    auto mm = read<std::uint64_t>(task + ts.mm.offset);
+    auto tgid = read<std::int32_t>(task + ts.tgid.offset);
+    if (!mm || !tgid) return std::nullopt;
+    if (*mm == 0) return std::string();  // a kernel thread
+    return mm_exe(*mm, *tgid);
+}
+
+std::optional<std::string> ProcessReader::mm_exe(std::uint64_t mm, std::int64_t tgid) {
+    if (!profile_->mm_struct.exe_file.valid) return std::nullopt;
+    auto file = read<std::uint64_t>(mm + profile_->mm_struct.exe_file.offset);
+    auto it = exe_by_mm_.find(mm);
+    if (it != exe_by_mm_.end() && it->second.tgid != tgid) it = exe_by_mm_.end();
+    if (!file || !is_kernel_address(*file)) {
+        // The address space has ended since (its exe_file dropped): as it was when seen alive.
+        if (it != exe_by_mm_.end()) return it->second.path;
+        return std::nullopt;
+    }
+    if (it != exe_by_mm_.end() && it->second.file == *file) return it->second.path;
+    auto path = file_path(*file);
+    if (!path) return std::nullopt;
+    if (exe_by_mm_.size() >= kMaxCachedTasks) exe_by_mm_.clear();
+    exe_by_mm_[mm] = ExeOfMm{tgid, *file, *path};
+    return path;
+}
+
+std::optional<std::string> ProcessReader::file_path(std::uint64_t file) {
+    const KernelProfile& k = *profile_;
+    if (!k.file.f_path.valid || !k.path.dentry.valid || !k.path.mnt.valid || !k.dentry.d_name.valid ||
+        !k.dentry.d_parent.valid || !k.qstr.name.valid || !k.qstr.len.valid) {
+        return std::nullopt;
+    }
+    const bool mounts = k.mount.mnt.valid && k.mount.mnt_parent.valid &&
+                        k.mount.mnt_mountpoint.valid && k.vfsmount.mnt_root.valid;
+    auto dentry = read<std::uint64_t>(file + k.file.f_path.offset + k.path.dentry.offset);
+    auto mnt = read<std::uint64_t>(file + k.file.f_path.offset + k.path.mnt.offset);
+    if (!dentry || !mnt) return std::nullopt;
+    std::vector<std::string> names;  // from the file up
+    std::size_t bytes = 0;
+    int step = 0;
+    for (; step < kMaxPathSteps; ++step) {
+        auto parent = read<std::uint64_t>(*dentry + k.dentry.d_parent.offset);
+        if (!parent) return std::nullopt;
+        std::optional<std::uint64_t> mnt_root;
+        if (mounts) mnt_root = read<std::uint64_t>(*mnt + k.vfsmount.mnt_root.offset);
+        if (*parent == *dentry || (mnt_root && *mnt_root == *dentry)) {
+            // The root of a mount: on from its mount point in the parent mount, unless this is
+            // the namespace's root (a mount that is its own parent).
+            if (!mounts || !mnt_root || *mnt_root != *dentry) break;
+            const std::uint64_t mount = *mnt - k.mount.mnt.offset;
+            auto up = read<std::uint64_t>(mount + k.mount.mnt_parent.offset);
+            auto point = read<std::uint64_t>(mount + k.mount.mnt_mountpoint.offset);
+            if (!up || !point) return std::nullopt;
+            if (*up == mount) break;
+            dentry = *point;
+            mnt = *up + k.mount.mnt.offset;
+            continue;
+        }
+        auto len = read<std::uint32_t>(*dentry + k.dentry.d_name.offset + k.qstr.len.offset);
+        auto name = read<std::uint64_t>(*dentry + k.dentry.d_name.offset + k.qstr.name.offset);
+        if (!len || !name || *len == 0 || *len > 255) return std::nullopt;  // NAME_MAX
+        bytes += 1 + *len;
+        if (bytes > kMaxPathBytes) return std::nullopt;
+        std::string component(*len, '\0');
+        if (!kernel_.read_into(GuestVirt(*name), component.data(), component.size())) return std::nullopt;
+        names.push_back(std::move(component));
+        dentry = *parent;
+    }
+    if (step == kMaxPathSteps) return std::nullopt;  // a cycle, or deeper than any real path
+    if (names.empty()) return std::string("/");
+    std::string path;
+    for (auto it = names.rbegin(); it != names.rend(); ++it) path += "/" + *it;
+    return path;
 }
 
 }  // namespace nitro::linux_os

@@ -51,6 +51,21 @@ class ProcessReader {
     /// listener to copy at each event (Listener::set_context_fields); current() uses them
     /// when an event carries them.
     std::vector<Listener::ContextField> context_fields() const;
+    /// The path of task's executable (mm->exe_file): its dentries' names up to the root of
+    /// their mount, then on from where that mount is mounted, up to the namespace's root. ""
+    /// for a task without an mm (a kernel thread); nothing when a pointer, a name or the
+    /// profile's fields are missing, or the walk is too long (at most kMaxPathSteps steps and
+    /// kMaxPathBytes bytes: a hostile guest can link dentries or mounts into a cycle).
+    std::optional<std::string> exe_path(std::uint64_t task);
+    /// The same for the address space mm (mm_struct) of process tgid: its exe_file's path,
+    /// remembered per mm and process so that an event handled after the address space ended
+    /// (an exec, an exit: exe_file is then NULL) still gets it if nitro saw it alive. (Another
+    /// process's mm at the same address, reused memory, is not taken for it.)
+    std::optional<std::string> mm_exe(std::uint64_t mm, std::int64_t tgid);
+    /// The path of a struct file.
+    std::optional<std::string> file_path(std::uint64_t file);
+    static constexpr int kMaxPathSteps = 256;
+    static constexpr std::size_t kMaxPathBytes = 4096;
     /// Address of the current task_struct on the event's vCPU (0 when unreadable).
     std::uint64_t current_task(const Event& ev);
     /// The guest-physical address of kernel address va, through the event's page tables.
@@ -62,6 +77,7 @@ class ProcessReader {
     void clear_cache() {
         cache_.clear();
         copied_.clear();
+        exe_by_mm_.clear();
     }
     std::size_t cache_size() const { return cache_.size(); }
     const KernelAddressSpace& kernel() const { return kernel_; }
@@ -72,6 +88,7 @@ class ProcessReader {
         std::int32_t pid = 0, tgid = 0;
         std::array<char, 16> comm{};
         std::uint64_t parent = 0;  // real_parent
+        std::optional<std::uint64_t> mm;  // the address space, when copied or read
     };
     // pid_t pid; pid_t tgid; side by side, as in every kernel: read and copied as one field.
     bool pid_tgid_adjacent() const {
@@ -98,7 +115,15 @@ class ProcessReader {
         std::int64_t pid = 0, tid = 0, ppid = 0;
         std::uint64_t parent = 0;  // real_parent when ppid was read
         std::string name;
+        std::optional<std::uint64_t> mm;
+        std::string exe;
     };
+    struct ExeOfMm {
+        std::int64_t tgid = 0;   // the process the mm was seen in
+        std::uint64_t file = 0;  // mm->exe_file when the path was read
+        std::string path;
+    };
+    std::unordered_map<std::uint64_t, ExeOfMm> exe_by_mm_;
     std::unordered_map<std::uint64_t, Cached> cache_;
     std::unordered_map<std::uint64_t, TaskFields> copied_;  // by task: the listener's last copy
 };

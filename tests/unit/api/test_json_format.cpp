@@ -110,8 +110,10 @@ void append_json_record(std::string& out, const Event& ev, const Syscall& sc, bo
     if (sc.process.valid) {
         out += R"({"name": )";
         append_json_string(out, sc.process.name);
-        fmt::format_to(std::back_inserter(out), R"(, "pid": {}, "tid": {}, "ppid": {}}})",
+        fmt::format_to(std::back_inserter(out), R"(, "pid": {}, "tid": {}, "ppid": {}, "exe": )",
                        sc.process.pid, sc.process.tid, sc.process.ppid);
+        append_json_string(out, sc.process.exe);
+        out += "}";
     } else {
         out += "null";
     }
@@ -227,6 +229,7 @@ TEST(JsonFormat, SyscallRecordIsTheTraceCommandsRecord) {
         sc.process.pid = static_cast<std::int64_t>(r.u64());
         sc.process.tid = static_cast<std::int64_t>(r.u64());
         sc.process.ppid = static_cast<std::int64_t>(r.u64());
+        sc.process.exe = r.bytes(40);  // random bytes: escapes, and the bound of the record
         const std::size_t nargs = r.u64() % 7;
         for (std::size_t a = 0; a < nargs; ++a)
             sc.args.push_back({r.bytes(8), r.u64(), r.bytes(40)});
