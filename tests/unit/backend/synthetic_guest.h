@@ -19,6 +19,7 @@
 
 #include "nitro/event.h"
 #include "nitro/memory.h"
+#include "fake_task_profile.h"
 #include "os/linux/btf_profile.h"
 
 namespace nitro::test {
@@ -48,18 +49,7 @@ class SyntheticGuest {
         }
     }
 
-    static linux_os::KernelProfile profile() {
-        linux_os::KernelProfile p;
-        auto field = [](std::uint32_t off, std::uint32_t size) {
-            return linux_os::Field{off, size, true};
-        };
-        p.task_struct.pid = field(0x10, 4);
-        p.task_struct.tgid = field(0x14, 4);
-        p.task_struct.real_parent = field(0x20, 8);
-        p.task_struct.comm = field(0x100, 16);
-        p.current_task_percpu = kCurrentTask;
-        return p;
-    }
+    static linux_os::KernelProfile profile() { return fake_task_profile(); }
 
     std::shared_ptr<BufferPhysicalMemory> memory() const { return mem_; }
 

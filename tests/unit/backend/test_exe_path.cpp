@@ -9,6 +9,7 @@
 
 #include "os/linux/backend.h"
 #include "os/linux/process.h"
+#include "fake_task_profile.h"
 #include "page_table_builder.h"
 
 namespace nitro::linux_os {
@@ -28,28 +29,23 @@ constexpr std::uint64_t kRoot = 0x200000;
 // d_name 0x20 (qstr: len 4, name 8); mount mnt_parent 0x10, mnt_mountpoint 0x18, mnt 0x20
 // (vfsmount: mnt_root 0).
 KernelProfile profile(bool mounts = true) {
-    KernelProfile p;
-    auto field = [](std::uint32_t off, std::uint32_t size) { return Field{off, size, true}; };
-    p.task_struct.pid = field(0x10, 4);
-    p.task_struct.tgid = field(0x14, 4);
-    p.task_struct.real_parent = field(0x20, 8);
-    p.task_struct.mm = field(0x28, 8);
-    p.task_struct.comm = field(0x100, 16);
-    p.mm_struct.exe_file = field(0x40, 8);
-    p.file.f_path = field(0x10, 16);
-    p.path.mnt = field(0, 8);
-    p.path.dentry = field(8, 8);
-    p.dentry.d_parent = field(0x18, 8);
-    p.dentry.d_name = field(0x20, 16);
-    p.qstr.len = field(4, 4);
-    p.qstr.name = field(8, 8);
+    using test::fake_field;
+    KernelProfile p = test::fake_task_profile();
+    p.task_struct.mm = fake_field(0x28, 8);
+    p.mm_struct.exe_file = fake_field(0x40, 8);
+    p.file.f_path = fake_field(0x10, 16);
+    p.path.mnt = fake_field(0, 8);
+    p.path.dentry = fake_field(8, 8);
+    p.dentry.d_parent = fake_field(0x18, 8);
+    p.dentry.d_name = fake_field(0x20, 16);
+    p.qstr.len = fake_field(4, 4);
+    p.qstr.name = fake_field(8, 8);
     if (mounts) {
-        p.mount.mnt_parent = field(0x10, 8);
-        p.mount.mnt_mountpoint = field(0x18, 8);
-        p.mount.mnt = field(0x20, 32);
-        p.vfsmount.mnt_root = field(0, 8);
+        p.mount.mnt_parent = fake_field(0x10, 8);
+        p.mount.mnt_mountpoint = fake_field(0x18, 8);
+        p.mount.mnt = fake_field(0x20, 32);
+        p.vfsmount.mnt_root = fake_field(0, 8);
     }
-    p.current_task_percpu = kCurrentTask;
     return p;
 }
 

@@ -10,6 +10,7 @@
 #include "nitro/syscall_table.h"
 #include "os/linux/backend.h"
 #include "os/linux/pairing.h"
+#include "fake_task_profile.h"
 #include "page_table_builder.h"
 
 namespace nitro::linux_os {
@@ -25,16 +26,7 @@ constexpr std::uint64_t kCurrentTask = 0x80;
 // The kernel's tables are the even page of an 8 KiB-aligned pair, as with KPTI.
 constexpr std::uint64_t kKernelRoot = 0x200000;
 
-KernelProfile fake_profile() {
-    KernelProfile p;
-    auto field = [](std::uint32_t off, std::uint32_t size) { return Field{off, size, true}; };
-    p.task_struct.pid = field(0x10, 4);
-    p.task_struct.tgid = field(0x14, 4);
-    p.task_struct.real_parent = field(0x20, 8);
-    p.task_struct.comm = field(0x100, 16);
-    p.current_task_percpu = kCurrentTask;
-    return p;
-}
+KernelProfile fake_profile() { return test::fake_task_profile(); }
 
 class LinuxBackendTest : public ::testing::Test {
   protected:
