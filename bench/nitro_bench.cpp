@@ -14,6 +14,7 @@
 // jsonl file | decoded tracing (Linux backend) to jsonl | the gdb listener (QEMU's gdbstub,
 // fewer iterations) | strace -f inside the guest (what a Linux user would otherwise pick).
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -94,6 +95,7 @@ long calls_per_op(const Workload& w) { return w.name == "file" ? 3 : 1; }
 struct RunResult {
     std::map<std::string, double> ns;
     std::map<std::string, double> untraced_half;
+    double plugin_ns = 0;  // the plugin's own time per callback (traced modes but the floor)
 };
 
 // The marker the guest prints between the halves of a paired boot; it then sleeps while nitro
@@ -292,6 +294,7 @@ RunResult run_once(const Options& o, BenchMode mode, const std::vector<Workload>
                  ps.ram_file_mapped ? "from the RAM file" : "through QEMU", ps.context_mismatches,
                  static_cast<unsigned long long>(ps.memory_reads),
                  static_cast<unsigned long long>(ps.walked_reads), ps.ram_walk_mismatches);
+    const double plugin_ns = ps.callbacks ? ps.busy_ns / ps.callbacks : 0.0;
     vm.wait();
     // Every traced call makes an entry and an exit: fewer events than that means tracing began
     // after the guest's pause, and part of the traced half ran untraced.
@@ -300,7 +303,9 @@ RunResult run_once(const Options& o, BenchMode mode, const std::vector<Workload>
                      static_cast<unsigned long long>(listener.stats().events), 2 * traced_calls);
         return {};
     }
-    return results();
+    RunResult r = results();
+    r.plugin_ns = plugin_ns;
+    return r;
 }
 
 }  // namespace
@@ -362,6 +367,7 @@ int main(int argc, char** argv) {
     }
     try {
         std::map<BenchMode, std::map<std::string, std::vector<double>>> samples, ratios, halves;
+        std::map<BenchMode, std::vector<double>> plugin_ns;
         std::map<BenchMode, uint64_t> events;
         std::map<BenchMode, int> boots;
         // Interleave the modes repetition by repetition so drift hits all of them alike.
@@ -370,6 +376,7 @@ int main(int argc, char** argv) {
                 auto r = run_once(o, m, loads, &events[m]);
                 if (r.ns.empty() && is_paired(m)) continue;  // reported by run_once
                 boots[m]++;
+                if (r.plugin_ns > 0) plugin_ns[m].push_back(r.plugin_ns);
                 for (const auto& w : loads) {
                     if (!r.ns.count(w.name) || (is_paired(m) && !r.untraced_half.count(w.name))) {
                         nitro::fail("workload {} printed no result in mode {}", w.name, mode_name(m));
@@ -392,15 +399,28 @@ int main(int argc, char** argv) {
         std::printf("\nguest-timed, median of %d boots, smp %d (ratio to untraced; traced modes: "
                     "median of the ratios to the untraced half of the same boot)\n",
                     o.reps, o.smp);
-        std::printf("%-26s %14s %8s %14s %8s %12s\n", "mode", "null ns/op", "ratio", "file ns/op",
-                    "ratio", "events/boot");
+        // The range: the lowest and highest ratio of the boots (the host's noise, seen).
+        std::printf("%-26s %10s %6s %11s %10s %6s %11s %9s %11s\n", "mode", "null ns/op", "ratio",
+                    "range", "file ns/op", "ratio", "range", "ns/callb.", "events/boot");
         double base_null = median(samples[BenchMode::Untraced]["null"]);
         double base_file = median(samples[BenchMode::Untraced]["file"]);
+        auto ratios_of = [&](BenchMode m, const std::string& w, double base) {
+            if (is_paired(m)) return ratios[m][w];
+            std::vector<double> r;
+            for (double s : samples[m][w]) r.push_back(s / base);
+            return r;
+        };
+        auto range = [](const std::vector<double>& v) {
+            if (v.empty()) return std::string("-");
+            auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+            return fmt::format("{:.2f}-{:.2f}", *lo, *hi);
+        };
         for (BenchMode m : run_modes) {
             double n = median(samples[m]["null"]), f = median(samples[m]["file"]);
-            double rn = is_paired(m) ? median(ratios[m]["null"]) : n / base_null;
-            double rf = is_paired(m) ? median(ratios[m]["file"]) : f / base_file;
-            std::printf("%-26s %14.1f %8.2f %14.1f %8.2f %12llu\n", mode_name(m), n, rn, f, rf,
+            const auto rn = ratios_of(m, "null", base_null), rf = ratios_of(m, "file", base_file);
+            const std::string cb = plugin_ns[m].empty() ? "-" : fmt::format("{:.0f}", median(plugin_ns[m]));
+            std::printf("%-26s %10.1f %6.2f %11s %10.1f %6.2f %11s %9s %11llu\n", mode_name(m), n,
+                        median(rn), range(rn).c_str(), f, median(rf), range(rf).c_str(), cb.c_str(),
                         static_cast<unsigned long long>(boots[m] ? events[m] / boots[m] : 0));
         }
         for (BenchMode m : run_modes) {
