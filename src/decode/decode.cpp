@@ -1178,10 +1178,14 @@ enum class IoctlArg {
     WinsizeOut,  // struct winsize written by the call (TIOCGWINSZ)
     IfreqIn,     // struct ifreq read by the call (SIOCSIFFLAGS)
     IfreqOut,    // struct ifreq whose name the call reads and whose value it writes (SIOCGIFMTU)
+    Ifconf,      // struct ifconf: a length going in and out, the array of struct ifreq it fills
 };
 
 // struct ifreq: a 16-byte interface name, then a 24-byte union.
 constexpr std::size_t kTermiosSize = 36, kWinsizeSize = 8, kIfreqSize = 40;
+// struct ifconf (x86-64): int ifc_len, 4 bytes of padding, the buffer's address (field 1); the
+// first interfaces of the list shown (strace shows more, rare on a guest).
+constexpr std::size_t kIfconfSize = 16, kMaxIfconfShown = 16;
 
 IoctlArg ioctl_arg(std::uint32_t request) {
     switch (request) {
@@ -1211,6 +1215,7 @@ IoctlArg ioctl_arg(std::uint32_t request) {
         case 0x8914: case 0x8916: case 0x8922: case 0x8923: case 0x8924:
             // SIOCSIFFLAGS SIOCSIFADDR SIOCSIFMTU SIOCSIFNAME SIOCSIFHWADDR
             return IoctlArg::IfreqIn;
+        case 0x8912: return IoctlArg::Ifconf;  // SIOCGIFCONF
         case 0x541c: case 0x541e: case 0x542e: case 0x542f: case 0x5432: case 0x5433:
         case 0x5434: case 0x5435: case 0x40045436: case 0x80045438: case 0x80045439:
         case 0x5441: case 0x5453: case 0x5454: case 0x5455: case 0x5458: case 0x5459:
@@ -1231,7 +1236,56 @@ IoctlArg ioctl_arg(std::uint32_t request) {
 bool ioctl_arg_at_exit(std::uint32_t request) {
     const IoctlArg k = ioctl_arg(request);
     return k == IoctlArg::IntOut || k == IoctlArg::TermiosOut || k == IoctlArg::WinsizeOut ||
-           k == IoctlArg::IfreqOut;
+           k == IoctlArg::IfreqOut || k == IoctlArg::Ifconf;
+}
+
+// struct ifconf's length as strace prints it: "120 /* 3 * sizeof(struct ifreq) */" for a
+// positive multiple of the structure's size, else the number alone.
+std::string format_ifc_len(std::int32_t len) {
+    if (len <= 0 || len % static_cast<std::int32_t>(kIfreqSize) != 0) return dec(len);
+    return fmt::format("{} /* {} * sizeof(struct ifreq) */", len, len / static_cast<std::int32_t>(kIfreqSize));
+}
+
+// SIOCGIFCONF's struct ifconf. Going in: "{ifc_len=120 /* 3 * sizeof(struct ifreq) */,
+// ifc_buf=0x7ffc...}" (strace shows the length alone then); the exit reads the length and
+// whether there was a buffer back from that text (entry). Coming out, with a buffer: the
+// length going in and, when the call changed it, " => " the length it wrote, then the
+// interfaces it listed (list: the capture of the buffer); without one (a size query): the
+// length the call wrote and NULL.
+std::string format_ifconf(std::string_view d, const Capture* list, bool at_exit, std::string_view entry,
+                          std::size_t limit) {
+    const auto len = static_cast<std::int32_t>(u32(d, 0));
+    const std::uint64_t buf = u64(d, 8);
+    if (!at_exit) return "{ifc_len=" + format_ifc_len(len) + ", ifc_buf=" + format_pointer(buf) + "}";
+    std::optional<std::int32_t> len_in;
+    bool had_buf = buf != 0;
+    constexpr std::string_view kKey = "{ifc_len=";
+    if (entry.rfind(kKey, 0) == 0) {
+        std::int64_t n = 0;
+        std::size_t k = kKey.size();
+        const bool negative = k < entry.size() && entry[k] == '-';
+        if (negative) ++k;
+        const std::size_t first = k;
+        for (; k < entry.size() && entry[k] >= '0' && entry[k] <= '9' && k - first < 10; ++k) n = n * 10 + (entry[k] - '0');
+        if (k > first) len_in = static_cast<std::int32_t>(negative ? -n : n);
+        had_buf = entry.find(", ifc_buf=NULL}") == std::string_view::npos;
+    }
+    std::string out = "{ifc_len=";
+    if (!had_buf || !len_in) {
+        out += format_ifc_len(len);
+    } else {
+        out += format_ifc_len(*len_in);
+        if (*len_in != len) out += " => " + format_ifc_len(len);
+    }
+    out += ", ifc_buf=";
+    if (!had_buf || buf == 0) return out + format_pointer(buf) + "}";
+    const std::uint64_t count = len > 0 ? static_cast<std::uint64_t>(len) / kIfreqSize : 0;
+    if (count == 0) return out + "[]}";
+    out += format_array(buf, list, count, kIfreqSize, kMaxIfconfShown, [&](std::string_view r) {
+        const Capture addr{0, CaptureKind::BufFixed, CaptureStatus::Ok, r.substr(16, 16), 0};
+        return "{ifr_name=" + quote_char_array(r.substr(0, 16), limit) + ", ifr_addr=" + format_sockaddr(1, &addr) + "}";
+    });
+    return out + "}";
 }
 
 // struct ifreq as strace prints it for the interface requests: the name, then the member the
@@ -1756,6 +1810,18 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
                 [[fallthrough]];
             case IoctlArg::WinsizeIn:
                 return format_struct_at(v, src.buffer(v, kWinsizeSize, kWinsizeSize), kWinsizeSize, format_winsize);
+            case IoctlArg::Ifconf: {
+                if (ctx.compat) return format_pointer(v);  // a 32-bit program's layout: not decoded
+                if (failed) return ctx.entry_text.empty() ? format_pointer(v) : std::string(ctx.entry_text);
+                const Capture* c = src.buffer(v, kIfconfSize, kIfconfSize);
+                if (!usable(c) || c->data.size() < kIfconfSize) return format_pointer(v);
+                const std::uint64_t buf = u64(c->data, 8);
+                const auto len = static_cast<std::int32_t>(u32(c->data, 0));
+                const std::uint64_t want = len > 0 ? std::min<std::uint64_t>(static_cast<std::uint64_t>(len), kMaxIfconfShown * kIfreqSize) : 0;
+                Source list(ctx, find_capture(ctx, 2, CaptureKind::Deref, 1));
+                return format_ifconf(c->data, ctx.ret ? list.buffer(buf, want, kMaxIfconfShown * kIfreqSize) : nullptr,
+                                     ctx.ret.has_value(), ctx.entry_text, ctx.string_limit);
+            }
             case IoctlArg::IfreqOut:
             case IoctlArg::IfreqIn: {
                 // A get request shows its value once the call has returned, only if it succeeded.
@@ -2310,6 +2376,9 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
         // coming out.
         add(plan.enter, {2, CaptureKind::BufFixed, 0, std::max(kTermiosSize, kIfreqSize)});
         add(plan.exit, {2, CaptureKind::BufFixed, 0, std::max(kTermiosSize, kIfreqSize)});
+        // SIOCGIFCONF's list, at the address in struct ifconf's second field (for other
+        // requests that field is something else, and the capture finds nothing or is unused).
+        add(plan.exit, {2, CaptureKind::Deref, 1, static_cast<std::uint32_t>(kMaxIfconfShown * kIfreqSize)});
     }
     if (info.name == "prctl") {
         // PR_SET_NAME's name going in, PR_GET_NAME's coming out (a task name: 16 bytes); for

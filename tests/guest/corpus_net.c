@@ -274,6 +274,20 @@ static void interfaces(void) {
     memset(&ifr, 0, sizeof ifr);
     strcpy(ifr.ifr_name, "nosuch0");
     syscall(SYS_ioctl, fd, SIOCGIFMTU, &ifr);
+    /* The list of interfaces with an address (lo's, set here): its size without a buffer, then
+     * in a buffer with room for more. */
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    syscall(SYS_ioctl, fd, SIOCSIFADDR, &ifr);
+    struct ifconf ifc = {.ifc_len = 0, .ifc_buf = NULL};
+    syscall(SYS_ioctl, fd, SIOCGIFCONF, &ifc);
+    struct ifreq list[3];
+    ifc.ifc_len = sizeof list;
+    ifc.ifc_req = list;
+    syscall(SYS_ioctl, fd, SIOCGIFCONF, &ifc);
     syscall(SYS_close, fd);
 }
 

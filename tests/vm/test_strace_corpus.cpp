@@ -271,10 +271,16 @@ const Family kFamilies[] = {
     // ioctl requests by name with what they read or wrote (an int, termios, winsize).
     {"corpus_io's ioctl calls on a pipe and a pseudo-terminal", 10,
      [](const Call& e) {
-         return starts(e.call, "ioctl(") && (has(e.call, ", [") || has(e.call, ", {")) && !has(e.call, "{ifr_");
+         return starts(e.call, "ioctl(") && (has(e.call, ", [") || has(e.call, ", {")) &&
+                !has(e.call, "{ifr_") && !has(e.call, "{ifc_");
      }},
-    {"corpus_net's interface requests (struct ifreq), one failing", 7,
+    {"corpus_net's interface requests (struct ifreq), one failing, one setting lo's address", 8,
      [](const Call& e) { return starts(e.call, "ioctl(") && has(e.call, ", {ifr_"); }},
+    // The interface list: a size query, then lo in a buffer with room for three.
+    {"corpus_net's SIOCGIFCONF calls", 2,
+     [](const Call& e) {
+         return starts(e.call, "ioctl(") && (has(e.call, ", ifc_buf=NULL}") || has(e.call, "ifc_buf=[{ifr_name=\"lo\""));
+     }},
     {"corpus_file's getdents64 and getdents calls that read the directory", 3,
      [](const Call& e) { return has(e.call, " entries */"); }},
     {"corpus_file's umask calls, a creation mode with S_IFREG, a sticky directory", 4,

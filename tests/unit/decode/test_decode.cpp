@@ -1557,8 +1557,6 @@ TEST(Memory, Utsname) {
     EXPECT_EQ(format_arg(uname, 0, ctx), "0x9000");
 }
 
-// syslog: the action as a number with its name in a comment; the buffer read at the exit for
-// the actions that fill it, an address for the others.
 // struct ifreq for the interface requests: the name, then the member the request reads or
 // writes; a get request that failed shows the name alone; hostile bytes stay bounded.
 TEST(Memory, IoctlIfreq) {
@@ -1608,6 +1606,76 @@ TEST(Memory, IoctlIfreq) {
     EXPECT_EQ(shown(0x8910, 0x2000), "{ifr_ifindex=1500}");
 }
 
+// SIOCGIFCONF's struct ifconf: the length and the buffer's address going in; the length going
+// in and coming out and the interfaces listed, or for a size query the length alone; hostile
+// lengths stay bounded.
+TEST(Memory, IoctlIfconf) {
+    FakeMemory mem;
+    auto ifconf = [](std::int32_t len, std::uint64_t buf) {
+        std::string s(16, '\0');
+        std::memcpy(s.data(), &len, 4);
+        std::memcpy(s.data() + 8, &buf, 8);
+        return s;
+    };
+    std::string lo(40, '\0');
+    lo.replace(0, 2, "lo");
+    lo.replace(16, 8, std::string("\x02\x00\x00\x00\x7f\x00\x00\x01", 8));
+    std::string eth = lo;
+    eth.replace(0, 4, "eth0");
+    eth.replace(20, 4, std::string("\x0a\x00\x02\x0f", 4));
+    mem.map(0x1000, ifconf(120, 0x2000));
+    mem.map(0x2000, lo + eth);
+    const auto& ioctl = call("ioctl");
+    ArgContext ctx;
+    ctx.memory = &mem;
+    ctx.args = {3, 0x8912, 0x1000, 0, 0, 0};
+    EXPECT_TRUE(decoded_at_exit(ioctl, 2, ctx.args));
+    const std::string entry = format_arg(ioctl, 2, ctx);
+    EXPECT_EQ(entry, "{ifc_len=120 /* 3 * sizeof(struct ifreq) */, ifc_buf=0x2000}");
+    // The call wrote two interfaces' length.
+    mem.map(0x1000, ifconf(80, 0x2000));
+    ctx.ret = 0;
+    ctx.entry_text = entry;
+    EXPECT_EQ(format_arg(ioctl, 2, ctx),
+              "{ifc_len=120 /* 3 * sizeof(struct ifreq) */ => 80 /* 2 * sizeof(struct ifreq) */, "
+              "ifc_buf=[{ifr_name=\"lo\", ifr_addr={sa_family=AF_INET, sin_port=htons(0), "
+              "sin_addr=inet_addr(\"127.0.0.1\")}}, {ifr_name=\"eth0\", ifr_addr={sa_family=AF_INET, "
+              "sin_port=htons(0), sin_addr=inet_addr(\"10.0.2.15\")}}]}");
+    // None listed.
+    mem.map(0x1000, ifconf(0, 0x2000));
+    EXPECT_EQ(format_arg(ioctl, 2, ctx), "{ifc_len=120 /* 3 * sizeof(struct ifreq) */ => 0, ifc_buf=[]}");
+    // A size query: no buffer going in, the length the list needs coming out.
+    mem.map(0x1000, ifconf(0, 0));
+    ctx.ret.reset();
+    ctx.entry_text = {};
+    const std::string query = format_arg(ioctl, 2, ctx);
+    EXPECT_EQ(query, "{ifc_len=0, ifc_buf=NULL}");
+    mem.map(0x1000, ifconf(40, 0));
+    ctx.ret = 0;
+    ctx.entry_text = query;
+    EXPECT_EQ(format_arg(ioctl, 2, ctx), "{ifc_len=40 /* 1 * sizeof(struct ifreq) */, ifc_buf=NULL}");
+    // A failed call: what went in.
+    ctx.ret = -14;
+    EXPECT_EQ(format_arg(ioctl, 2, ctx), query);
+    // Hostile: a length that is no multiple, a negative one, one far beyond the buffer.
+    ctx.ret = 0;
+    ctx.entry_text = entry;
+    mem.map(0x1000, ifconf(41, 0x2000));
+    EXPECT_EQ(format_arg(ioctl, 2, ctx).substr(0, 57),
+              "{ifc_len=120 /* 3 * sizeof(struct ifreq) */ => 41, ifc_bu");
+    mem.map(0x1000, ifconf(-40, 0x2000));
+    EXPECT_EQ(format_arg(ioctl, 2, ctx), "{ifc_len=120 /* 3 * sizeof(struct ifreq) */ => -40, ifc_buf=[]}");
+    mem.map(0x1000, ifconf(0x7ffffff8, 0x2000));
+    const std::string huge = format_arg(ioctl, 2, ctx);
+    EXPECT_NE(huge.find("ifc_buf=[{ifr_name=\"lo\""), std::string::npos) << huge;
+    EXPECT_EQ(huge.substr(huge.size() - 7), ", ...]}");
+    EXPECT_LT(huge.size(), 2000u);
+    ctx.compat = true;  // a 32-bit program's struct ifconf: its address
+    EXPECT_EQ(format_arg(ioctl, 2, ctx), "0x1000");
+}
+
+// syslog: the action as a number with its name in a comment; the buffer read at the exit for
+// the actions that fill it, an address for the others.
 TEST(Memory, Syslog) {
     FakeMemory mem;
     mem.map(0x1000, "<6>[    0.000000] Linux version");
