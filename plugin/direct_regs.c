@@ -159,10 +159,8 @@ void direct_discover(struct direct_regs *d, direct_api_read api, void *ctx) {
         munmap(s.buf, SCAN_CHUNK);
         /* none: not where we look; two: ambiguous (possibly planted): never guess */
         if (n > 1) d->attempts = MAX_ATTEMPTS;
-        {
         give_up(d);
         return;
-    }
     }
     uintptr_t base = s.found[0];
     /* The window around the register file, read safely. */
@@ -239,10 +237,8 @@ void direct_discover(struct direct_regs *d, direct_api_read api, void *ctx) {
      * half-direct vCPU is worth. */
     if (!d->width[NITRO_REG_CR3] || !d->width[NITRO_REG_FS_BASE] || !d->width[NITRO_REG_RIP]) {
         for (int r = 0; r < NITRO_NREGS; r++) d->width[r] = 0;
-        {
         give_up(d);
         return;
-    }
     }
     d->base = (const uint8_t *)base;
     d->direct_mask = 0;
