@@ -89,6 +89,10 @@ _Static_assert(sizeof(struct pending) == 112, "struct pending grew: measure nitr
 #define PENDING_BUCKETS 2048
 #define PENDING_WAYS 4
 static struct pending pending_tab[PENDING_BUCKETS][PENDING_WAYS];
+/* Beside each entry (not in it: see the size above): the context word at its entry (the
+ * current task, when the consumer asked for one; else 0). A vfork child shares its waiting
+ * parent's thread key; this tells the child's returns from the parent's. */
+static uint64_t pending_task_tab[PENDING_BUCKETS][PENDING_WAYS];
 static atomic_flag pending_lock = ATOMIC_FLAG_INIT;
 static uint32_t pending_stamp;
 /* Whether stamp a was given before b (serial-number order: right across the counter's wrap
@@ -515,7 +519,7 @@ static unsigned bucket_of(uint64_t cr3, uint64_t fs, uint64_t gs) {
     return (unsigned)((h ^ (h >> 29)) % PENDING_BUCKETS);
 }
 
-static void pending_put(const struct pending *p) {
+static void pending_put(const struct pending *p, uint64_t task) {
     unsigned b = bucket_of(p->cr3, p->fs, p->gs);
     lock_pending();
     struct pending *slot = NULL, *free_slot = NULL, *oldest = &pending_tab[b][0];
@@ -536,6 +540,7 @@ static void pending_put(const struct pending *p) {
     *slot = *p;
     slot->stamp = ++pending_stamp;
     slot->used = 1;
+    (&pending_task_tab[0][0])[slot - &pending_tab[0][0]] = task;
     unlock_pending();
 }
 
@@ -555,7 +560,7 @@ static bool pending_has(uint64_t cr3, uint64_t fs, uint64_t gs) {
 
 /* Removes and returns the pending entry of the thread, the newest if there are several (a
  * vfork child's call beside its waiting parent's); false if it has none. */
-static bool pending_take(uint64_t cr3, uint64_t fs, uint64_t gs, struct pending *out) {
+static bool pending_take(uint64_t cr3, uint64_t fs, uint64_t gs, struct pending *out, uint64_t *task) {
     unsigned b = bucket_of(cr3, fs, gs);
     struct pending *best = NULL;
     lock_pending();
@@ -568,6 +573,7 @@ static bool pending_take(uint64_t cr3, uint64_t fs, uint64_t gs, struct pending 
     }
     if (best) {
         *out = *best;
+        *task = (&pending_task_tab[0][0])[best - &pending_tab[0][0]];
         best->used = 0;
         if (best->rekey) rekey_pending--;
     }
@@ -1279,11 +1285,9 @@ static void read_context_fields(struct vcpu *v, uint64_t word) {
  * about 15 ns per event; the first field alone is one load from the RAM file. Without the
  * RAM file they are copied at every event. A copy that fails is marked (status FAULT): the
  * consumer must not keep using an older one. */
-static uint64_t read_context(struct vcpu *v, unsigned vcpu_index, struct regset *s, bool refresh) {
+static uint64_t read_context(struct vcpu *v, uint64_t word, bool refresh) {
     v->ctx_len = 0;
     v->ctx_failed = false;
-    if (!LOAD_RELAXED(&ctl->context_enabled)) return 0;
-    uint64_t word = read_context_word(v, vcpu_index, s);
     if (word == 0 || LOAD_RELAXED(&ctl->context_fields_count) == 0) return word;
     const uint32_t gen = LOAD_RELAXED(&ctl->config_generation);
     if (gen != v->ctx_gen) { /* perhaps other fields now */
@@ -1479,8 +1483,13 @@ static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, u
         const bool fast32 = compat && type != NITRO_TYPE_INT80;
         p.next_rip = pc + site_size(v->site) + (fast32 ? 2 : 0);
     }
+    /* The current task, when the consumer asked for it: for the record, and to pair the return
+     * of a task-creating call (see on_exit_traced). */
+    const uint64_t task = (traced || p.fork) && LOAD_RELAXED(&ctl->context_enabled)
+                              ? read_context_word(v, vcpu_index, &s)
+                              : 0;
     /* Calls that never return (exit, exit_group) leave nothing to pair. */
-    if (!bit_set(compat ? ctl->noreturn_nr32 : ctl->noreturn_nr64, nr)) pending_put(&p);
+    if (!bit_set(compat ? ctl->noreturn_nr32 : ctl->noreturn_nr64, nr)) pending_put(&p, task);
     v->last = p;
     v->last_valid = true;
     v->returns_since_entry = 0;
@@ -1494,7 +1503,7 @@ static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, u
                            .nr = nr,
                            .tsc = now,
                            .args = p.args};
-    emit(v, &s, &f, read_context(v, vcpu_index, &s, false));
+    emit(v, &s, &f, read_context(v, task, false));
 }
 
 static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, uint64_t now) {
@@ -1518,14 +1527,21 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
         if (!read_mem(v, s.r[NITRO_REG_RSP], frame, sizeof frame) || (frame[1] & 3) != 3) return;
     }
     struct pending p;
-    bool found = pending_take(cr3, fs, gs, &p);
+    uint64_t entry_task = 0, task = 0;
+    const bool with_task = LOAD_RELAXED(&ctl->context_enabled);
+    if (with_task) task = read_context_word(v, vcpu_index, &s);
+    bool found = pending_take(cr3, fs, gs, &p, &entry_task);
     if (found && p.fork) {
-        /* The new task's first return (0) under its creator's key: the creator's call is
-         * still running (vfork waits for the child); leave its entry pending. */
+        /* A return under a task-creating call's key in another task (the context word tells
+         * when the consumer asked for it), or the new task's first return (0): the vfork child,
+         * which shares its waiting creator's key, returning to user mode from a call of its
+         * own or from an interrupt (the vfork's return value in rax). The creator's call is
+         * still running: leave its entry pending. */
         read_regs(v, &s, 1u << NITRO_REG_RAX);
         uint64_t ret = s.r[NITRO_REG_RAX];
-        if ((p.compat ? (uint32_t)ret : ret) == 0) {
-            pending_put(&p);
+        const bool other_task = entry_task && task && task != entry_task;
+        if (other_task || (p.compat ? (uint32_t)ret : ret) == 0) {
+            pending_put(&p, entry_task);
             found = false;
             if (insn == NITRO_EXIT_IRET) return; /* as any return without an entry */
         }
@@ -1585,7 +1601,7 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
                            .user_rsp = user_rsp};
     const bool refresh = (flags & NITRO_REC_F_UNPAIRED) ||
                          bit_set(p.compat ? ctl->context_refresh_nr32 : ctl->context_refresh_nr64, p.nr);
-    emit(v, &s, &f, read_context(v, vcpu_index, &s, refresh));
+    emit(v, &s, &f, read_context(v, task, refresh));
 }
 
 /* Strips legacy and REX prefixes; returns the opcode offset or -1. */

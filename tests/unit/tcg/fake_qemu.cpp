@@ -49,7 +49,7 @@ struct Registered {
 Registered reg;
 nitro::fake::Cpu* cpu = nullptr;
 const nitro::fake::FakeQemu* instance = nullptr;
-qemu_plugin_insn syscall_insn, sysret_insn;
+qemu_plugin_insn syscall_insn, sysret_insn, iret_insn;
 
 // The plugin looks registers up by QEMU's gdbstub names; the handle is the index + 1.
 constexpr const char* kRegNames[NITRO_NREGS] = {
@@ -85,7 +85,7 @@ void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t, qemu_plugin_vcpu_tb
 // stopped; here nothing runs concurrently at the call.
 void qemu_plugin_reset(qemu_plugin_id_t id, qemu_plugin_simple_cb_t cb) {
     reg = Registered{};
-    syscall_insn.cb = sysret_insn.cb = nullptr;
+    syscall_insn.cb = sysret_insn.cb = iret_insn.cb = nullptr;
     cb(id);
 }
 void qemu_plugin_register_vcpu_insn_exec_cond_cb(struct qemu_plugin_insn* insn,
@@ -165,6 +165,8 @@ FakeQemu::FakeQemu(const std::string& extra_args) {
     syscall_insn.vaddr = kSyscallAddress;
     sysret_insn.bytes = {0x48, 0x0f, 0x07};  // sysretq
     sysret_insn.vaddr = 0xffffffff81000100ULL;
+    iret_insn.bytes = {0x48, 0xcf};  // iretq
+    iret_insn.vaddr = 0xffffffff81000200ULL;
 }
 
 FakeQemu::~FakeQemu() {
@@ -189,6 +191,8 @@ void FakeQemu::translate() {
     reg.translate(1, &user);
     qemu_plugin_tb kernel{sysret_insn.vaddr, {&sysret_insn}};
     reg.translate(1, &kernel);
+    qemu_plugin_tb interrupt{iret_insn.vaddr, {&iret_insn}};
+    reg.translate(1, &interrupt);
 }
 
 void FakeQemu::set(int r, uint64_t value) {
@@ -216,6 +220,19 @@ void FakeQemu::leave_to(uint64_t ret, uint64_t rip, uint64_t rsp) {
     set(NITRO_REG_RSP, rsp);
     set(NITRO_REG_RIP, sysret_insn.vaddr);
     exec(sysret_insn);
+}
+
+void FakeQemu::interrupt_return(uint64_t rax, uint64_t rip) {
+    // The frame iretq pops, on the kernel stack: rip, cs (user), rflags, rsp.
+    constexpr uint64_t kKernelStack = 0xffffc90000013f00ULL;
+    const uint64_t user_rsp = cpu->truth[NITRO_REG_RSP];
+    const uint64_t frame[4] = {rip, 0x33, 0x246, user_rsp};
+    map(kKernelStack, std::string(reinterpret_cast<const char*>(frame), sizeof frame));
+    set(NITRO_REG_RAX, rax);
+    set(NITRO_REG_RSP, kKernelStack);
+    set(NITRO_REG_RIP, iret_insn.vaddr);
+    exec(iret_insn);
+    set(NITRO_REG_RSP, user_rsp);
 }
 
 void FakeQemu::call(uint64_t nr, const uint64_t (&args)[6], uint64_t ret) {

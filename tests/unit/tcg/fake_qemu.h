@@ -41,6 +41,8 @@ public:
     void leave(uint64_t ret);
     /// Returns elsewhere than after the syscall (a signal handler, at rip with the stack rsp).
     void leave_to(uint64_t ret, uint64_t rip, uint64_t rsp);
+    /// An interrupt's return to user mode (iretq) at rip, rax as the interrupted code had it.
+    void interrupt_return(uint64_t rax, uint64_t rip);
     /// Runs the syscall's block, as translated, from shift bytes (whole pages) further: the
     /// same physical page mapped at another address in another process, whose code QEMU
     /// shares (CF_PCREL). rip is the block's start there at the entry; sysret returns after

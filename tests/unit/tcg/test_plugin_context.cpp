@@ -112,6 +112,33 @@ TEST(PluginContext, UnreadableTaskGivesTheWordAndAFailedCopy) {
     }
 }
 
+// A vfork child shares its waiting parent's thread key (address space and TLS): its returns
+// to user mode, here from an interrupt with the vfork's result still in rax, must not end the
+// parent's vfork. The current task (the context word) tells them apart; the parent's own
+// return ends it.
+TEST(PluginContext, AVforkChildsReturnsDoNotEndItsParentsVfork) {
+    auto& p = plugin();
+    constexpr uint64_t kVfork = 58, kParent = 0xffff888000100000ULL, kChild = 0xffff888000200000ULL;
+    p.listener->set_pairing_hints(Abi::X86_64, {.rekey = {}, .fork = {kVfork}, .noreturn = {}});
+    p.qemu.map(kernel_gs() + kCurrentTask, le64(kParent));
+    p.qemu.enter(kVfork, {0, 0, 0, 0, 0, 0});
+    const Event entry = next_event();
+    ASSERT_EQ(entry.context, kParent);
+    // The child: its first return (0, through iret as Linux's ret_from_fork returns), then an
+    // interrupt's return to its code.
+    p.qemu.map(kernel_gs() + kCurrentTask, le64(kChild));
+    p.qemu.interrupt_return(0, fake::kSyscallAddress + 2);
+    p.qemu.interrupt_return(777, 0x401234);
+    // The parent's return.
+    p.qemu.map(kernel_gs() + kCurrentTask, le64(kParent));
+    p.qemu.leave(1234);
+    const Event exit = next_event();
+    EXPECT_EQ(exit.direction, Direction::Exit);
+    EXPECT_EQ(exit.entry_seq, entry.seq);
+    EXPECT_EQ(exit.regs.rax, 1234u);
+    EXPECT_EQ(exit.context, kParent);
+}
+
 TEST(PluginContext, TooManyOrTooLongFieldsAreRefused) {
     auto& p = plugin();
     EXPECT_FALSE(p.listener->set_context_fields({{0, 8}, {8, 8}, {16, 8}, {24, 8}, {32, 8}}));
