@@ -90,9 +90,15 @@ _Static_assert(sizeof(struct pending) == 112, "struct pending grew: measure nitr
 #define PENDING_WAYS 4
 static struct pending pending_tab[PENDING_BUCKETS][PENDING_WAYS];
 /* Beside each entry (not in it: see the size above): the context word at its entry (the
- * current task, when the consumer asked for one; else 0). A vfork child shares its waiting
- * parent's thread key; this tells the child's returns from the parent's. */
+ * current task, when the consumer asked for one; else 0) of task-creating and key-changing
+ * calls. A vfork child shares its waiting parent's thread key, and a return that pairs by
+ * vCPU or as an exec's may belong to any task: this tells the calls' own returns from others'. */
 static uint64_t pending_task_tab[PENDING_BUCKETS][PENDING_WAYS];
+static uint64_t *pending_task_of(const struct pending *e) {
+    return &(&pending_task_tab[0][0])[e - &pending_tab[0][0]];
+}
+/* Whether an entry made by task at_entry may be ended by a return in task now (0: unknown). */
+static bool same_task(uint64_t at_entry, uint64_t now) { return !at_entry || !now || at_entry == now; }
 static atomic_flag pending_lock = ATOMIC_FLAG_INIT;
 static uint32_t pending_stamp;
 /* Whether stamp a was given before b (serial-number order: right across the counter's wrap
@@ -540,7 +546,7 @@ static void pending_put(const struct pending *p, uint64_t task) {
     *slot = *p;
     slot->stamp = ++pending_stamp;
     slot->used = 1;
-    (&pending_task_tab[0][0])[slot - &pending_tab[0][0]] = task;
+    *pending_task_of(slot) = task;
     unlock_pending();
 }
 
@@ -573,7 +579,7 @@ static bool pending_take(uint64_t cr3, uint64_t fs, uint64_t gs, struct pending 
     }
     if (best) {
         *out = *best;
-        *task = (&pending_task_tab[0][0])[best - &pending_tab[0][0]];
+        *task = *pending_task_of(best);
         best->used = 0;
         if (best->rekey) rekey_pending--;
     }
@@ -582,13 +588,14 @@ static bool pending_take(uint64_t cr3, uint64_t fs, uint64_t gs, struct pending 
 }
 
 /* Removes a specific pending entry (by its vcpu and seq) wherever its key now is. */
-static bool pending_take_exact(const struct pending *want, struct pending *out) {
+static bool pending_take_exact(const struct pending *want, struct pending *out, uint64_t task) {
     unsigned b = bucket_of(want->cr3, want->fs, want->gs);
     bool found = false;
     lock_pending();
     for (int w = 0; w < PENDING_WAYS; w++) {
         struct pending *e = &pending_tab[b][w];
-        if (e->used && e->seq == want->seq && e->vcpu == want->vcpu && e->cr3 == want->cr3) {
+        if (e->used && e->seq == want->seq && e->vcpu == want->vcpu && e->cr3 == want->cr3 &&
+            same_task(*pending_task_of(e), task)) {
             *out = *e;
             e->used = 0;
             if (e->rekey) rekey_pending--;
@@ -604,14 +611,15 @@ static bool pending_take_exact(const struct pending *want, struct pending *out) 
  * matches no pending entry most likely ends: one in the same address space (arch_prctl) or,
  * for a fresh image (TLS bases still zero after execve), preferably one that entered on this
  * vCPU, else the oldest. Rare (once per execve), so a scan of the table is fine. */
-static bool pending_take_rekey(uint64_t cr3, bool fresh, unsigned vcpu, struct pending *out) {
+static bool pending_take_rekey(uint64_t cr3, bool fresh, unsigned vcpu, struct pending *out,
+                               uint64_t task) {
     struct pending *best = NULL;
     int best_rank = 0;
     lock_pending();
     for (unsigned b = 0; b < PENDING_BUCKETS; b++) {
         for (int w = 0; w < PENDING_WAYS; w++) {
             struct pending *e = &pending_tab[b][w];
-            if (!e->used || !e->rekey) continue;
+            if (!e->used || !e->rekey || !same_task(*pending_task_of(e), task)) continue;
             int rank = e->cr3 == cr3 ? 3 : !fresh ? 0 : e->vcpu == vcpu ? 2 : 1;
             if (rank > best_rank || (rank == best_rank && rank && older(e->stamp, best->stamp))) {
                 best = e;
@@ -868,7 +876,7 @@ static uint32_t capture_bound(bool compat, uint64_t nr, int direction) {
  * the raw return register at exits) into out, at most room bytes; returns bytes written. A
  * capture that does not fit whole is truncated to the room left. */
 static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t ret_reg,
-                             uint8_t *out, uint32_t room) {
+                             uint64_t rsp, uint8_t *out, uint32_t room) {
     if (!LOAD_RELAXED(&ctl->capture_enabled) || rec->nr >= NITRO_MAX_NR) return 0;
     bool compat = rec->flags & NITRO_REC_F_COMPAT;
     const struct nitro_capture_set *set = &ctl->capture[compat][rec->nr][rec->direction];
@@ -877,7 +885,7 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
     uint32_t used = 0;
     for (uint32_t i = 0; i < count; i++) {
         struct nitro_capture_rule r = set->rule[i];
-        if (r.arg > 5 || r.len_arg > 5) continue;
+        if (r.arg > 5 || (r.len_arg > 5 && r.kind != NITRO_CAP_STACK_AT)) continue;
         const uint32_t entry_max = r.max > NITRO_MAX_CAPTURE_BYTES ? NITRO_MAX_CAPTURE_BYTES : r.max;
         uint32_t max = rule_bound(&r);
         uint32_t overhead = (uint32_t)sizeof(struct nitro_capture_hdr) + 8;
@@ -885,7 +893,7 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
         if (max > room - used - overhead) max = (room - used - overhead) & ~7u;
         struct nitro_capture_hdr *h = (struct nitro_capture_hdr *)(out + used);
         uint8_t *data = out + used + sizeof *h;
-        uint64_t addr = rec->args[r.arg];
+        uint64_t addr = r.kind == NITRO_CAP_STACK_AT ? rsp + 8u * r.len_arg : rec->args[r.arg];
         if (compat) addr &= 0xffffffffULL;
         uint8_t st = NITRO_CAP_OK;
         uint32_t len = 0;
@@ -893,7 +901,8 @@ static uint32_t add_captures(struct vcpu *v, struct nitro_record *rec, uint64_t 
         if (compat) ret = (int32_t)ret;
         switch (r.kind) {
             case NITRO_CAP_CSTRING: len = capture_cstring(v, addr, data, max, &st); break;
-            case NITRO_CAP_BUF_FIXED: len = capture_buffer(v, addr, data, max, max, &st); break;
+            case NITRO_CAP_BUF_FIXED:
+            case NITRO_CAP_STACK_AT: len = capture_buffer(v, addr, data, max, max, &st); break;
             case NITRO_CAP_BUF_LEN_ARG: {
                 uint64_t want = rec->args[r.len_arg];
                 if (compat) want &= 0xffffffffULL;
@@ -1377,7 +1386,9 @@ static void emit(struct vcpu *v, const struct regset *s, const struct rec_fields
     uint64_t *out = (uint64_t *)(rec + 1);
     for (uint32_t m = s->mask; m; m &= m - 1) *out++ = s->r[__builtin_ctz(m)];
     const uint32_t rules_room = caps - stack_room - context_room;
-    uint32_t extra = rules_room ? add_captures(v, rec, s->r[NITRO_REG_RAX], (uint8_t *)out, rules_room) : 0;
+    uint32_t extra = rules_room ? add_captures(v, rec, s->r[NITRO_REG_RAX], s->r[NITRO_REG_RSP],
+                                               (uint8_t *)out, rules_room)
+                                : 0;
     if (redirected) extra += add_stack_capture(v, rec, f->next_rip, f->user_rsp, (uint8_t *)out + extra);
     if (context_room) extra += add_context_capture(v, rec, (uint8_t *)out + extra);
     record_commit(v, rec, fixed + extra);
@@ -1485,7 +1496,7 @@ static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, u
     }
     /* The current task, when the consumer asked for it: for the record, and to pair the return
      * of a task-creating call (see on_exit_traced). */
-    const uint64_t task = (traced || p.fork) && LOAD_RELAXED(&ctl->context_enabled)
+    const uint64_t task = (traced || p.fork || p.rekey) && LOAD_RELAXED(&ctl->context_enabled)
                               ? read_context_word(v, vcpu_index, &s)
                               : 0;
     /* Calls that never return (exit, exit_group) leave nothing to pair. */
@@ -1539,7 +1550,7 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
          * still running: leave its entry pending. */
         read_regs(v, &s, 1u << NITRO_REG_RAX);
         uint64_t ret = s.r[NITRO_REG_RAX];
-        const bool other_task = entry_task && task && task != entry_task;
+        const bool other_task = !same_task(entry_task, task);
         if (other_task || (p.compat ? (uint32_t)ret : ret) == 0) {
             pending_put(&p, entry_task);
             found = false;
@@ -1555,11 +1566,11 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
          *    identity-changing call in the same address space. */
         if (v->last_valid && v->returns_since_entry == 0 && v->last.cr3 == cr3 &&
             insn != NITRO_EXIT_IRET) {
-            found = pending_take_exact(&v->last, &p);
+            found = pending_take_exact(&v->last, &p, task);
         }
         bool fresh = fs == 0 && gs == 0;
         if (!found && (fresh || insn != NITRO_EXIT_IRET) && LOAD_RELAXED(&rekey_pending)) {
-            found = pending_take_rekey(cr3, fresh, vcpu_index, &p);
+            found = pending_take_rekey(cr3, fresh, vcpu_index, &p, task);
         }
         if (found) flags |= NITRO_REC_F_FALLBACK;
     }

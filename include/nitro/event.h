@@ -72,7 +72,10 @@ enum class CaptureKind : uint8_t {
     /// The fields of the object the context word points to (Listener::set_context_fields),
     /// as they were at the event: their bytes concatenated in the order asked; `field` holds
     /// how many fields they are. Not a rule: the listener adds it to every event it can.
-    Context = 12
+    Context = 12,
+    /// Bytes at the event's stack pointer plus 8 x len_arg (CaptureRule::len_arg: 0..255),
+    /// shown with argument arg: rt_sigreturn's signal frame (the mask it restores).
+    StackAt = 13
 };
 /// The iovec entries whose buffers an IovecData capture holds at most.
 inline constexpr std::size_t kIovecDataEntries = 16;

@@ -38,7 +38,9 @@ enum class Mode {
 struct CaptureRule {
     uint8_t arg;  ///< argument index 0..5 holding the address
     CaptureKind kind;
-    uint8_t len_arg = 0;  ///< argument holding the length (BufLenArg, BufLenPtr), Deref's field
+    /// Argument holding the length (BufLenArg, BufLenPtr), Deref's field, or StackAt's offset
+    /// from the stack pointer in 8-byte words.
+    uint8_t len_arg = 0;
     uint32_t max = 4096;  ///< byte bound
 };
 

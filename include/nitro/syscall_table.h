@@ -57,6 +57,7 @@ enum class ArgType : std::uint8_t {
     Pollfd,       ///< struct pollfd array (poll); aux = the count argument
     EpollEvents,  ///< struct epoll_event array filled in (epoll_wait); aux = its room
     FdSet,        ///< descriptor set (select); aux = the argument with its number of bits
+    SigFrame,     ///< not a register: the signal frame at the stack pointer (rt_sigreturn)
     Flags,        ///< bit set; aux = FlagTable, print with format_flags
     Enum,         ///< one value; aux = FlagTable, print with format_enum
 };

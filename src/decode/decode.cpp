@@ -38,6 +38,9 @@ constexpr std::uint32_t kEpollEventSize = 12;
 constexpr std::size_t kMaxEpollEvents = 32;
 // Bytes of a descriptor set kept (FD_SETSIZE bits).
 constexpr std::uint32_t kFdSetBytes = 128;
+// rt_sigreturn (x86-64): uc_sigmask's offset in struct ucontext (uc_flags, uc_link, a 24-byte
+// stack_t, a 256-byte struct sigcontext), which starts at the stack pointer at the call.
+constexpr std::uint64_t kSigreturnMaskOffset = 296;
 
 bool is_error_return(std::int64_t ret) { return ret < 0 && ret >= -4095; }
 
@@ -1945,6 +1948,15 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         }
         case ArgType::IntOut:
             return ctx.ret ? format_int_at(v, src.buffer(v, 4, 4)) : format_pointer(v);
+        case ArgType::SigFrame: {
+            // x86-64: the handler's ret popped the frame's return address, so the stack
+            // pointer is at its struct ucontext, whose uc_sigmask is the mask restored.
+            if (ctx.compat || ctx.stack_pointer == 0) return {};
+            const std::uint64_t at = ctx.stack_pointer + kSigreturnMaskOffset;
+            const Capture* c = src.buffer(at, 8, 8);
+            if (!usable(c) || c->status == CaptureStatus::Fault || c->data.size() < 8) return format_pointer(ctx.stack_pointer);
+            return "{mask=" + format_sigset(c->data.substr(0, 8)) + "}";
+        }
         case ArgType::FdSet: {
             const std::uint64_t bits = len_of(a) & 0xffffffffULL;
             return format_fd_set(v, src.buffer(v, (std::min<std::uint64_t>(bits, kFdSetBytes * 8) + 7) / 8, kFdSetBytes), bits);
@@ -2327,6 +2339,9 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
                 break;
             case ArgType::EpollEvents:
                 add(plan.exit, {arg, CaptureKind::BufFixed, 0, kMaxEpollEvents * kEpollEventSize});
+                break;
+            case ArgType::SigFrame:
+                add(plan.enter, {arg, CaptureKind::StackAt, static_cast<std::uint8_t>(kSigreturnMaskOffset / 8), 8});
                 break;
             case ArgType::FdSet:
                 // Going in; and what the call left set, for the return value's detail.

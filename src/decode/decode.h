@@ -85,6 +85,8 @@ struct ArgContext {
     /// At the exit: the argument's text decoded at the entry (in/out arguments such as
     /// accept's addrlen print "[in => out]").
     std::string_view entry_text;
+    /// The user stack pointer at the entry (rt_sigreturn's signal frame is there).
+    std::uint64_t stack_pointer = 0;
 };
 
 /// Renders argument `index` of a call described by info.

@@ -59,6 +59,7 @@ BUILTIN_TYPES = {
     'pollfd': ('Pollfd', 'len'),
     'epoll_events': ('EpollEvents', 'len'),
     'fd_set': ('FdSet', 'len'),
+    'sigframe': ('SigFrame', None),
     'socklen_ptr': ('SocklenPtr', None),
     'struct_in': ('StructIn', 'tag'),
     'struct_out': ('StructOut', 'tag'),

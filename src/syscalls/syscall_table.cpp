@@ -21,7 +21,7 @@ constexpr std::string_view kArgTypeNames[] = {
     "ssize",        "hex",         "ptr",       "fd",         "dirfd", "cstring",
     "buf_in",       "buf_out",     "iovec_in",  "iovec_out",  "argv",  "sockaddr",
     "sockaddr_out", "socklen_ptr", "struct_in", "struct_out", "msghdr_in", "msghdr_out",
-    "mmsghdr",      "int_out",     "mmsghdr_out", "buf_out_lenptr", "pollfd", "epoll_events", "fd_set", "flags", "enum"};
+    "mmsghdr",      "int_out",     "mmsghdr_out", "buf_out_lenptr", "pollfd", "epoll_events", "fd_set", "sigframe", "flags", "enum"};
 static_assert(std::size(kArgTypeNames) == static_cast<std::size_t>(ArgType::Enum) + 1);
 
 constexpr std::string_view kRetKindNames[] = {"int", "long", "fd", "ptr", "size", "void"};

@@ -17,12 +17,12 @@
 #include <stdint.h>
 
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
-#define NITRO_ABI_VERSION 12u        /* this header as a whole (the control block) */
-#define NITRO_RECORD_ABI_VERSION 10u /* the event records alone (capture files keep them) */
+#define NITRO_ABI_VERSION 13u        /* this header as a whole (the control block) */
+#define NITRO_RECORD_ABI_VERSION 11u /* the event records alone (capture files keep them) */
 /* Record ABI 7 added the capture kinds NITRO_CAP_IOVEC_DATA, NITRO_CAP_MSGHDR and
  * NITRO_CAP_MMSGHDR, ABI 8 NITRO_CAP_DEREF, ABI 9 NITRO_CAP_STACK and NITRO_REC_F_REDIRECTED,
- * ABI 10 NITRO_CAP_CONTEXT; records of ABI 6 to 9 are ABI 10 records without them, and
- * readers of 10 read them. */
+ * ABI 10 NITRO_CAP_CONTEXT, ABI 11 NITRO_CAP_STACK_AT; records of ABI 6 to 10 are ABI 11
+ * records without them, and readers of 11 read them. */
 #define NITRO_RECORD_ABI_OLDEST 6u
 #define NITRO_MAX_VCPUS 64u
 #define NITRO_MAX_NR 1024u /* syscall numbers traced per ABI: 0..1023 */
@@ -108,6 +108,9 @@ enum nitro_capture_kind {
      * points to, in the order asked, concatenated. arg 0; the header's field byte holds the
      * number of fields. */
     NITRO_CAP_CONTEXT = 12,
+    /* up to max bytes at the event's stack pointer + 8 x len_arg (0..255), shown with
+     * argument arg (rt_sigreturn's signal frame) */
+    NITRO_CAP_STACK_AT = 13,
 };
 #define NITRO_MAX_CONTEXT_FIELDS 4u
 #define NITRO_MAX_CONTEXT_FIELD_BYTES 32u
@@ -133,7 +136,8 @@ enum nitro_capture_status {
 struct nitro_capture_rule {
     uint8_t arg;     /* 0..5 */
     uint8_t kind;    /* enum nitro_capture_kind */
-    uint8_t len_arg; /* the length argument (BUF_LEN_ARG, ...), or DEREF's field (0..5) */
+    uint8_t len_arg; /* the length argument (BUF_LEN_ARG, ...), DEREF's field (0..5), or
+                        STACK_AT's offset in 8-byte words */
     uint8_t pad;
     uint32_t max;    /* byte bound, <= NITRO_MAX_CAPTURE_BYTES */
 };

@@ -101,7 +101,8 @@ static_assert(NITRO_MAX_IOV_CAPTURE == kIovecDataEntries &&
                   NITRO_CAP_MMSGHDR == static_cast<int>(CaptureKind::Mmsghdr) &&
                   NITRO_CAP_DEREF == static_cast<int>(CaptureKind::Deref) &&
                   NITRO_CAP_STACK == static_cast<int>(CaptureKind::Stack) &&
-                  NITRO_CAP_CONTEXT == static_cast<int>(CaptureKind::Context),
+                  NITRO_CAP_CONTEXT == static_cast<int>(CaptureKind::Context) &&
+                  NITRO_CAP_STACK_AT == static_cast<int>(CaptureKind::StackAt),
               "the plugin's capture kinds are CaptureKind's");
 static_assert(NITRO_REG_RAX == static_cast<int>(Reg::rax) && NITRO_REG_R15 == static_cast<int>(Reg::r15) &&
               NITRO_REG_RIP == static_cast<int>(Reg::rip) && NITRO_REG_CS == static_cast<int>(Reg::cs) &&
@@ -178,7 +179,7 @@ bool decode_record(const nitro_record* rec, uint32_t size, Event& ev, RegisterCa
         p += sizeof h;
         size_t padded = (static_cast<size_t>(h.len) + 7) & ~size_t{7};
         if (h.len > NITRO_MAX_CAPTURE_BYTES || static_cast<size_t>(end - p) < padded) return false;
-        if (h.arg > 5 || h.kind < NITRO_CAP_CSTRING || h.kind > NITRO_CAP_CONTEXT ||
+        if (h.arg > 5 || h.kind < NITRO_CAP_CSTRING || h.kind > NITRO_CAP_STACK_AT ||
             h.status > NITRO_CAP_PARTIAL || h.field > 5) {
             return false;
         }

@@ -65,6 +65,7 @@ void decode_args(std::vector<SyscallArg>& out, const SyscallInfo* info, const Ev
     ctx.args = ev.args;
     ctx.ret = ret;
     ctx.memory = memory;
+    ctx.stack_pointer = ev.regs.rsp;
     if (!info) {
         // Unknown number: all six registers, raw.
         out.resize(kMaxSyscallArgs);
@@ -83,7 +84,8 @@ void decode_args(std::vector<SyscallArg>& out, const SyscallInfo* info, const Ev
         ctx.event_captures = &ev.captures;
         SyscallArg& a = out[i];
         a.name.assign(info->args[i].name);
-        a.value = ev.args[i];
+        // Not a register: the frame's address.
+        a.value = info->args[i].type == ArgType::SigFrame ? ev.regs.rsp : ev.args[i];
         a.text.clear();
         decode::append_arg(a.text, *info, i, ctx);
     }

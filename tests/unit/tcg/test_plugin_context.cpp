@@ -139,6 +139,37 @@ TEST(PluginContext, AVforkChildsReturnsDoNotEndItsParentsVfork) {
     EXPECT_EQ(exit.context, kParent);
 }
 
+// Returns whose thread key matches no entry pair by vCPU or as an exec's (arch_prctl changed
+// the TLS base; a new image has none yet) only with an entry of their own task: an interrupt's
+// return in one fresh program (TLS base still 0) does not end another's arch_prctl. Seen with
+// smp 2: two static programs started by strace, one's arch_prctl reported returning the
+// other's heap address.
+TEST(PluginContext, AFreshProgramsInterruptReturnDoesNotEndAnothersArchPrctl) {
+    auto& p = plugin();
+    constexpr uint64_t kArchPrctl = 158, kA = 0xffff888000300000ULL, kB = 0xffff888000400000ULL;
+    p.listener->set_pairing_hints(Abi::X86_64, {.rekey = {kArchPrctl}, .fork = {}, .noreturn = {}});
+    auto& cpu = fake::fake_cpu();
+    const uint64_t cr3 = cpu.truth[NITRO_REG_CR3], fs = cpu.truth[NITRO_REG_FS_BASE];
+    auto run_as = [&](uint64_t task, uint64_t task_cr3, uint64_t task_fs) {
+        cpu.truth[NITRO_REG_CR3] = task_cr3;
+        cpu.truth[NITRO_REG_FS_BASE] = task_fs;
+        cpu.sync();
+        p.qemu.map(kernel_gs() + kCurrentTask, le64(task));
+    };
+    run_as(kB, 0x5a5a000, 0);
+    p.qemu.enter(kArchPrctl, {0x1002, 0x7f0000001000, 0, 0, 0, 0});  // ARCH_SET_FS
+    const Event entry = next_event();
+    run_as(kA, 0x6b6b000, 0);
+    p.qemu.interrupt_return(0x2d002d40, 0x401234);
+    run_as(kB, 0x5a5a000, 0x7f0000001000);
+    p.qemu.leave(0);
+    const Event exit = next_event();
+    EXPECT_EQ(exit.entry_seq, entry.seq);
+    EXPECT_EQ(exit.regs.rax, 0u);
+    EXPECT_EQ(exit.context, kB);
+    run_as(kB, cr3, fs);
+}
+
 TEST(PluginContext, TooManyOrTooLongFieldsAreRefused) {
     auto& p = plugin();
     EXPECT_FALSE(p.listener->set_context_fields({{0, 8}, {8, 8}, {16, 8}, {24, 8}, {32, 8}}));
