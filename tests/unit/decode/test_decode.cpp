@@ -1674,6 +1674,26 @@ TEST(Memory, IoctlIfconf) {
     EXPECT_EQ(format_arg(ioctl, 2, ctx), "0x1000");
 }
 
+// rt_sigreturn's pseudo-argument: the mask its frame restores, at the stack pointer + 296
+// (x86-64); the frame's address when unreadable; nothing for a 32-bit program (not decoded).
+TEST(Memory, RtSigreturnMask) {
+    FakeMemory mem;
+    std::string mask(8, '\0');
+    mask[0] = 0x02;  // SIGINT
+    mask[1] = 0x40;  // SIGTERM (bit 14)
+    mem.map(0x7ffc0000 + 296, mask);
+    const auto& sigreturn = call("rt_sigreturn");
+    ArgContext ctx = with_memory(mem, {0, 0, 0, 0, 0, 0});
+    ctx.stack_pointer = 0x7ffc0000;
+    EXPECT_EQ(format_arg(sigreturn, 0, ctx), "{mask=[INT TERM]}");
+    mem.map(0x7ffc0000 + 296, std::string(8, '\xff'));
+    EXPECT_EQ(format_arg(sigreturn, 0, ctx), "{mask=~[]}");
+    ctx.stack_pointer = 0x9000;
+    EXPECT_EQ(format_arg(sigreturn, 0, ctx), "0x9000");
+    ctx.compat = true;
+    EXPECT_EQ(format_arg(sigreturn, 0, ctx), "");
+}
+
 // syslog: the action as a number with its name in a comment; the buffer read at the exit for
 // the actions that fill it, an address for the others.
 TEST(Memory, Syslog) {

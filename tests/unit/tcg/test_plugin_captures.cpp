@@ -4,6 +4,7 @@
 // listener: guest memory laid out by the test, hostile counts and lengths included, and the
 // captured bytes decoded as nitro prints them. Nothing but the captures is given to the
 // decoder (no guest memory), so the text shows what the plugin copied at the event.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -38,7 +39,7 @@ struct Plugin {
     std::unique_ptr<TcgListener> listener;
     Plugin() {
         listener = std::make_unique<TcgListener>(qemu.ctl_path(), TcgOptions{});
-        for (const char* name : {"writev", "readv", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "clone3"}) {
+        for (const char* name : {"writev", "readv", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "clone3", "rt_sigreturn"}) {
             const SyscallInfo& info = call_info(name);
             auto plan = decode::capture_plan(info);
             if (!plan.enter.empty()) listener->set_captures(Abi::X86_64, info.nr, Direction::Enter, plan.enter);
@@ -63,6 +64,7 @@ Event next_event() {
 std::string decoded(const char* name, const Event& ev, unsigned arg, std::string_view entry_text = {}) {
     decode::ArgContext ctx;
     ctx.args = ev.args;
+    ctx.stack_pointer = ev.regs.rsp;
     if (ev.direction == Direction::Exit) ctx.ret = static_cast<int64_t>(ev.regs.rax);
     ctx.capture = ev.capture(arg);
     ctx.iovec_data = ev.iovec_data(arg);
@@ -206,6 +208,26 @@ TEST(PluginCaptures, Clone3TidAsTheCallWroteIt) {
     EXPECT_EQ(x2.deref(0, 3)->status, CaptureStatus::Fault);
     const std::string in2 = decoded("clone3", e2, 0);
     EXPECT_EQ(decoded("clone3", x2, 0, in2), in2 + " => {pidfd=[3], parent_tid=0xdead0000}");
+}
+
+// rt_sigreturn's mask, at the stack pointer + 296 (the frame's uc_sigmask), copied at the entry:
+// the handler's frame is gone (reused stack) by the time a late consumer decodes it.
+TEST(PluginCaptures, RtSigreturnsMaskFromTheFrameAtTheStackPointer) {
+    auto& p = plugin();
+    const uint64_t sp = fake::fake_cpu().truth[NITRO_REG_RSP];
+    p.qemu.map(sp + 296, le64((1ULL << 1) | (1ULL << 14)));  // SIGINT, SIGTERM
+    p.qemu.enter(15, {0, 0, 0, 0, 0, 0});
+    p.qemu.map(sp + 296, le64(0));
+    p.qemu.leave(0);
+    const Event entry = next_event();
+    next_event();
+    EXPECT_EQ(decoded("rt_sigreturn", entry, 0), "{mask=[INT TERM]}");
+    // A stack pointer into nothing: the frame's address.
+    p.qemu.unmap_all();
+    p.qemu.call(15, {0, 0, 0, 0, 0, 0}, 0);
+    const Event unreadable = next_event();
+    next_event();
+    EXPECT_EQ(decoded("rt_sigreturn", unreadable, 0), fmt::format("{:#x}", sp));
 }
 
 TEST(PluginCaptures, ReadvShowsWhatTheCallRead) {
