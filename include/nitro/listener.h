@@ -44,6 +44,11 @@ struct CaptureRule {
     uint32_t max = 4096;  ///< byte bound
 };
 
+/// Whether a rule names arguments that exist (0..5; StackAt's len_arg is an offset).
+inline bool capture_rule_valid(const CaptureRule& r) {
+    return r.arg <= 5 && (r.len_arg <= 5 || r.kind == CaptureKind::StackAt);
+}
+
 /// OS facts for pairing a system call's exit with its entry, per ABI.
 struct PairingHints {
     /// Calls after which the caller's thread key (address space, TLS bases) may change

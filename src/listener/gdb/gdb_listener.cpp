@@ -321,15 +321,17 @@ void capture_arguments(GuestReader& mem, const std::vector<CaptureRule>& rules, 
     std::vector<Span> spans;
     const std::int64_t ret = ev.ret();
     for (const CaptureRule& r : rules) {
-        if (r.arg > 5 || r.len_arg > 5 || spans.size() >= 4) continue;
+        if (!capture_rule_valid(r) || spans.size() >= 4) continue;
         std::uint32_t max = std::min<std::uint32_t>(r.max, 65536);
-        std::uint64_t addr = ev.compat ? u32(ev.args[r.arg]) : ev.args[r.arg];
+        std::uint64_t addr = r.kind == CaptureKind::StackAt ? ev.regs.rsp + 8u * r.len_arg : ev.args[r.arg];
+        if (ev.compat) addr = u32(addr);
         std::size_t off = ev.capture_storage.size();
         Capturer c{mem, ev.capture_storage, max};
         CaptureStatus st = CaptureStatus::Ok;
         switch (r.kind) {
             case CaptureKind::CString: st = c.cstring(addr, max); break;
-            case CaptureKind::BufFixed: st = c.buffer(addr, max); break;
+            case CaptureKind::BufFixed:
+            case CaptureKind::StackAt: st = c.buffer(addr, max); break;
             case CaptureKind::BufLenArg: {
                 std::uint64_t want = ev.args[r.len_arg];
                 st = c.buffer(addr, ev.compat ? u32(want) : want);
@@ -1219,7 +1221,7 @@ void GdbListener::set_captures(Abi abi, uint64_t nr, Direction dir,
                                const std::vector<CaptureRule>& rules) {
     if (rules.size() > 4) fail("at most 4 captures per syscall");
     for (const auto& r : rules)
-        if (r.arg > 5 || r.len_arg > 5) fail("capture argument index out of range");
+        if (!capture_rule_valid(r)) fail("capture argument index out of range");
     captures_[{abi == Abi::I386, nr, static_cast<int>(dir)}] = rules;
 }
 

@@ -391,9 +391,7 @@ void TcgListener::set_captures(Abi abi, uint64_t nr, Direction dir,
     store(&set.count, 0u);
     for (size_t i = 0; i < rules.size(); i++) {
         const auto& r = rules[i];
-        if (r.arg > 5 || (r.len_arg > 5 && r.kind != CaptureKind::StackAt)) {
-            fail("capture argument index out of range");
-        }
+        if (!capture_rule_valid(r)) fail("capture argument index out of range");
         set.rule[i] = nitro_capture_rule{r.arg, static_cast<uint8_t>(r.kind), r.len_arg, 0,
                                          std::min<uint32_t>(r.max, NITRO_MAX_CAPTURE_BYTES)};
     }

@@ -179,6 +179,22 @@ TEST(Captures, StringsBuffersAndFaults) {
     EXPECT_EQ(ev.captures[1].status, CaptureStatus::Fault);
 }
 
+// StackAt: bytes at the stack pointer + 8 x len_arg (rt_sigreturn's frame), whatever the
+// argument registers hold.
+TEST(Captures, BytesAtTheStackPointer) {
+    FakeMemory mem;
+    mem.map(0x7000 + 296, std::string("\x02\x40\0\0\0\0\0\0", 8), false);
+    Event ev;
+    ev.regs.rsp = 0x7000;
+    ev.args = {0xdead0000, 0, 0, 0, 0, 0};
+    capture_arguments(mem, {{0, CaptureKind::StackAt, 37, 8}}, ev);
+    ASSERT_EQ(ev.captures.size(), 1u);
+    EXPECT_EQ(ev.captures[0].kind, CaptureKind::StackAt);
+    EXPECT_EQ(ev.captures[0].data, std::string("\x02\x40\0\0\0\0\0\0", 8));
+    EXPECT_TRUE(capture_rule_valid({0, CaptureKind::StackAt, 200, 8}));
+    EXPECT_FALSE(capture_rule_valid({0, CaptureKind::BufLenArg, 6, 8}));
+}
+
 TEST(Captures, ReturnValueBuffersOnlyAtExitsAndCompatPointers) {
     FakeMemory mem;
     mem.map(0x5000, "hello world", false);
