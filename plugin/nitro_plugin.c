@@ -439,6 +439,7 @@ static bool walk_page(const struct vcpu *v, const uint8_t *ram, uint64_t va, uin
 static bool ram_read(struct vcpu *v, uint64_t addr, void *out, size_t len) {
     const uint8_t *ram = LOAD(&ram_view);
     if (!ram || v->walk_off || !v->walk_cr3 || !LOAD_RELAXED(&ctl->ram_below_4g)) return false;
+    if (len == 0) return true;
     if (v->walk_mode_age++ % WALK_MODE_EVERY == 0) walk_read_mode(v);
     if (!v->walk_levels) return false;
     for (size_t done = 0; done < len;) {
