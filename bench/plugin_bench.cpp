@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +22,7 @@
 
 #include "fake_qemu.h"
 #include "listener/tcg/tcg_listener.h"
+#include "ram_file.h"
 #include "nitro/event.h"
 
 namespace {
@@ -67,6 +69,35 @@ public:
         guest_work(bytes);
         calls_++;
     }
+    // What decoded tracing adds (the Linux backend's configuration): the current task read at
+    // each event from a RAM file and its fields copied where they may have changed, through
+    // the kernel's direct map; guest memory read there too.
+    void with_context() {
+        if (ram_) return;
+        constexpr uint64_t kRamSize = 1 << 20, kLinear = 0xffff888000000000ULL;
+        constexpr uint64_t kCurrentTask = 0x2c0, kWordPhys = 0x8000, kTaskPhys = 0x40000;
+        ram_ = std::make_unique<tcg::RamFile>(kRamSize);
+        std::string task(0x50, '\0');
+        const uint32_t ids[2] = {231, 231};
+        std::memcpy(task.data() + 0x10, ids, 8);
+        std::memcpy(task.data() + 0x20, "bench", 5);
+        const uint64_t word = kLinear + kTaskPhys;
+        const uint64_t kgs = fake::fake_cpu().truth[NITRO_REG_K_GS_BASE];
+        ram_->put(kTaskPhys, task);
+        ram_->put(kWordPhys, std::string(reinterpret_cast<const char*>(&word), 8));
+        // QEMU's reads see the same (the plugin compares now and then).
+        qemu_.map(kgs + kCurrentTask, std::string(reinterpret_cast<const char*>(&word), 8));
+        qemu_.map(word, task);
+        listener_->set_context_word(kCurrentTask);
+        listener_->set_context_fields({{0x10, 8}, {0x20, 16}, {0x40, 8}, {0x48, 8}});
+        listener_->set_context_in_ram(0, kgs, ram_->path(), kWordPhys);
+        listener_->set_context_linear_map(kLinear, kRamSize);
+        listener_->set_guest_ram(ram_->path(), kRamSize);
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (!listener_->producer_stats().ram_file_mapped && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
     uint64_t calls() const { return calls_; }
     uint64_t consumed() const { return consumed_.load(); }
     tcg::TcgListener::ProducerStats producer_stats() { return listener_->producer_stats(); }
@@ -79,6 +110,7 @@ private:
     }
 
     fake::FakeQemu qemu_;
+    std::unique_ptr<tcg::RamFile> ram_;
     std::vector<uint8_t> work_;
     std::unique_ptr<tcg::TcgListener> listener_;
     std::thread consumer_;
@@ -118,6 +150,22 @@ void BM_PluginTracedCallColdCache(benchmark::State& state) {
     state.counters["ns_per_callback"] = n > 0 ? (after.busy_ns - before.busy_ns) / n : 0;
 }
 BENCHMARK(BM_PluginTracedCallColdCache)->Arg(32 << 10)->Arg(256 << 10);
+
+// The traced call with decoded tracing's configuration (Harness::with_context); runs last, the
+// configuration stays.
+void BM_PluginTracedCallWithContext(benchmark::State& state) {
+    Harness& h = harness();
+    h.with_context();
+    auto before = h.producer_stats();
+    uint64_t i = 0;
+    for (auto _ : state) h.call(110, i++, 1);
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 2);
+    auto after = h.producer_stats();
+    const double n = static_cast<double>(after.callbacks - before.callbacks);
+    state.counters["ns_per_callback"] = n > 0 ? (after.busy_ns - before.busy_ns) / n : 0;
+    state.counters["context_mismatches"] = after.context_mismatches;
+}
+BENCHMARK(BM_PluginTracedCallWithContext);
 
 }  // namespace
 
