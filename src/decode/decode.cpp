@@ -41,6 +41,7 @@ constexpr std::uint32_t kFdSetBytes = 128;
 // rt_sigreturn (x86-64): uc_sigmask's offset in struct ucontext (uc_flags, uc_link, a 24-byte
 // stack_t, a 256-byte struct sigcontext), which starts at the stack pointer at the call.
 constexpr std::uint64_t kSigreturnMaskOffset = 296;
+constexpr std::uint64_t kRebootCmdRestart2 = 0xa1b2c3d4;
 
 bool is_error_return(std::int64_t ret) { return ret < 0 && ret >= -4095; }
 
@@ -456,6 +457,9 @@ std::string format_value(FlagTable table, std::int64_t v) {
         case FlagTable::PrctlOption: unknown = "PR_???"; break;
         case FlagTable::EpollCtlOp: unknown = "EPOLL_CTL_???"; break;
         case FlagTable::NetlinkProtocol: unknown = "NETLINK_???"; break;
+        case FlagTable::RebootMagic1:
+        case FlagTable::RebootMagic2: unknown = "LINUX_REBOOT_MAGIC_???"; break;
+        case FlagTable::RebootCmd: unknown = "LINUX_REBOOT_CMD_???"; break;
         case FlagTable::TcflshQueue:
         case FlagTable::TcxoncAction: unknown = "TC???"; break;
         default: return s;
@@ -1772,6 +1776,13 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         }
     }
     if (info.name == "ioctl" && index == 1) return format_ioctl_request(static_cast<std::uint32_t>(v));
+    if (info.name == "reboot") {
+        // The magic numbers and the command by name (unsigned: LINUX_REBOOT_MAGIC1 is
+        // 0xfee1dead); LINUX_REBOOT_CMD_RESTART2's command string.
+        constexpr FlagTable kTables[] = {FlagTable::RebootMagic1, FlagTable::RebootMagic2, FlagTable::RebootCmd};
+        if (index < 3) return format_value(kTables[index], static_cast<std::uint32_t>(v));
+        return format_cstring(v, src.cstring(v));
+    }
     if ((info.name == "setgroups" || info.name == "getgroups") && index == 1) {
         // The groups going in (setgroups: as many as its count), or coming out (getgroups: as
         // many as it returned, when it was given room).
@@ -2058,9 +2069,9 @@ void append_captured(std::string& out, std::uint64_t addr, const Capture* c, std
 bool append_arg_fast(std::string& out, const SyscallInfo& info, std::size_t index,
                      const ArgContext& ctx) {
     // Calls format_arg() decodes by name.
-    static constexpr std::array<std::string_view, 14> kByName = {
+    static constexpr std::array<std::string_view, 15> kByName = {
         "clone", "fcntl", "socket", "setsockopt", "getsockopt", "ptrace", "prctl", "futex",
-        "ioctl", "getdents64", "getdents", "getgroups", "setgroups", "syslog"};
+        "ioctl", "getdents64", "getdents", "getgroups", "setgroups", "syslog", "reboot"};
     if (index >= info.nargs || std::find(kByName.begin(), kByName.end(), info.name) != kByName.end()) {
         return false;
     }
@@ -2142,6 +2153,8 @@ std::size_t printed_args(const SyscallInfo& info, const std::array<std::uint64_t
         if (!(flags & kOCreat) && (flags & kOTmpfile) != kOTmpfile) --n;
     }
     if (info.name == "fcntl" && n == 3 && !fcntl_takes_arg(args[1] & 0xffffffffULL)) --n;
+    // reboot's fourth argument is read only with LINUX_REBOOT_CMD_RESTART2.
+    if (info.name == "reboot" && (args[2] & 0xffffffffULL) != kRebootCmdRestart2) return 3;
     if (info.name == "syslog") {
         // Actions that use neither buffer nor length show only themselves.
         const auto action = static_cast<std::int32_t>(args[0]);
@@ -2395,6 +2408,7 @@ CapturePlan capture_plan(const SyscallInfo& info, std::uint32_t max) {
         // requests that field is something else, and the capture finds nothing or is unused).
         add(plan.exit, {2, CaptureKind::Deref, 1, static_cast<std::uint32_t>(kMaxIfconfShown * kIfreqSize)});
     }
+    if (info.name == "reboot") add(plan.enter, {3, CaptureKind::CString, 0, 256});  // RESTART2's
     if (info.name == "prctl") {
         // PR_SET_NAME's name going in, PR_GET_NAME's coming out (a task name: 16 bytes); for
         // other options the argument is a number, and reading at it finds nothing or nothing used.

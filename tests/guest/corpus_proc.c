@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
     syscall(SYS_gettid);
     struct utsname un;
     syscall(SYS_uname, &un); /* what a program fingerprinting its host asks first */
+    /* reboot, refused: a command the kernel does not know, and a wrong magic (EINVAL both) */
+    syscall(SYS_reboot, 0xfee1dead, 672274793, 0x12345678, NULL);
+    syscall(SYS_reboot, 1, 85072278, 0x4321fedc, NULL);
+    syscall(SYS_reboot, 2, 369367448, 0xa1b2c3d4, "now"); /* RESTART2 shows its string */
 
     /* clone used as fork; the child leaves with exit(2). */
     long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);

@@ -283,6 +283,8 @@ const Family kFamilies[] = {
          return e.call == "ptrace(PTRACE_TRACEME)" || starts(e.call, "prctl(PR_SET_NAME, \"") ||
                 starts(e.call, "prctl(PR_GET_NAME, \"");
      }},
+    // reboot refused: its magic numbers and command by name or as unknown, RESTART2's string.
+    {"corpus_proc's reboot calls", 3, [](const Call& e) { return starts(e.call, "reboot(") && has(e.call, "LINUX_REBOOT_"); }},
     // futex operations by name, with the arguments each uses.
     {"corpus_proc's futex calls", 7, [](const Call& e) { return starts(e.call, "futex(") && has(e.call, ", FUTEX_"); }},
     // ioctl requests by name with what they read or wrote (an int, termios, winsize).

@@ -1674,6 +1674,29 @@ TEST(Memory, IoctlIfconf) {
     EXPECT_EQ(format_arg(ioctl, 2, ctx), "0x1000");
 }
 
+// reboot: the magic numbers and the command by name, unknown ones in hex with strace's comment;
+// the fourth argument only for LINUX_REBOOT_CMD_RESTART2.
+TEST(Memory, Reboot) {
+    FakeMemory mem;
+    mem.map(0x1000, std::string("now\0", 4));
+    const auto& reboot = call("reboot");
+    auto shown = [&](std::array<std::uint64_t, 6> args) {
+        ArgContext ctx = with_memory(mem, args);
+        std::string out;
+        for (std::size_t i = 0; i < printed_args(reboot, args); ++i) out += (i ? ", " : "") + format_arg(reboot, i, ctx);
+        return out;
+    };
+    // As the 64-bit register holds it after a 32-bit int: sign-extended or not, the same.
+    EXPECT_EQ(shown({0xfffffffffee1deadULL, 672274793, 0x4321fedc, 0, 0, 0}),
+              "LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_POWER_OFF");
+    EXPECT_EQ(shown({0xfee1dead, 672274793, 0x12345678, 0, 0, 0}),
+              "LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, 0x12345678 /* LINUX_REBOOT_CMD_??? */");
+    EXPECT_EQ(shown({1, 85072278, 0x4321fedc, 0x1000, 0, 0}),
+              "0x1 /* LINUX_REBOOT_MAGIC_??? */, LINUX_REBOOT_MAGIC2A, LINUX_REBOOT_CMD_POWER_OFF");
+    EXPECT_EQ(shown({2, 369367448, 0xa1b2c3d4, 0x1000, 0, 0}),
+              "0x2 /* LINUX_REBOOT_MAGIC_??? */, LINUX_REBOOT_MAGIC2B, LINUX_REBOOT_CMD_RESTART2, \"now\"");
+}
+
 // rt_sigreturn's pseudo-argument: the mask its frame restores, at the stack pointer + 296
 // (x86-64); the frame's address when unreadable; nothing for a 32-bit program (not decoded).
 TEST(Memory, RtSigreturnMask) {
