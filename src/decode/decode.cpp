@@ -942,12 +942,11 @@ std::vector<std::uint64_t> namelens_in(std::string_view entry_text) {
     constexpr std::string_view kKey = "msg_namelen=";
     for (std::size_t at = entry_text.find(kKey); at != std::string_view::npos && out.size() < kMaxMmsg;
          at = entry_text.find(kKey, at + 1)) {
-        std::uint64_t n = 0;
-        std::size_t k = at + kKey.size(), digits = 0;
-        for (; k < entry_text.size() && entry_text[k] >= '0' && entry_text[k] <= '9' && digits <= 10; ++k, ++digits) {
-            n = n * 10 + static_cast<std::uint64_t>(entry_text[k] - '0');
+        std::uint32_t n = 0;
+        const char* first = entry_text.data() + at + kKey.size();
+        if (std::from_chars(first, entry_text.data() + entry_text.size(), n).ec != std::errc()) {
+            break;  // not a socklen_t nitro printed
         }
-        if (digits == 0 || n > 0xffffffffULL) break;  // not a socklen_t nitro printed
         out.push_back(n);
     }
     return out;
@@ -1268,13 +1267,10 @@ std::string format_ifconf(std::string_view d, const Capture* list, bool at_exit,
     bool had_buf = buf != 0;
     constexpr std::string_view kKey = "{ifc_len=";
     if (entry.rfind(kKey, 0) == 0) {
-        std::int64_t n = 0;
-        std::size_t k = kKey.size();
-        const bool negative = k < entry.size() && entry[k] == '-';
-        if (negative) ++k;
-        const std::size_t first = k;
-        for (; k < entry.size() && entry[k] >= '0' && entry[k] <= '9' && k - first < 10; ++k) n = n * 10 + (entry[k] - '0');
-        if (k > first) len_in = static_cast<std::int32_t>(negative ? -n : n);
+        std::int32_t n = 0;
+        if (std::from_chars(entry.data() + kKey.size(), entry.data() + entry.size(), n).ec == std::errc()) {
+            len_in = n;
+        }
         had_buf = entry.find(", ifc_buf=NULL}") == std::string_view::npos;
     }
     std::string out = "{ifc_len=";
