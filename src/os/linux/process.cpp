@@ -24,7 +24,9 @@ std::optional<std::uint64_t> percpu_base(const SpecialRegisters& sregs) {
 }
 
 ProcessReader::ProcessReader(PhysicalMemory& mem, const KernelProfile& profile)
-    : mem_(&mem), profile_(&profile), kernel_(mem) {}
+    : mem_(&mem), profile_(&profile), kernel_(mem), context_fields_(make_context_fields()) {
+    for (const auto& f : context_fields_) context_bytes_ += f.len;
+}
 
 template <typename T>
 std::optional<T> ProcessReader::read(std::uint64_t va) {
@@ -112,7 +114,7 @@ Process ProcessReader::current(const Event& ev) {
     return read_task(*task);
 }
 
-std::vector<Listener::ContextField> ProcessReader::context_fields() const {
+std::vector<Listener::ContextField> ProcessReader::make_context_fields() const {
     const auto& ts = profile_->task_struct;
     std::vector<Listener::ContextField> f;
     if (pid_tgid_adjacent()) {
@@ -132,10 +134,7 @@ std::vector<Listener::ContextField> ProcessReader::context_fields() const {
 std::optional<ProcessReader::TaskFields> ProcessReader::task_fields(const Capture& c) const {
     // The fields of context_fields(), in order: pid, tgid, comm, real_parent (32 bytes), then
     // perhaps mm.
-    const auto asked = context_fields();
-    std::size_t bytes = 0;
-    for (const auto& a : asked) bytes += a.len;
-    if (c.status != CaptureStatus::Ok || c.data.size() != bytes || c.field != asked.size()) {
+    if (c.status != CaptureStatus::Ok || c.data.size() != context_bytes_ || c.field != context_fields_.size()) {
         return std::nullopt;
     }
     TaskFields f;
@@ -143,7 +142,7 @@ std::optional<ProcessReader::TaskFields> ProcessReader::task_fields(const Captur
     std::memcpy(&f.tgid, c.data.data() + 4, 4);
     std::memcpy(f.comm.data(), c.data.data() + 8, 16);
     std::memcpy(&f.parent, c.data.data() + 24, 8);
-    if (bytes == 40) {
+    if (context_bytes_ == 40) {
         std::uint64_t mm = 0;
         std::memcpy(&mm, c.data.data() + 32, 8);
         f.mm = mm;
@@ -202,21 +201,12 @@ Process ProcessReader::named(std::uint64_t task, const TaskFields& f) {
     }
     // Read once per identity and address space (an exec replaces both the name and the mm):
     // the mm as it was at the event when the listener copied it, else as it is now.
-    if (!f.mm) p.exe = exe_path(task).value_or("");
-    else if (*f.mm != 0) p.exe = mm_exe(*f.mm, p.pid).value_or("");  // 0: a kernel thread
+    std::optional<std::uint64_t> mm = f.mm;
+    if (!mm && profile_->task_struct.mm.valid) mm = read<std::uint64_t>(task + profile_->task_struct.mm.offset);
+    if (mm && *mm != 0) p.exe = mm_exe(*mm, p.pid).value_or("");  // 0: a kernel thread
     if (cache_.size() >= kMaxCachedTasks) cache_.clear();
     cache_[task] = Cached{p.pid, p.tid, p.ppid, f.parent, p.name, f.mm, p.exe};
     return p;
-}
-
-std::optional<std::string> ProcessReader::exe_path(std::uint64_t task) {
-    const auto& ts = profile_->task_struct;
-    if (!ts.mm.valid) return std::nullopt;
-    auto mm = read<std::uint64_t>(task + ts.mm.offset);
-    auto tgid = read<std::int32_t>(task + ts.tgid.offset);
-    if (!mm || !tgid) return std::nullopt;
-    if (*mm == 0) return std::string();  // a kernel thread
-    return mm_exe(*mm, *tgid);
 }
 
 std::optional<std::string> ProcessReader::mm_exe(std::uint64_t mm, std::int64_t tgid) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "memory/kernel_address_space.h"
 #include "nitro/event.h"
@@ -50,20 +51,9 @@ class ProcessReader {
     /// The task_struct fields that name a task (pid and tgid, comm, real_parent), for a
     /// listener to copy at each event (Listener::set_context_fields); current() uses them
     /// when an event carries them.
-    std::vector<Listener::ContextField> context_fields() const;
-    /// The path of task's executable (mm->exe_file): its dentries' names up to the root of
-    /// their mount, then on from where that mount is mounted, up to the namespace's root. ""
-    /// for a task without an mm (a kernel thread); nothing when a pointer, a name or the
-    /// profile's fields are missing, or the walk is too long (at most kMaxPathSteps steps and
-    /// kMaxPathBytes bytes: a hostile guest can link dentries or mounts into a cycle).
-    std::optional<std::string> exe_path(std::uint64_t task);
-    /// The same for the address space mm (mm_struct) of process tgid: its exe_file's path,
-    /// remembered per mm and process so that an event handled after the address space ended
-    /// (an exec, an exit: exe_file is then NULL) still gets it if nitro saw it alive. (Another
-    /// process's mm at the same address, reused memory, is not taken for it.)
-    std::optional<std::string> mm_exe(std::uint64_t mm, std::int64_t tgid);
-    /// The path of a struct file.
-    std::optional<std::string> file_path(std::uint64_t file);
+    const std::vector<Listener::ContextField>& context_fields() const { return context_fields_; }
+    /// Bounds of the walk from an executable's file to the root (Process::exe): a hostile
+    /// guest can link dentries or mounts into a cycle.
     static constexpr int kMaxPathSteps = 256;
     static constexpr std::size_t kMaxPathBytes = 4096;
     /// Address of the current task_struct on the event's vCPU (0 when unreadable).
@@ -97,8 +87,20 @@ class ProcessReader {
     // The fields a listener copied (a Context capture of context_fields()); nothing when the
     // copy failed or holds other fields.
     std::optional<TaskFields> task_fields(const Capture& copy) const;
-    // The Process of task from its fields (the parent's pid from the cache or read now).
+    // The Process of task from its fields (the parent's pid and the executable's path from the
+    // cache or read now).
     Process named(std::uint64_t task, const TaskFields& f);
+    std::vector<Listener::ContextField> make_context_fields() const;
+    // The path of the address space mm's executable (mm->exe_file) in process tgid,
+    // remembered per mm and process so that an event handled after the address space ended
+    // (an exec, an exit: exe_file is then NULL) still gets it if nitro saw it alive (another
+    // process's mm at the same address, reused memory, is not taken for it); nothing when
+    // unreadable.
+    std::optional<std::string> mm_exe(std::uint64_t mm, std::int64_t tgid);
+    // The path of a struct file: its dentries' names up to the root of their mount, then on
+    // from where that mount is mounted, up to the namespace's root; nothing when a pointer, a
+    // name or the profile's fields are missing, or beyond kMaxPathSteps / kMaxPathBytes.
+    std::optional<std::string> file_path(std::uint64_t file);
     // Points the kernel reads at the event's page tables.
     void use_roots(const Event& ev);
     // The per-CPU current task pointer of the event's vCPU (read now).
@@ -109,6 +111,8 @@ class ProcessReader {
     PhysicalMemory* mem_;
     const KernelProfile* profile_;
     KernelAddressSpace kernel_;
+    std::vector<Listener::ContextField> context_fields_;  // the profile's, made once
+    std::size_t context_bytes_ = 0;                       // their lengths' sum
     bool roots_set_ = false;
     std::uint64_t roots_cr3_ = 0, roots_cr4_ = 0, roots_efer_ = 0;
     struct Cached {
