@@ -1230,6 +1230,21 @@ static uint64_t read_context_word(struct vcpu *v, unsigned vcpu_index, struct re
     return 0;
 }
 
+/* The event's context word, read at the first need of a callback: to pair a return by task,
+ * and for the record (0 when the consumer asked for none). A return that pairs by its thread
+ * key alone and is not traced never needs it. */
+struct lazy_task {
+    bool read;
+    uint64_t word;
+};
+static uint64_t task_now(struct vcpu *v, unsigned vcpu_index, struct regset *s, struct lazy_task *t) {
+    if (!t->read) {
+        t->read = true;
+        t->word = LOAD_RELAXED(&ctl->context_enabled) ? read_context_word(v, vcpu_index, s) : 0;
+    }
+    return t->word;
+}
+
 /* Context fields are a few bytes of a variable length (at most 32): copied and compared 8 bytes
  * at a time, inline. A libc memcmp call for the per-event check of the first field was 7 % of
  * the plugin's time in nitro-plugin-bench (BM_PluginTracedCallWithContext). */
@@ -1565,9 +1580,8 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
         if (!read_mem(v, s.r[NITRO_REG_RSP], frame, sizeof frame) || (frame[1] & 3) != 3) return;
     }
     struct pending p;
-    uint64_t entry_task = 0, task = 0;
-    const bool with_task = LOAD_RELAXED(&ctl->context_enabled);
-    if (with_task) task = read_context_word(v, vcpu_index, &s);
+    uint64_t entry_task = 0;
+    struct lazy_task task = {false, 0};
     bool found = pending_take(cr3, fs, gs, &p, &entry_task);
     if (found && p.fork) {
         /* A return under a task-creating call's key in another task (the context word tells
@@ -1577,7 +1591,7 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
          * still running: leave its entry pending. */
         read_regs(v, &s, 1u << NITRO_REG_RAX);
         uint64_t ret = s.r[NITRO_REG_RAX];
-        const bool other_task = !same_task(entry_task, task);
+        const bool other_task = entry_task && !same_task(entry_task, task_now(v, vcpu_index, &s, &task));
         if (other_task || (p.compat ? (uint32_t)ret : ret) == 0) {
             pending_put(&p, entry_task);
             found = false;
@@ -1593,11 +1607,11 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
          *    identity-changing call in the same address space. */
         if (v->last_valid && v->returns_since_entry == 0 && v->last.cr3 == cr3 &&
             insn != NITRO_EXIT_IRET) {
-            found = pending_take_exact(&v->last, &p, task);
+            found = pending_take_exact(&v->last, &p, task_now(v, vcpu_index, &s, &task));
         }
         bool fresh = fs == 0 && gs == 0;
         if (!found && (fresh || insn != NITRO_EXIT_IRET) && LOAD_RELAXED(&rekey_pending)) {
-            found = pending_take_rekey(cr3, fresh, vcpu_index, &p, task);
+            found = pending_take_rekey(cr3, fresh, vcpu_index, &p, task_now(v, vcpu_index, &s, &task));
         }
         if (found) flags |= NITRO_REC_F_FALLBACK;
     }
@@ -1639,7 +1653,7 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
                            .user_rsp = user_rsp};
     const bool refresh = (flags & NITRO_REC_F_UNPAIRED) ||
                          bit_set(p.compat ? ctl->context_refresh_nr32 : ctl->context_refresh_nr64, p.nr);
-    emit(v, &s, &f, read_context(v, task, refresh));
+    emit(v, &s, &f, read_context(v, task_now(v, vcpu_index, &s, &task), refresh));
 }
 
 /* Strips legacy and REX prefixes; returns the opcode offset or -1. */
