@@ -122,7 +122,11 @@ TEST_P(ProfileFromMemory, DecodesTestOpenWithoutTheKernelImage) {
     unsetenv("NITRO_CACHE_DIR");
     EXPECT_EQ(nlohmann::json(opened->profile()), nlohmann::json(cold.profile));
 
+    // Attached again with the profile, as nitro's command line does: the plugin now copies
+    // the current task at each event (the context word), so that the calls made while nitro
+    // catches up are still attributed to the task that made them, not the one running now.
     linux_os::LinuxBackend backend(cold.profile, memory.memory);
+    backend.attach(listener);
     std::string open_ret, open_pid, tid_ret, seen;
     int events = 0, unnamed = 0;
     // test_count's threads as the task list shows them, while its second thread runs.
@@ -177,7 +181,7 @@ TEST_P(ProfileFromMemory, DecodesTestOpenWithoutTheKernelImage) {
         << out;
     EXPECT_EQ(open_ret, m[1]) << "openat(\"/proc/cpuinfo\") by test_open not decoded:\n" << seen;
     EXPECT_FALSE(open_pid.empty());
-    EXPECT_EQ(open_pid, tid_ret);  // the guest's own view of its pid
+    EXPECT_EQ(open_pid, tid_ret) << seen;  // the guest's own view of its pid
     EXPECT_GT(events, 50);
     EXPECT_EQ(unnamed, 0);
     // The process: its main thread (waiting for the two it created) and the thread that made
