@@ -1028,6 +1028,7 @@ static bool ring_reserve(struct vcpu *v, uint32_t size) {
         v->tail_seen = tail;
         if (head - tail + need <= ring_bytes) return true;
         if (LOAD_RELAXED(&ctl->mode) == NITRO_MODE_ASYNC_DROP) return false;
+        ring->full_waits++; /* one producer: a plain increment */
         uint32_t space = LOAD(&ring->space);
         STORE(&ring->producer_waiting, 1);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);

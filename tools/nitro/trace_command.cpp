@@ -309,7 +309,7 @@ void print_stats(const LoopResult& r, const Listener& listener, const TraceOutpu
         std::fprintf(stderr,
                      "nitro: plugin: translated code %s (%u flush%s); each event's current task "
                      "%s%s; %llu reads of guest memory, %llu from the RAM file through the "
-                     "plugin's page walk%s\n",
+                     "plugin's page walk%s; the vCPUs waited %llu time%s for a full ring\n",
                      p.instrumented ? "instrumented" : "not instrumented (passive)",
                      p.code_flushes, p.code_flushes == 1 ? "" : "es",
                      p.ram_file_mapped ? "from the RAM file" : "through QEMU's page walk",
@@ -319,7 +319,8 @@ void print_stats(const LoopResult& r, const Listener& listener, const TraceOutpu
                      static_cast<unsigned long long>(p.walked_reads),
                      p.ram_walk_mismatches ? " (a read through the plugin's own page walk disagreed: "
                                              "QEMU's walk on that vCPU)"
-                                           : "");
+                                           : "",
+                     static_cast<unsigned long long>(p.full_waits), p.full_waits == 1 ? "" : "s");
     }
     std::fprintf(stderr, "nitro: calls by system call (entries):\n");
     for (const auto& [n, k] : rows) {

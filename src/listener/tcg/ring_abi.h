@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define NITRO_ABI_MAGIC 0x31474e49524f5254ULL /* "TRORING1" */
-#define NITRO_ABI_VERSION 13u        /* this header as a whole (the control block) */
+#define NITRO_ABI_VERSION 14u        /* this header as a whole (the control block) */
 #define NITRO_RECORD_ABI_VERSION 11u /* the event records alone (capture files keep them) */
 /* Record ABI 7 added the capture kinds NITRO_CAP_IOVEC_DATA, NITRO_CAP_MSGHDR and
  * NITRO_CAP_MMSGHDR, ABI 8 NITRO_CAP_DEREF, ABI 9 NITRO_CAP_STACK and NITRO_REC_F_REDIRECTED,
@@ -209,7 +209,8 @@ struct nitro_ring {
                              long enough to have timed a preemption) */
     uint64_t memory_reads; /* reads of guest memory (captures, frames, context) by callbacks */
     uint64_t walked_reads; /* of them, through the plugin's own page walk in the RAM file */
-    uint8_t pad_p[64 - 56];
+    uint64_t full_waits;   /* times the vCPU found the ring full and waited for the consumer
+                              (lossless modes): the consumer did not keep up */
     /* consumer-owned line: written by the consumer, read by the vCPU only when the ring looks
      * full (and in sync mode) */
     uint64_t tail;    /* bytes consumed (monotonic); published in batches */

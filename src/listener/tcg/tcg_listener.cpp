@@ -465,6 +465,7 @@ TcgListener::ProducerStats TcgListener::producer_stats() const {
         p.callbacks += load(&r.ring()->callbacks);
         p.memory_reads += load(&r.ring()->memory_reads);
         p.walked_reads += load(&r.ring()->walked_reads);
+        p.full_waits += load(&r.ring()->full_waits);
         cycles += load(&r.ring()->busy_cycles);
     }
     p.direct_vcpus = load(&ctl_->direct_vcpus);

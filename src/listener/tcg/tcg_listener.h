@@ -87,6 +87,9 @@ public:
         uint32_t ram_walk_mismatches = 0;
         uint64_t memory_reads = 0;  ///< reads of guest memory by callbacks (captures, context)
         uint64_t walked_reads = 0;  ///< of them, through the plugin's own walk in the RAM file
+        /// Times a vCPU found its ring full and waited (lossless modes): the consumer fell
+        /// behind and the guest paid for it.
+        uint64_t full_waits = 0;
     };
     ProducerStats producer_stats() const;
 

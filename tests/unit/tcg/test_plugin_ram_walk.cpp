@@ -221,7 +221,9 @@ TEST(PluginRamWalk, ADisagreementTurnsTheWalksOff) {
     std::string got;
     for (int i = 0; i < 1100 && p.listener->producer_stats().ram_walk_mismatches == 0; i++) {
         got = path_at(kUserPage + 0x10);
-        if (p.listener->producer_stats().ram_walk_mismatches == 0) ASSERT_EQ(got, "/from/ram") << i;
+        if (p.listener->producer_stats().ram_walk_mismatches == 0) {
+            ASSERT_EQ(got, "/from/ram") << i;
+        }
     }
     EXPECT_EQ(p.listener->producer_stats().ram_walk_mismatches, 1u);
     EXPECT_EQ(got, "/from/qemu");
