@@ -532,12 +532,15 @@ static void pending_put(const struct pending *p, uint64_t task) {
     struct pending *slot = NULL, *free_slot = NULL, *oldest = &pending_tab[b][0];
     for (int w = 0; w < PENDING_WAYS; w++) {
         struct pending *e = &pending_tab[b][w];
-        if (e->used && e->cr3 == p->cr3 && e->fs == p->fs && e->gs == p->gs && !e->fork) {
+        if (e->used && e->cr3 == p->cr3 && e->fs == p->fs && e->gs == p->gs && !e->fork &&
+            same_task(*pending_task_of(e), task)) {
             slot = e; /* the thread's previous call never returned (execve): replace */
             break;
         }
         /* A task-creating call under the same key stays: vfork's caller waits while its
-         * child, which shares the key, makes calls of its own. */
+         * child, which shares the key, makes calls of its own. So does another task's call
+         * when the current task is known: the vfork child's execve, not returned yet when its
+         * parent, released by the exec, makes its next call. */
         if (!e->used && !free_slot) free_slot = e;
         if (older(e->stamp, oldest->stamp)) oldest = e;
     }
@@ -551,33 +554,40 @@ static void pending_put(const struct pending *p, uint64_t task) {
     unlock_pending();
 }
 
-/* Whether the thread has a pending entry (read without the lock: a hint, re-checked by
- * pending_take). */
-static bool pending_has(uint64_t cr3, uint64_t fs, uint64_t gs) {
+/* How many pending entries the thread key has, up to 2 (read without the lock: a hint,
+ * re-checked by pending_take). */
+static int pending_count(uint64_t cr3, uint64_t fs, uint64_t gs) {
     unsigned b = bucket_of(cr3, fs, gs);
-    for (int w = 0; w < PENDING_WAYS; w++) {
+    int n = 0;
+    for (int w = 0; w < PENDING_WAYS && n < 2; w++) {
         const struct pending *e = &pending_tab[b][w];
         if (LOAD_RELAXED(&e->used) && LOAD_RELAXED(&e->cr3) == cr3 && LOAD_RELAXED(&e->fs) == fs &&
             LOAD_RELAXED(&e->gs) == gs) {
-            return true;
+            n++;
         }
     }
-    return false;
+    return n;
 }
+static bool pending_has(uint64_t cr3, uint64_t fs, uint64_t gs) { return pending_count(cr3, fs, gs) > 0; }
 
 /* Removes and returns the pending entry of the thread, the newest if there are several (a
- * vfork child's call beside its waiting parent's); false if it has none. */
-static bool pending_take(uint64_t cr3, uint64_t fs, uint64_t gs, struct pending *out, uint64_t *task) {
+ * vfork child's call beside its waiting parent's): the newest of the returning task's when
+ * it is known (want_task), else the newest of all; false if the key has none. */
+static bool pending_take(uint64_t cr3, uint64_t fs, uint64_t gs, uint64_t want_task,
+                         struct pending *out, uint64_t *task) {
     unsigned b = bucket_of(cr3, fs, gs);
-    struct pending *best = NULL;
+    struct pending *best = NULL, *best_of_task = NULL;
     lock_pending();
     for (int w = 0; w < PENDING_WAYS; w++) {
         struct pending *e = &pending_tab[b][w];
-        if (e->used && e->cr3 == cr3 && e->fs == fs && e->gs == gs &&
-            (!best || older(best->stamp, e->stamp))) {
-            best = e;
+        if (!e->used || e->cr3 != cr3 || e->fs != fs || e->gs != gs) continue;
+        if (!best || older(best->stamp, e->stamp)) best = e;
+        if (want_task && *pending_task_of(e) == want_task &&
+            (!best_of_task || older(best_of_task->stamp, e->stamp))) {
+            best_of_task = e;
         }
     }
+    if (best_of_task) best = best_of_task;
     if (best) {
         *out = *best;
         *task = *pending_task_of(best);
@@ -1537,9 +1547,12 @@ static void on_entry_traced(struct vcpu *v, unsigned vcpu_index, uint8_t type, u
         const bool fast32 = compat && type != NITRO_TYPE_INT80;
         p.next_rip = pc + site_size(v->site) + (fast32 ? 2 : 0);
     }
-    /* The current task, when the consumer asked for it: for the record, and to pair the return
-     * of a task-creating call (see on_exit_traced). */
-    const uint64_t task = (traced || p.fork || p.rekey) && LOAD_RELAXED(&ctl->context_enabled)
+    /* The current task, when the consumer asked for it: for the record, to pair the return of
+     * a task-creating call (see on_exit_traced), and beside another task's call pending under
+     * the same key (a vfork child's execve when its parent makes its next call), which this
+     * entry must not replace (pending_put). */
+    const uint64_t task = LOAD_RELAXED(&ctl->context_enabled) &&
+                                  (traced || p.fork || p.rekey || pending_has(p.cr3, p.fs, p.gs))
                               ? read_context_word(v, vcpu_index, &s)
                               : 0;
     /* Calls that never return (exit, exit_group) leave nothing to pair. */
@@ -1583,7 +1596,13 @@ static void on_exit_traced(struct vcpu *v, unsigned vcpu_index, uint8_t insn, ui
     struct pending p;
     uint64_t entry_task = 0;
     struct lazy_task task = {false, 0};
-    bool found = pending_take(cr3, fs, gs, &p, &entry_task);
+    /* Several calls pending under the key (a vfork child's beside its waiting parent's): the
+     * returning task's, when the consumer asked for the current task. The child's execve
+     * releases the parent, whose vfork often returns before the execve does. */
+    const uint64_t want_task = LOAD_RELAXED(&ctl->context_enabled) && pending_count(cr3, fs, gs) > 1
+                                   ? task_now(v, vcpu_index, &s, &task)
+                                   : 0;
+    bool found = pending_take(cr3, fs, gs, want_task, &p, &entry_task);
     if (found && p.fork) {
         /* A return under a task-creating call's key in another task (the context word tells
          * when the consumer asked for it), or the new task's first return (0): the vfork child,

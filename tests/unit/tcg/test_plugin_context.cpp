@@ -139,6 +139,108 @@ TEST(PluginContext, AVforkChildsReturnsDoNotEndItsParentsVfork) {
     EXPECT_EQ(exit.context, kParent);
 }
 
+// vfork and execve in the child (busybox's and posix_spawn's way to start a program): the child
+// enters execve under the thread key it shares with its waiting parent; the exec releases the
+// parent, whose vfork returns under that key, often before the child's execve returns in the
+// new image (new address space, no TLS base yet). Each return must end its own task's call:
+// seen with xargs running cat, the parent's return ended the child's execve (reported
+// returning the child's pid) and the vfork was paired with a later call.
+TEST(PluginContext, AVforkChildsExecveAndItsParentsVforkEachEndTheirOwnCall) {
+    auto& p = plugin();
+    constexpr uint64_t kVfork = 58, kExecve = 59, kWait4 = 61;
+    constexpr uint64_t kParent = 0xffff888000500000ULL, kChild = 0xffff888000600000ULL;
+    p.listener->set_pairing_hints(Abi::X86_64,
+                                  {.rekey = {kExecve}, .fork = {kVfork}, .noreturn = {}});
+    auto& cpu = fake::fake_cpu();
+    const uint64_t cr3 = cpu.truth[NITRO_REG_CR3], fs = cpu.truth[NITRO_REG_FS_BASE];
+    auto run_as = [&](uint64_t task, uint64_t task_cr3, uint64_t task_fs) {
+        cpu.truth[NITRO_REG_CR3] = task_cr3;
+        cpu.truth[NITRO_REG_FS_BASE] = task_fs;
+        cpu.sync();
+        p.qemu.map(kernel_gs() + kCurrentTask, le64(task));
+    };
+    for (bool parent_first : {true, false}) {
+        SCOPED_TRACE(parent_first ? "the parent returns first" : "the child returns first");
+        run_as(kParent, 0x7c7c000, 0x7f0000002000);
+        p.qemu.enter(kVfork, {0, 0, 0, 0, 0, 0});
+        const Event vfork = next_event();
+        run_as(kChild, 0x7c7c000, 0x7f0000002000);  // the parent's address space and TLS
+        p.qemu.interrupt_return(0, fake::kSyscallAddress + 2);  // its first return: vfork's 0
+        p.qemu.enter(kExecve, {0x500000, 0x500100, 0x500200, 0, 0, 0});
+        const Event execve = next_event();
+        ASSERT_EQ(execve.context, kChild);
+        Event wait4;
+        // The parent's return, then its next call (wait4) under the same key, entered while
+        // the child's execve may still be pending.
+        auto parent_returns = [&] {
+            run_as(kParent, 0x7c7c000, 0x7f0000002000);
+            p.qemu.leave(91);
+            const Event exit = next_event();
+            EXPECT_EQ(exit.entry_seq, vfork.seq);
+            EXPECT_EQ(exit.regs.rax, 91u);
+            EXPECT_EQ(exit.context, kParent);
+            p.qemu.enter(kWait4, {91, 0, 0, 0, 0, 0});
+            wait4 = next_event();
+        };
+        if (parent_first) parent_returns();
+        run_as(kChild, 0x8d8d000, 0);  // the new image
+        p.qemu.interrupt_return(0, 0x401000);  // Linux returns from execve through iret
+        const Event exit = next_event();
+        EXPECT_EQ(exit.entry_seq, execve.seq);
+        EXPECT_EQ(exit.regs.rax, 0u);
+        EXPECT_EQ(exit.context, kChild);
+        if (!parent_first) parent_returns();
+        run_as(kParent, 0x7c7c000, 0x7f0000002000);
+        p.qemu.leave(91);
+        const Event wait4_exit = next_event();
+        EXPECT_EQ(wait4_exit.entry_seq, wait4.seq);
+        EXPECT_EQ(wait4_exit.context, kParent);
+    }
+    run_as(kParent, cr3, fs);
+}
+
+// The same with execve alone traced (nitro trace -e execve): the parent's untraced calls still
+// enter the pairing table, and its next call must not take the place of the child's execve.
+TEST(PluginContext, WithOnlyExecveTracedTheChildsExecveStillEnds) {
+    auto& p = plugin();
+    constexpr uint64_t kVfork = 58, kExecve = 59, kWait4 = 61;
+    constexpr uint64_t kParent = 0xffff888000700000ULL, kChild = 0xffff888000800000ULL;
+    p.listener->set_pairing_hints(Abi::X86_64,
+                                  {.rekey = {kExecve}, .fork = {kVfork}, .noreturn = {}});
+    p.listener->add_syscall_filter(Abi::X86_64, kExecve);
+    auto& cpu = fake::fake_cpu();
+    const uint64_t cr3 = cpu.truth[NITRO_REG_CR3], fs = cpu.truth[NITRO_REG_FS_BASE];
+    auto run_as = [&](uint64_t task, uint64_t task_cr3, uint64_t task_fs) {
+        cpu.truth[NITRO_REG_CR3] = task_cr3;
+        cpu.truth[NITRO_REG_FS_BASE] = task_fs;
+        cpu.sync();
+        p.qemu.map(kernel_gs() + kCurrentTask, le64(task));
+    };
+    run_as(kParent, 0x9e9e000, 0x7f0000003000);
+    p.qemu.enter(kVfork, {0, 0, 0, 0, 0, 0});
+    run_as(kChild, 0x9e9e000, 0x7f0000003000);
+    p.qemu.interrupt_return(0, fake::kSyscallAddress + 2);
+    p.qemu.enter(kExecve, {0x500000, 0x500100, 0x500200, 0, 0, 0});
+    const Event execve = next_event();
+    ASSERT_EQ(execve.direction, Direction::Enter);
+    run_as(kParent, 0x9e9e000, 0x7f0000003000);
+    p.qemu.leave(93);
+    p.qemu.enter(kWait4, {93, 0, 0, 0, 0, 0});
+    run_as(kChild, 0xafaf000, 0);
+    p.qemu.interrupt_return(0, 0x401000);
+    const Event exit = next_event();
+    EXPECT_EQ(exit.direction, Direction::Exit);
+    EXPECT_EQ(exit.entry_seq, execve.seq);
+    EXPECT_EQ(exit.regs.rax, 0u);
+    EXPECT_EQ(exit.context, kChild);
+    run_as(kParent, 0x9e9e000, 0x7f0000003000);
+    p.qemu.leave(93);  // wait4's return: not traced
+    Event none;
+    EXPECT_EQ(p.listener->next(none, std::chrono::milliseconds(50)), Listener::Status::Timeout);
+    p.listener->clear_syscall_filter();
+    run_as(kParent, cr3, fs);
+}
+
 // Returns whose thread key matches no entry pair by vCPU or as an exec's (arch_prctl changed
 // the TLS base; a new image has none yet) only with an entry of their own task: an interrupt's
 // return in one fresh program (TLS base still 0) does not end another's arch_prctl. Seen with
