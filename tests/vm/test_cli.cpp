@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -60,6 +61,51 @@ TEST(Cli, SyscallFilterInQemuAndProcessFilter) {
     for (const char* other : {" execve ", " read ", " mmap ", " close "}) {
         EXPECT_EQ(r.err.find(other), std::string::npos) << other << " in\n" << r.err;
     }
+}
+
+// --follow: what the selected process starts (xargs runs cat as its child), whatever it is
+// named, and nothing of the same programs run outside it.
+TEST(Cli, FollowTracesTheChildrenOfTheSelectedProcess) {
+    NITRO_REQUIRE_GUEST();
+    auto args = boot_args("echo /proc/version | xargs cat; cat /proc/cmdline");
+    args.insert(args.end(), {"--process", "xargs", "--follow", "--format", "jsonl", "--stats"});
+    CommandResult r = run_nitro(args, 120);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    bool version = false, exec_cat = false;
+    std::int64_t xargs_pid = 0;
+    for (const auto& rec : jsonl(r.out)) {
+        const std::string name = rec["process"]["name"];
+        const std::string text = rec.dump();
+        // busybox runs an applet through /proc/self/exe: "exe" until it names itself.
+        EXPECT_TRUE(name == "xargs" || name == "cat" || name == "exe") << text;
+        EXPECT_EQ(text.find("/proc/cmdline"), std::string::npos) << text;
+        if (name == "xargs" && xargs_pid == 0) xargs_pid = rec["process"]["pid"];
+        const auto& a = rec["args"];
+        if (name == "cat" && rec["name"] == "openat" && a.size() > 1 &&
+            a[1]["text"] == "\"/proc/version\"") {
+            version = true;
+            EXPECT_EQ(rec["process"]["ppid"], xargs_pid) << text;
+        }
+        // busybox runs its applets through /proc/self/exe, argv[0] naming the applet; the
+        // child's execve is its own, returning 0 in the new image.
+        if (rec["name"] == "execve" && a.size() > 1 &&
+            a[1]["text"].get<std::string>().rfind("[\"cat\"", 0) == 0 &&
+            rec["event"]["direction"] == "exit") {
+            exec_cat = true;
+            EXPECT_EQ(rec["ret"], 0) << text;
+            EXPECT_NE(rec["process"]["pid"], xargs_pid) << text;
+        }
+    }
+    EXPECT_NE(xargs_pid, 0) << r.out;
+    EXPECT_TRUE(version) << r.out;
+    EXPECT_TRUE(exec_cat) << r.out;
+    EXPECT_NE(r.err.find("--follow: 2 processes followed"), std::string::npos) << r.err;
+
+    // Without --follow, xargs alone.
+    args.erase(std::find(args.begin(), args.end(), "--follow"));
+    r = run_nitro(args, 120);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (const auto& rec : jsonl(r.out)) EXPECT_EQ(rec["process"]["name"], "xargs") << rec.dump();
 }
 
 // --registers: every register read at every event, and listed in the decoded records.

@@ -61,6 +61,7 @@ struct TraceOptions {
     std::vector<std::string> syscalls;  ///< -e NAME,... : only these calls
     int64_t pid = 0;                    ///< --pid: only this process (0 = all)
     std::string process;                ///< --process: only processes with this name
+    bool follow = false;                ///< -f,--follow: also their descendants (strace -f)
     double duration = 0;
 };
 CLI::App* add_trace_command(CLI::App& app, TraceOptions& opts);

@@ -14,6 +14,7 @@
 #include "os/linux/profile_source.h"
 #include "output/syscall_json.h"
 #include "output/sink.h"
+#include "process_filter.h"
 #include "target.h"
 #include "trace_output.h"
 
@@ -99,6 +100,10 @@ class DecodedOutput final : public TraceOutput {
                          cr3_pushed_ ? "pushed down to the listener as an address-space filter"
                                      : "filtered in nitro");
         }
+        if (opts_.follow) {
+            std::fprintf(f, "nitro: --follow: %zu processes followed\n",
+                         filter_.processes_followed());
+        }
     }
 
   private:
@@ -110,15 +115,13 @@ class DecodedOutput final : public TraceOutput {
         if (listener_) backend_->attach(*listener_);  // the context word needs the profile
     }
 
-    // --pid and --process. A --pid process's address space, once seen, is pushed down to the
-    // listener (only its events leave the guest); an execve drops it until the new image's
-    // first event, which has the new address space.
+    // --pid, --process and --follow (process_filter.h). A --pid process's address space, once
+    // seen, is pushed down to the listener (only its events leave the guest); an execve drops
+    // it until the new image's first event, which has the new address space. Not with
+    // --follow: the descendants have address spaces of their own.
     bool wanted(const Event& e, const Syscall& sc) {
-        if (opts_.pid == 0 && opts_.process.empty()) return true;
-        if (!sc.process.valid) return false;
-        if (!opts_.process.empty() && sc.process.name != opts_.process) return false;
-        if (opts_.pid == 0) return true;
-        if (sc.process.pid != opts_.pid) return false;
+        if (!filter_.wanted(sc)) return false;
+        if (opts_.pid == 0 || opts_.follow) return true;
         if (listener_) {
             bool exec =
                 e.direction == Direction::Enter && (sc.name == "execve" || sc.name == "execveat");
@@ -145,6 +148,7 @@ class DecodedOutput final : public TraceOutput {
     Syscall sc_;
     Listener* listener_ = nullptr;
     bool cr3_pushed_ = false;
+    ProcessFilter filter_{opts_.pid, opts_.process, opts_.follow};
 };
 
 }  // namespace

@@ -388,6 +388,9 @@ CLI::App* add_trace_command(CLI::App& app, TraceOptions& o) {
                     "Only this process (its address space is filtered inside QEMU once seen)")
         ->check(CLI::PositiveNumber);
     cmd->add_option("--process", o.process, "Only processes with this name (comm)");
+    cmd->add_flag("-f,--follow", o.follow,
+                  "With --pid or --process: also the processes they create, and theirs, whatever "
+                  "they run (as strace -f)");
     cmd->add_flag("--sync", o.sync,
                   "Synchronous: each vCPU waits until nitro has processed its event");
     cmd->add_flag("--registers", o.registers,
@@ -444,6 +447,9 @@ int trace_command(const TraceOptions& o) {
     }
     if (o.nobackend && (o.pid || !o.process.empty())) {
         fail("--pid and --process need the backend to know processes; drop --nobackend");
+    }
+    if (o.follow && !o.pid && o.process.empty()) {
+        fail("--follow follows the processes --pid or --process selects: give one of them");
     }
     auto filter = resolve_syscalls(o.syscalls);
     check_output_writable(o.out);
