@@ -665,7 +665,9 @@ std::string format_struct(std::string_view tag, std::string_view d, const ArgCon
     if (tag == "sigaction") return format_sigaction(d);
     if (tag == "sigset") {
         // strace decodes a set only when its size is the kernel's (8 bytes on x86-64).
-        if (size_arg("sigsetsize") != 8 || d.size() < 8) return {};
+        // (signalfd's size argument is named sizemask.)
+        const std::uint64_t size = size_arg("sigsetsize") ? size_arg("sigsetsize") : size_arg("sizemask");
+        if (size != 8 || d.size() < 8) return {};
         return format_sigset(d.substr(0, 8));
     }
     if (tag == "fd_pair" && d.size() >= 8) {

@@ -3,6 +3,7 @@
 // task_structs at made-up offsets, with and without KPTI, and garbage.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <set>
@@ -253,7 +254,7 @@ TEST_F(LinuxBackendTest, ProcessOfAnEventWhosePageTablesWereFreed) {
 void add_task_fields(Event& e, std::int32_t pid, std::int32_t tgid, const char* comm,
                      std::uint64_t parent, std::uint8_t fields = 3) {
     char name[16] = {};
-    std::strncpy(name, comm, sizeof name);
+    std::memcpy(name, comm, std::min(std::strlen(comm), sizeof name));
     std::string bytes(32, '\0');
     std::memcpy(bytes.data(), &pid, 4);
     std::memcpy(bytes.data() + 4, &tgid, 4);

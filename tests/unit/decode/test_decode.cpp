@@ -468,6 +468,26 @@ TEST(Args, SignalsAndSigaction) {
     ArgContext kill_ctx;
     kill_ctx.args = {1, 35, 0, 0, 0, 0};
     EXPECT_EQ(format_arg(call("kill"), 1, kill_ctx), "SIGRT_3");
+
+    // The other calls that take a set: rt_sigsuspend, rt_sigpending (at the exit), signalfd4
+    // (whose size argument is named sizemask).
+    const std::string usr1 = le64(1ULL << 9);  // SIGUSR1 (10) is bit 9
+    Capture u = cap(0, CaptureKind::BufFixed, usr1);
+    ArgContext set_ctx;
+    set_ctx.capture = &u;
+    set_ctx.args = {0x2000, 8, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("rt_sigsuspend"), 0, set_ctx), "[USR1]");
+    set_ctx.ret = 0;
+    EXPECT_EQ(format_arg(call("rt_sigpending"), 0, set_ctx), "[USR1]");
+    set_ctx.ret.reset();
+    set_ctx.args = {static_cast<std::uint64_t>(-1), 0x2000, 8, 0x80800, 0, 0};
+    set_ctx.capture = nullptr;
+    EXPECT_EQ(format_arg(call("signalfd4"), 3, set_ctx), "SFD_CLOEXEC|SFD_NONBLOCK");
+    Capture u1 = cap(1, CaptureKind::BufFixed, usr1);
+    set_ctx.capture = &u1;
+    EXPECT_EQ(format_arg(call("signalfd4"), 1, set_ctx), "[USR1]");
+    set_ctx.args[2] = 128;
+    EXPECT_EQ(format_arg(call("signalfd4"), 1, set_ctx), "0x2000");
 }
 
 TEST(Args, WaitStatusPipeAndRlimit) {
@@ -1163,7 +1183,9 @@ TEST(Memory, EpollEvents) {
     EXPECT_EQ(format_arg(ctl, 3, ctx), "{events=EPOLLIN, data={u32=4, u64=4}}");
     ctx.args = {3, 2, 4, 0, 0, 0};
     EXPECT_EQ(format_arg(ctl, 3, ctx), "NULL");
-    EXPECT_EQ(format_arg(call("epoll_create1"), 0, ArgContext{.args = {0x80000, 0, 0, 0, 0, 0}}), "EPOLL_CLOEXEC");
+    ArgContext flags;
+    flags.args = {0x80000, 0, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("epoll_create1"), 0, flags), "EPOLL_CLOEXEC");
 
     const auto& wait = call("epoll_wait");
     mem.map(0x2000, event(1 | 0x10, 0x123456789aULL) + event(4, 7) + event(1, 9));
