@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 // strace comparison corpus, flags and signals: rt_sigaction, rt_sigprocmask, kill/tgkill/tkill
-// of blocked and ignored signals, fcntl, dup/dup2/dup3, pipe2 with flag sets; handlers that
-// run as a call returns (its result is then in the signal frame, not in RAX) and a call that
+// of blocked and ignored signals, rt_sigpending, signalfd4, fcntl, dup/dup2/dup3, pipe2 with
+// flag sets; handlers that run as a call returns (its result is then in the signal frame, not in RAX) and a call that
 // a handler interrupts and SA_RESTART restarts.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -45,6 +46,11 @@ int main(void) {
     syscall(SYS_kill, pid, SIGUSR1);
     syscall(SYS_tgkill, pid, syscall(SYS_gettid), SIGUSR2);
     syscall(SYS_tkill, syscall(SYS_gettid), SIGRTMIN + 1);
+    /* The two blocked signals are pending; a signalfd would read USR2. */
+    unsigned long pending = 0, usr2 = 1UL << (SIGUSR2 - 1);
+    syscall(SYS_rt_sigpending, &pending, 8);
+    long sfd = syscall(SYS_signalfd4, -1, &usr2, 8, SFD_CLOEXEC | SFD_NONBLOCK);
+    syscall(SYS_close, sfd);
     /* Ignoring the blocked signals discards them, so unblocking all delivers nothing. */
     act.handler = SIG_IGN;
     syscall(SYS_rt_sigaction, SIGUSR2, &act, NULL, 8);
