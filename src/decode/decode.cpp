@@ -1848,6 +1848,11 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
             }
         }
     }
+    if ((info.name == "mknod" || info.name == "mknodat") && a.name == "dev") {
+        // The kernel's dev_t encoding (new_decode_dev): 12 bits of major, 20 of minor.
+        const auto dev = static_cast<std::uint32_t>(v);
+        return fmt::format("makedev({:#x}, {:#x})", (dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00));
+    }
     if (info.name == "socket" && index == 2) {
         const std::uint64_t domain = reg(ctx, 0) & 0xffffffffULL;
         if (domain == 2 || domain == 10) return format_value(FlagTable::Ipproto, i32);
@@ -2067,9 +2072,10 @@ void append_captured(std::string& out, std::uint64_t addr, const Capture* c, std
 bool append_arg_fast(std::string& out, const SyscallInfo& info, std::size_t index,
                      const ArgContext& ctx) {
     // Calls format_arg() decodes by name.
-    static constexpr std::array<std::string_view, 15> kByName = {
+    static constexpr std::array<std::string_view, 17> kByName = {
         "clone", "fcntl", "socket", "setsockopt", "getsockopt", "ptrace", "prctl", "futex",
-        "ioctl", "getdents64", "getdents", "getgroups", "setgroups", "syslog", "reboot"};
+        "ioctl", "getdents64", "getdents", "getgroups", "setgroups", "syslog", "reboot",
+        "mknod", "mknodat"};
     if (index >= info.nargs || std::find(kByName.begin(), kByName.end(), info.name) != kByName.end()) {
         return false;
     }
@@ -2151,6 +2157,11 @@ std::size_t printed_args(const SyscallInfo& info, const std::array<std::uint64_t
         if (!(flags & kOCreat) && (flags & kOTmpfile) != kOTmpfile) --n;
     }
     if (info.name == "fcntl" && n == 3 && !fcntl_takes_arg(args[1] & 0xffffffffULL)) --n;
+    // mknod's device number is read only for a character or block device.
+    if (info.name == "mknod" || info.name == "mknodat") {
+        const std::uint64_t type = args[n - 2] & 0170000;
+        if (type != 0020000 && type != 0060000) --n;
+    }
     // reboot's fourth argument is read only with LINUX_REBOOT_CMD_RESTART2.
     if (info.name == "reboot" && (args[2] & 0xffffffffULL) != kRebootCmdRestart2) return 3;
     if (info.name == "syslog") {

@@ -8,6 +8,7 @@
 #include <linux/stat.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statfs.h>
 #include <sys/sysinfo.h>
 #include <sys/syscall.h>
@@ -89,6 +90,11 @@ int main(void) {
     syscall(SYS_utimensat, AT_FDCWD, "/tmp/corpus_mode", NULL, 0);
     syscall(SYS_utimensat, AT_FDCWD, "missing", NULL, 0); /* ENOENT */
     syscall(SYS_unlink, "/tmp/corpus_mode");
+    /* A FIFO (no device number shown) and a character device (its number shown). */
+    syscall(SYS_mknodat, AT_FDCWD, "/tmp/corpus_fifo", S_IFIFO | 0600, 0);
+    syscall(SYS_mknod, "/tmp/corpus_null", S_IFCHR | 0600, makedev(1, 3));
+    syscall(SYS_unlink, "/tmp/corpus_fifo");
+    syscall(SYS_unlink, "/tmp/corpus_null");
     /* The file system of a path and of a descriptor; the system's memory and load. */
     struct statfs sfs;
     syscall(SYS_statfs, "/proc", &sfs);

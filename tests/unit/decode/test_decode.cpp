@@ -1287,6 +1287,15 @@ TEST(Memory, ModesAndMasks) {
     EXPECT_EQ(format_arg(call("chmod"), 1, ctx), "04755");
     ctx.args = {static_cast<std::uint64_t>(-100), 0x1000, 0022600, 0x501, 0, 0};
     EXPECT_EQ(format_arg(call("mknodat"), 2, ctx), "S_IFCHR|S_ISGID|0600");
+    // A device's number as strace prints it; a FIFO's (and a file's) is not printed at all.
+    EXPECT_EQ(format_arg(call("mknodat"), 3, ctx), "makedev(0x5, 0x1)");
+    ctx.args[3] = 0x10010203;  // major 0x102, minor 0x10003 (the high minor bits above the major)
+    EXPECT_EQ(format_arg(call("mknodat"), 3, ctx), "makedev(0x102, 0x10003)");
+    EXPECT_EQ(printed_args(call("mknodat"), ctx.args), 4u);
+    ctx.args[2] = 0010666;  // S_IFIFO
+    EXPECT_EQ(printed_args(call("mknodat"), ctx.args), 3u);
+    EXPECT_EQ(printed_args(call("mknod"), {0x1000, 0060600, 0x801, 0, 0, 0}), 3u);
+    EXPECT_EQ(printed_args(call("mknod"), {0x1000, 0100600, 0, 0, 0, 0}), 2u);
     ctx.args = {022, 0, 0, 0, 0, 0};
     EXPECT_EQ(format_arg(call("umask"), 0, ctx), "022");
     EXPECT_EQ(format_return(&call("umask"), 0, false).text, "000");
