@@ -43,6 +43,29 @@ Plugin& plugin() {
 
 uint64_t kernel_gs() { return fake::fake_cpu().truth[NITRO_REG_K_GS_BASE]; }
 
+// Runs the fake vCPU as a task: its address space, TLS base and current task (the word at the
+// per-CPU offset). The vCPU's own address space and TLS base come back when it goes.
+class RunAs {
+  public:
+    explicit RunAs(Plugin& p)
+        : p_(p), cr3_(fake::fake_cpu().truth[NITRO_REG_CR3]), fs_(fake::fake_cpu().truth[NITRO_REG_FS_BASE]) {}
+    ~RunAs() { set(cr3_, fs_); }
+    void operator()(uint64_t task, uint64_t cr3, uint64_t fs) {
+        set(cr3, fs);
+        p_.qemu.map(kernel_gs() + kCurrentTask, le64(task));
+    }
+
+  private:
+    static void set(uint64_t cr3, uint64_t fs) {
+        auto& cpu = fake::fake_cpu();
+        cpu.truth[NITRO_REG_CR3] = cr3;
+        cpu.truth[NITRO_REG_FS_BASE] = fs;
+        cpu.sync();
+    }
+    Plugin& p_;
+    uint64_t cr3_, fs_;
+};
+
 // A task_struct's first bytes with the three fields where the test puts them.
 std::string task_bytes(int32_t pid, int32_t tgid, const std::string& comm, uint64_t parent) {
     std::string t(0x48, '\0');
@@ -151,14 +174,7 @@ TEST(PluginContext, AVforkChildsExecveAndItsParentsVforkEachEndTheirOwnCall) {
     constexpr uint64_t kParent = 0xffff888000500000ULL, kChild = 0xffff888000600000ULL;
     p.listener->set_pairing_hints(Abi::X86_64,
                                   {.rekey = {kExecve}, .fork = {kVfork}, .noreturn = {}});
-    auto& cpu = fake::fake_cpu();
-    const uint64_t cr3 = cpu.truth[NITRO_REG_CR3], fs = cpu.truth[NITRO_REG_FS_BASE];
-    auto run_as = [&](uint64_t task, uint64_t task_cr3, uint64_t task_fs) {
-        cpu.truth[NITRO_REG_CR3] = task_cr3;
-        cpu.truth[NITRO_REG_FS_BASE] = task_fs;
-        cpu.sync();
-        p.qemu.map(kernel_gs() + kCurrentTask, le64(task));
-    };
+    RunAs run_as(p);
     for (bool parent_first : {true, false}) {
         SCOPED_TRACE(parent_first ? "the parent returns first" : "the child returns first");
         run_as(kParent, 0x7c7c000, 0x7f0000002000);
@@ -196,7 +212,6 @@ TEST(PluginContext, AVforkChildsExecveAndItsParentsVforkEachEndTheirOwnCall) {
         EXPECT_EQ(wait4_exit.entry_seq, wait4.seq);
         EXPECT_EQ(wait4_exit.context, kParent);
     }
-    run_as(kParent, cr3, fs);
 }
 
 // The same with execve alone traced (nitro trace -e execve): the parent's untraced calls still
@@ -208,14 +223,7 @@ TEST(PluginContext, WithOnlyExecveTracedTheChildsExecveStillEnds) {
     p.listener->set_pairing_hints(Abi::X86_64,
                                   {.rekey = {kExecve}, .fork = {kVfork}, .noreturn = {}});
     p.listener->add_syscall_filter(Abi::X86_64, kExecve);
-    auto& cpu = fake::fake_cpu();
-    const uint64_t cr3 = cpu.truth[NITRO_REG_CR3], fs = cpu.truth[NITRO_REG_FS_BASE];
-    auto run_as = [&](uint64_t task, uint64_t task_cr3, uint64_t task_fs) {
-        cpu.truth[NITRO_REG_CR3] = task_cr3;
-        cpu.truth[NITRO_REG_FS_BASE] = task_fs;
-        cpu.sync();
-        p.qemu.map(kernel_gs() + kCurrentTask, le64(task));
-    };
+    RunAs run_as(p);
     run_as(kParent, 0x9e9e000, 0x7f0000003000);
     p.qemu.enter(kVfork, {0, 0, 0, 0, 0, 0});
     run_as(kChild, 0x9e9e000, 0x7f0000003000);
@@ -238,7 +246,6 @@ TEST(PluginContext, WithOnlyExecveTracedTheChildsExecveStillEnds) {
     Event none;
     EXPECT_EQ(p.listener->next(none, std::chrono::milliseconds(50)), Listener::Status::Timeout);
     p.listener->clear_syscall_filter();
-    run_as(kParent, cr3, fs);
 }
 
 // Returns whose thread key matches no entry pair by vCPU or as an exec's (arch_prctl changed
@@ -250,14 +257,7 @@ TEST(PluginContext, AFreshProgramsInterruptReturnDoesNotEndAnothersArchPrctl) {
     auto& p = plugin();
     constexpr uint64_t kArchPrctl = 158, kA = 0xffff888000300000ULL, kB = 0xffff888000400000ULL;
     p.listener->set_pairing_hints(Abi::X86_64, {.rekey = {kArchPrctl}, .fork = {}, .noreturn = {}});
-    auto& cpu = fake::fake_cpu();
-    const uint64_t cr3 = cpu.truth[NITRO_REG_CR3], fs = cpu.truth[NITRO_REG_FS_BASE];
-    auto run_as = [&](uint64_t task, uint64_t task_cr3, uint64_t task_fs) {
-        cpu.truth[NITRO_REG_CR3] = task_cr3;
-        cpu.truth[NITRO_REG_FS_BASE] = task_fs;
-        cpu.sync();
-        p.qemu.map(kernel_gs() + kCurrentTask, le64(task));
-    };
+    RunAs run_as(p);
     run_as(kB, 0x5a5a000, 0);
     p.qemu.enter(kArchPrctl, {0x1002, 0x7f0000001000, 0, 0, 0, 0});  // ARCH_SET_FS
     const Event entry = next_event();
@@ -269,7 +269,6 @@ TEST(PluginContext, AFreshProgramsInterruptReturnDoesNotEndAnothersArchPrctl) {
     EXPECT_EQ(exit.entry_seq, entry.seq);
     EXPECT_EQ(exit.regs.rax, 0u);
     EXPECT_EQ(exit.context, kB);
-    run_as(kB, cr3, fs);
 }
 
 TEST(PluginContext, TooManyOrTooLongFieldsAreRefused) {
