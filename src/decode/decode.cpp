@@ -460,6 +460,8 @@ std::string format_value(FlagTable table, std::int64_t v) {
         case FlagTable::RebootMagic1:
         case FlagTable::RebootMagic2: unknown = "LINUX_REBOOT_MAGIC_???"; break;
         case FlagTable::RebootCmd: unknown = "LINUX_REBOOT_CMD_???"; break;
+        case FlagTable::PrioWhich: unknown = "PRIO_???"; break;
+        case FlagTable::IoprioWho: unknown = "IOPRIO_WHO_???"; break;
         case FlagTable::TcflshQueue:
         case FlagTable::TcxoncAction: unknown = "TC???"; break;
         default: return s;
@@ -600,7 +602,8 @@ std::string format_rusage(std::string_view d) {
 
 std::string format_rlim(std::uint64_t v) {
     if (v == ~0ULL) return "RLIM64_INFINITY";
-    if (v > 0 && v % 1024 == 0) return fmt::format("{}*1024", v / 1024);
+    // strace: 1024 itself as a number, its larger multiples as N*1024.
+    if (v > 1024 && v % 1024 == 0) return fmt::format("{}*1024", v / 1024);
     return dec(v);
 }
 
@@ -1624,8 +1627,22 @@ std::string select_detail(const SyscallInfo& info, const ArgContext& ctx) {
 
 }  // namespace
 
+namespace {
+// An I/O priority as strace shows it: "IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 4)" (the class in
+// the bits above 13, the level below).
+std::string format_ioprio(std::uint64_t v) {
+    static constexpr std::array<std::string_view, 4> kClass = {"IOPRIO_CLASS_NONE", "IOPRIO_CLASS_RT",
+                                                               "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"};
+    const auto p = static_cast<std::uint32_t>(v);
+    const std::uint32_t cls = (p >> 13) & 0x7, data = p & 0x1fff;
+    const std::string c = cls < kClass.size() ? std::string(kClass[cls]) : fmt::format("{:#x} /* IOPRIO_CLASS_??? */", cls);
+    return fmt::format("IOPRIO_PRIO_VALUE({}, {})", c, data);
+}
+}  // namespace
+
 std::string return_detail(const SyscallInfo& info, const ArgContext& ctx) {
     if (!ctx.ret || is_error_return(*ctx.ret)) return {};
+    if (info.name == "ioprio_get") return format_ioprio(static_cast<std::uint64_t>(*ctx.ret));
     for (std::size_t i = 0; i < info.nargs; ++i) {
         const ArgInfo& a = info.args[i];
         if (a.type != ArgType::Pollfd) continue;
@@ -1848,6 +1865,7 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
             }
         }
     }
+    if (info.name == "ioprio_set" && index == 2) return format_ioprio(v);
     if ((info.name == "mknod" || info.name == "mknodat") && a.name == "dev") {
         // The kernel's dev_t encoding (new_decode_dev): 12 bits of major, 20 of minor.
         const auto dev = static_cast<std::uint32_t>(v);
@@ -2072,10 +2090,10 @@ void append_captured(std::string& out, std::uint64_t addr, const Capture* c, std
 bool append_arg_fast(std::string& out, const SyscallInfo& info, std::size_t index,
                      const ArgContext& ctx) {
     // Calls format_arg() decodes by name.
-    static constexpr std::array<std::string_view, 17> kByName = {
+    static constexpr std::array<std::string_view, 18> kByName = {
         "clone", "fcntl", "socket", "setsockopt", "getsockopt", "ptrace", "prctl", "futex",
         "ioctl", "getdents64", "getdents", "getgroups", "setgroups", "syslog", "reboot",
-        "mknod", "mknodat"};
+        "mknod", "mknodat", "ioprio_set"};
     if (index >= info.nargs || std::find(kByName.begin(), kByName.end(), info.name) != kByName.end()) {
         return false;
     }

@@ -7,6 +7,7 @@
 #include <linux/openat2.h>
 #include <linux/stat.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/statfs.h>
@@ -95,6 +96,12 @@ int main(void) {
     syscall(SYS_mknod, "/tmp/corpus_null", S_IFCHR | 0600, makedev(1, 3));
     syscall(SYS_unlink, "/tmp/corpus_fifo");
     syscall(SYS_unlink, "/tmp/corpus_null");
+    /* A file system mounted with flags, and detached. */
+    syscall(SYS_mkdir, "/tmp/corpus_mnt", 0700);
+    syscall(SYS_mount, "none", "/tmp/corpus_mnt", "tmpfs", MS_NOSUID | MS_NODEV | MS_SILENT, NULL);
+    syscall(SYS_umount2, "/tmp/corpus_mnt", MNT_DETACH);
+    syscall(SYS_umount2, "/tmp/corpus_mnt", MNT_DETACH); /* EINVAL: no longer mounted */
+    syscall(SYS_rmdir, "/tmp/corpus_mnt");
     /* The file system of a path and of a descriptor; the system's memory and load. */
     struct statfs sfs;
     syscall(SYS_statfs, "/proc", &sfs);

@@ -3,7 +3,7 @@
 // the child's TID for the parent), clone3 (also with CLONE_PARENT_SETTID and CLONE_PIDFD),
 // fork, vfork, exit, exit_group, wait4 (also with a struct rusage), kill, execve and execveat
 // with argv; nanosleep and clock_gettime (struct timespec); futex; ptrace (PTRACE_TRACEME) and prctl
-// (a new task name).
+// (a new task name); getpriority/setpriority, ioprio_get/ioprio_set, getrlimit/setrlimit.
 //   corpus_proc          runs the whole sequence
 //   corpus_proc exec N   (the re-executed image) writes a line and exits with status N
 // Deterministic; children are waited for in creation order.
@@ -51,6 +51,15 @@ int main(int argc, char** argv) {
     syscall(SYS_reboot, 0xfee1dead, 672274793, 0x12345678, NULL);
     syscall(SYS_reboot, 1, 85072278, 0x4321fedc, NULL);
     syscall(SYS_reboot, 2, 369367448, 0xa1b2c3d4, "now"); /* RESTART2 shows its string */
+    /* Priorities (whose, and the I/O priority's class and level) and a resource limit. */
+    syscall(SYS_getpriority, PRIO_PROCESS, 0);
+    syscall(SYS_setpriority, PRIO_PROCESS, 0, 0);
+    syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 2 << 13 | 4 /* BE, 4 */);
+    syscall(SYS_ioprio_get, 1, 0);
+    syscall(SYS_ioprio_get, 7, 0); /* EINVAL */
+    struct rlimit rl;
+    syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl);
+    syscall(SYS_setrlimit, RLIMIT_NOFILE, &rl);
 
     /* clone used as fork; the child leaves with exit(2). */
     long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);

@@ -534,6 +534,45 @@ TEST(Args, WaitStatusPipeAndRlimit) {
     EXPECT_EQ(format_arg(prlimit, 3, ctx), "{rlim_cur=1000, rlim_max=0}");
     ctx.args[1] = 99;
     EXPECT_EQ(format_arg(prlimit, 1, ctx), "0x63 /* RLIMIT_??? */");
+    // 1024 itself stays a number, as strace prints it; getrlimit's structure is the same.
+    const std::string lim3 = le64(1024) + le64(4096);
+    Capture r3 = cap(1, CaptureKind::BufFixed, lim3);
+    ArgContext get_ctx;
+    get_ctx.args = {7, 0x3000, 0, 0, 0, 0};
+    get_ctx.ret = 0;
+    get_ctx.capture = &r3;
+    EXPECT_EQ(format_arg(call("getrlimit"), 0, get_ctx), "RLIMIT_NOFILE");
+    EXPECT_EQ(format_arg(call("getrlimit"), 1, get_ctx), "{rlim_cur=1024, rlim_max=4*1024}");
+}
+
+// mount's and umount2's flags, whose priority (get/setpriority, ioprio_get/set).
+TEST(Args, MountFlagsAndPriorityTargets) {
+    ArgContext ctx;
+    ctx.args = {0x1000, 0x2000, 0x3000, 0x8000, 0, 0};
+    EXPECT_EQ(format_arg(call("mount"), 3, ctx), "MS_SILENT");
+    ctx.args[3] = 0xc0ed0000 | 0x1 | 0x20;
+    EXPECT_EQ(format_arg(call("mount"), 3, ctx), "MS_MGC_VAL|MS_RDONLY|MS_REMOUNT");
+    ctx.args[3] = 0x4000 | 0x1000 | 0x8000000;
+    EXPECT_EQ(format_arg(call("mount"), 3, ctx), "MS_BIND|MS_REC|0x8000000");
+    ctx.args = {0x1000, 2, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("umount2"), 1, ctx), "MNT_DETACH");
+    ctx.args = {0, 1, 5, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("setpriority"), 0, ctx), "PRIO_PROCESS");
+    ctx.args[0] = 2;
+    EXPECT_EQ(format_arg(call("getpriority"), 0, ctx), "PRIO_USER");
+    ctx.args = {1, 1, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("ioprio_get"), 0, ctx), "IOPRIO_WHO_PROCESS");
+    ctx.args[0] = 7;
+    EXPECT_EQ(format_arg(call("ioprio_get"), 0, ctx), "0x7 /* IOPRIO_WHO_??? */");
+    // The priority itself: set, and returned (after the value, as strace adds it).
+    ctx.args = {1, 0, (2 << 13) | 4, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("ioprio_set"), 2, ctx), "IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 4)");
+    ctx.ret = 0;
+    EXPECT_EQ(return_detail(call("ioprio_get"), ctx), "IOPRIO_PRIO_VALUE(IOPRIO_CLASS_NONE, 0)");
+    ctx.ret = (3 << 13) | 7;
+    EXPECT_EQ(return_detail(call("ioprio_get"), ctx), "IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 7)");
+    ctx.ret = -3;
+    EXPECT_EQ(return_detail(call("ioprio_get"), ctx), "");
 }
 
 TEST(Args, TimespecAndRusage) {
