@@ -666,6 +666,24 @@ std::string format_struct(std::string_view tag, std::string_view d, const ArgCon
     if (tag == "open_how") return format_open_how(d, size_arg("size"));
     if (tag == "clone_args") return format_clone_args(d, size_arg("size"));
     if (tag == "sigaction") return format_sigaction(d);
+    if (tag == "cpu_set") {
+        // The CPUs a set names, "[0 2 3]": its first len bytes (the call's length argument;
+        // at sched_getaffinity's exit, the bytes the kernel wrote, its return value), of the
+        // kCpuSetBytes captured.
+        std::uint64_t n = size_arg("len");
+        if (ctx.ret && info.name == "sched_getaffinity") n = static_cast<std::uint64_t>(*ctx.ret);
+        n = std::min<std::uint64_t>(n, d.size());
+        std::string out = "[";
+        for (std::uint64_t byte = 0; byte < n; ++byte) {
+            const auto b = static_cast<std::uint8_t>(d[byte]);
+            for (unsigned bit = 0; bit < 8; ++bit) {
+                if (!(b >> bit & 1)) continue;
+                if (out.size() > 1) out += ' ';
+                out += std::to_string(byte * 8 + bit);
+            }
+        }
+        return out + "]";
+    }
     if (tag == "sigset") {
         // strace decodes a set only when its size is the kernel's (8 bytes on x86-64).
         // (signalfd's size argument is named sizemask.)
@@ -700,6 +718,9 @@ std::string format_struct(std::string_view tag, std::string_view d, const ArgCon
 }
 
 // Bytes to capture for a structure tag (0: not decoded).
+// CPU sets are copied up to 1024 CPUs (glibc's cpu_set_t); larger sets show their first 1024.
+constexpr std::uint32_t kCpuSetBytes = 128;
+
 std::uint32_t struct_size(std::string_view tag) {
     if (tag == "stat") return 144;
     if (tag == "statx") return 256;
@@ -707,6 +728,7 @@ std::uint32_t struct_size(std::string_view tag) {
     if (tag == "clone_args") return 88;
     if (tag == "sigaction") return 32;
     if (tag == "sigset") return 8;
+    if (tag == "cpu_set") return kCpuSetBytes;
     if (tag == "fd_pair") return 8;
     if (tag == "wait_status") return 4;
     if (tag == "rlimit64") return 16;

@@ -3,7 +3,8 @@
 // the child's TID for the parent), clone3 (also with CLONE_PARENT_SETTID and CLONE_PIDFD),
 // fork, vfork, exit, exit_group, wait4 (also with a struct rusage), kill, execve and execveat
 // with argv; nanosleep and clock_gettime (struct timespec); futex; ptrace (PTRACE_TRACEME) and prctl
-// (a new task name); getpriority/setpriority, ioprio_get/ioprio_set, getrlimit/setrlimit.
+// (a new task name); getpriority/setpriority, ioprio_get/ioprio_set, getrlimit/setrlimit,
+// sched_getaffinity/sched_setaffinity.
 //   corpus_proc          runs the whole sequence
 //   corpus_proc exec N   (the re-executed image) writes a line and exits with status N
 // Deterministic; children are waited for in creation order.
@@ -60,6 +61,11 @@ int main(int argc, char** argv) {
     struct rlimit rl;
     syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl);
     syscall(SYS_setrlimit, RLIMIT_NOFILE, &rl);
+    /* The CPUs it may run on: as many bytes as the kernel writes, then the set given back. */
+    unsigned long cpus[16] = {0};
+    long n = syscall(SYS_sched_getaffinity, 0, sizeof cpus, cpus);
+    syscall(SYS_sched_setaffinity, 0, n > 0 ? n : 8, cpus);
+    syscall(SYS_sched_getaffinity, 0, 1, cpus); /* EINVAL: shorter than the kernel's set */
 
     /* clone used as fork; the child leaves with exit(2). */
     long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);

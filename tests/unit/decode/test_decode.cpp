@@ -545,6 +545,34 @@ TEST(Args, WaitStatusPipeAndRlimit) {
     EXPECT_EQ(format_arg(call("getrlimit"), 1, get_ctx), "{rlim_cur=1024, rlim_max=4*1024}");
 }
 
+// CPU sets (sched_setaffinity, sched_getaffinity) as the CPUs they name, only as many bytes as
+// the call's length (set) or the kernel wrote (get, its return value).
+TEST(Args, CpuSets) {
+    std::string mask(128, '\0');
+    mask[0] = 0x0d;  // CPUs 0, 2, 3
+    mask[1] = 0x01;  // CPU 8
+    mask[16] = 0x01; // CPU 128: beyond an 8-byte length
+    Capture c = cap(2, CaptureKind::BufFixed, mask);
+    ArgContext ctx;
+    ctx.capture = &c;
+    ctx.args = {0, 8, 0x7000, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("sched_setaffinity"), 2, ctx), "[0 2 3 8]");
+    ctx.args[1] = 1;
+    EXPECT_EQ(format_arg(call("sched_setaffinity"), 2, ctx), "[0 2 3]");
+    ctx.args = {0, 8192, 0x7000, 0, 0, 0};
+    ctx.ret = 8;
+    EXPECT_EQ(format_arg(call("sched_getaffinity"), 2, ctx), "[0 2 3 8]");
+    ctx.ret = 32;
+    EXPECT_EQ(format_arg(call("sched_getaffinity"), 2, ctx), "[0 2 3 8 128]");
+    ctx.ret = -22;  // EINVAL: nothing written, the address
+    EXPECT_EQ(format_arg(call("sched_getaffinity"), 2, ctx), "0x7000");
+    const std::string none(128, '\0');
+    Capture empty = cap(2, CaptureKind::BufFixed, none);
+    ctx.capture = &empty;
+    ctx.ret = 8;
+    EXPECT_EQ(format_arg(call("sched_getaffinity"), 2, ctx), "[]");
+}
+
 // mount's and umount2's flags, whose priority (get/setpriority, ioprio_get/set).
 TEST(Args, MountFlagsAndPriorityTargets) {
     ArgContext ctx;
