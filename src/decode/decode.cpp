@@ -469,6 +469,12 @@ std::string format_value(FlagTable table, std::int64_t v) {
     return fmt::format("{:#x} /* {} */", static_cast<std::uint32_t>(v), unknown);
 }
 
+// A device number as strace prints it, "makedev(0x1, 0x3)": C's %#x, which prints 0 as "0".
+std::string format_makedev(std::uint64_t major, std::uint64_t minor) {
+    auto hex_c = [](std::uint64_t v) { return v ? fmt::format("{:#x}", v) : std::string("0"); };
+    return "makedev(" + hex_c(major) + ", " + hex_c(minor) + ")";
+}
+
 std::string format_stat(std::string_view d) {
     if (d.size() < 56) return {};
     const std::uint32_t mode = u32(d, 24);
@@ -478,7 +484,7 @@ std::string format_stat(std::string_view d) {
         const std::uint64_t dev = u64(d, 40);
         const std::uint64_t major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfffULL);
         const std::uint64_t minor = (dev & 0xff) | ((dev >> 12) & ~0xffULL);
-        out += fmt::format(", st_rdev=makedev({:#x}, {:#x})", major, minor);
+        out += ", st_rdev=" + format_makedev(major, minor);
     } else {
         out += fmt::format(", st_size={}", static_cast<std::int64_t>(u64(d, 48)));
     }
@@ -1891,7 +1897,7 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
     if ((info.name == "mknod" || info.name == "mknodat") && a.name == "dev") {
         // The kernel's dev_t encoding (new_decode_dev): 12 bits of major, 20 of minor.
         const auto dev = static_cast<std::uint32_t>(v);
-        return fmt::format("makedev({:#x}, {:#x})", (dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00));
+        return format_makedev((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00));
     }
     if (info.name == "socket" && index == 2) {
         const std::uint64_t domain = reg(ctx, 0) & 0xffffffffULL;

@@ -374,6 +374,10 @@ TEST(Args, StatStructuresAtExit) {
     Capture dev = cap(1, CaptureKind::BufFixed, st);
     ctx.capture = &dev;
     EXPECT_EQ(format_arg(fstat, 1, ctx), "{st_mode=S_IFCHR|0600, st_rdev=makedev(0x5, 0x1), ...}");
+    st.replace(40, 8, le64(0xfc00));  // a zero minor prints as C's %#x does: "0"
+    Capture rtc = cap(1, CaptureKind::BufFixed, st);
+    ctx.capture = &rtc;
+    EXPECT_EQ(format_arg(fstat, 1, ctx), "{st_mode=S_IFCHR|0600, st_rdev=makedev(0xfc, 0), ...}");
     st.replace(24, 4, le32(0041777));  // /tmp: the sticky bit by name
     Capture tmp = cap(1, CaptureKind::BufFixed, st);
     ctx.capture = &tmp;
@@ -571,6 +575,19 @@ TEST(Args, CpuSets) {
     ctx.capture = &empty;
     ctx.ret = 8;
     EXPECT_EQ(format_arg(call("sched_getaffinity"), 2, ctx), "[]");
+}
+
+// The namespaces unshare and setns take, by name.
+TEST(Args, NamespaceFlags) {
+    ArgContext ctx;
+    ctx.args = {0x4000000, 0, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("unshare"), 0, ctx), "CLONE_NEWUTS");
+    ctx.args = {0x20000 | 0x20000000, 0, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("unshare"), 0, ctx), "CLONE_NEWNS|CLONE_NEWPID");
+    ctx.args = {3, 0x4000000, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("setns"), 1, ctx), "CLONE_NEWUTS");
+    ctx.args = {3, 0, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("setns"), 1, ctx), "0");
 }
 
 // mount's and umount2's flags, whose priority (get/setpriority, ioprio_get/set).
@@ -1356,6 +1373,9 @@ TEST(Memory, ModesAndMasks) {
     EXPECT_EQ(format_arg(call("mknodat"), 2, ctx), "S_IFCHR|S_ISGID|0600");
     // A device's number as strace prints it; a FIFO's (and a file's) is not printed at all.
     EXPECT_EQ(format_arg(call("mknodat"), 3, ctx), "makedev(0x5, 0x1)");
+    ctx.args[3] = 0x700;
+    EXPECT_EQ(format_arg(call("mknodat"), 3, ctx), "makedev(0x7, 0)");
+    ctx.args[3] = 0x501;
     ctx.args[3] = 0x10010203;  // major 0x102, minor 0x10003 (the high minor bits above the major)
     EXPECT_EQ(format_arg(call("mknodat"), 3, ctx), "makedev(0x102, 0x10003)");
     EXPECT_EQ(printed_args(call("mknodat"), ctx.args), 4u);
