@@ -1605,6 +1605,10 @@ RetText format_return(const SyscallInfo* info, std::int64_t ret, bool compat,
         r.text = fmt::format("{:#03o}", ret);  // the previous mask, in octal as strace shows it
         return r;
     }
+    if (info && info->name == "personality") {
+        r.text = ret ? fmt::format("{:#x}", ret) : "0";  // the previous one, in hex (C's %#x)
+        return r;
+    }
     if (info && info->ret == RetKind::Ptr) {
         r.text = hex_prefixed(compat ? static_cast<std::uint64_t>(ret) & 0xffffffffULL
                                              : static_cast<std::uint64_t>(ret));
@@ -1671,6 +1675,8 @@ std::string format_ioprio(std::uint64_t v) {
 std::string return_detail(const SyscallInfo& info, const ArgContext& ctx) {
     if (!ctx.ret || is_error_return(*ctx.ret)) return {};
     if (info.name == "ioprio_get") return format_ioprio(static_cast<std::uint64_t>(*ctx.ret));
+    // The previous personality, after the value.
+    if (info.name == "personality") return format_flags(FlagTable::Personality, static_cast<std::uint32_t>(*ctx.ret));
     for (std::size_t i = 0; i < info.nargs; ++i) {
         const ArgInfo& a = info.args[i];
         if (a.type != ArgType::Pollfd) continue;
@@ -1894,6 +1900,11 @@ std::string format_arg(const SyscallInfo& info, std::size_t index, const ArgCont
         }
     }
     if (info.name == "ioprio_set" && index == 2) return format_ioprio(v);
+    if (info.name == "personality") {
+        // 0xffffffff asks for the current one without changing it: strace shows the number.
+        const auto p = static_cast<std::uint32_t>(v);
+        return p == 0xffffffffU ? "0xffffffff" : format_flags(FlagTable::Personality, p);
+    }
     if ((info.name == "mknod" || info.name == "mknodat") && a.name == "dev") {
         // The kernel's dev_t encoding (new_decode_dev): 12 bits of major, 20 of minor.
         const auto dev = static_cast<std::uint32_t>(v);
@@ -2118,10 +2129,10 @@ void append_captured(std::string& out, std::uint64_t addr, const Capture* c, std
 bool append_arg_fast(std::string& out, const SyscallInfo& info, std::size_t index,
                      const ArgContext& ctx) {
     // Calls format_arg() decodes by name.
-    static constexpr std::array<std::string_view, 18> kByName = {
+    static constexpr std::array<std::string_view, 19> kByName = {
         "clone", "fcntl", "socket", "setsockopt", "getsockopt", "ptrace", "prctl", "futex",
         "ioctl", "getdents64", "getdents", "getgroups", "setgroups", "syslog", "reboot",
-        "mknod", "mknodat", "ioprio_set"};
+        "mknod", "mknodat", "ioprio_set", "personality"};
     if (index >= info.nargs || std::find(kByName.begin(), kByName.end(), info.name) != kByName.end()) {
         return false;
     }

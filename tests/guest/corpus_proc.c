@@ -4,7 +4,7 @@
 // fork, vfork, exit, exit_group, wait4 (also with a struct rusage), kill, execve and execveat
 // with argv; nanosleep and clock_gettime (struct timespec); futex; ptrace (PTRACE_TRACEME) and prctl
 // (a new task name); getpriority/setpriority, ioprio_get/ioprio_set, getrlimit/setrlimit,
-// sched_getaffinity/sched_setaffinity.
+// sched_getaffinity/sched_setaffinity, personality.
 //   corpus_proc          runs the whole sequence
 //   corpus_proc exec N   (the re-executed image) writes a line and exits with status N
 // Deterministic; children are waited for in creation order.
@@ -66,6 +66,10 @@ int main(int argc, char** argv) {
     long n = syscall(SYS_sched_getaffinity, 0, sizeof cpus, cpus);
     syscall(SYS_sched_setaffinity, 0, n > 0 ? n : 8, cpus);
     syscall(SYS_sched_getaffinity, 0, 1, cpus); /* EINVAL: shorter than the kernel's set */
+    /* The execution domain: asked, then set to what it is (with a flag, then back). */
+    long persona = syscall(SYS_personality, 0xffffffffUL);
+    syscall(SYS_personality, (unsigned long)persona | 0x0040000 /* ADDR_NO_RANDOMIZE */);
+    syscall(SYS_personality, (unsigned long)persona);
 
     /* clone used as fork; the child leaves with exit(2). */
     long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);

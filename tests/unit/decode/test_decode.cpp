@@ -577,6 +577,24 @@ TEST(Args, CpuSets) {
     EXPECT_EQ(format_arg(call("sched_getaffinity"), 2, ctx), "[]");
 }
 
+// personality: the domain and its flags, the query's 0xffffffff as a number, the previous
+// personality after the return value.
+TEST(Args, Personality) {
+    ArgContext ctx;
+    ctx.args = {8, 0, 0, 0, 0, 0};
+    EXPECT_EQ(format_arg(call("personality"), 0, ctx), "PER_LINUX32");
+    ctx.args[0] = 0x40000;
+    EXPECT_EQ(format_arg(call("personality"), 0, ctx), "PER_LINUX|ADDR_NO_RANDOMIZE");
+    ctx.args[0] = 0xffffffff;
+    EXPECT_EQ(format_arg(call("personality"), 0, ctx), "0xffffffff");
+    ctx.ret = 0;
+    EXPECT_EQ(return_detail(call("personality"), ctx), "PER_LINUX");
+    ctx.ret = 0x400008;
+    EXPECT_EQ(return_detail(call("personality"), ctx), "PER_LINUX32|READ_IMPLIES_EXEC");
+    EXPECT_EQ(format_return(&call("personality"), 0x400008, false).text, "0x400008");
+    EXPECT_EQ(format_return(&call("personality"), 0, false).text, "0");
+}
+
 // The namespaces unshare and setns take, by name.
 TEST(Args, NamespaceFlags) {
     ArgContext ctx;
