@@ -284,18 +284,17 @@ RunResult run_once(const Options& o, BenchMode mode, const std::vector<Workload>
         }
         return results();
     }
+    const double plugin_ns = ps.callbacks ? ps.busy_ns / ps.callbacks : 0.0;
     std::fprintf(stderr,
                  "plugin: %llu callbacks, %.0f ns each, direct register reads on %s, context "
                  "words %s (%u mismatches); %llu memory reads, %llu of them from the RAM file "
                  "(%u mismatches); %llu waits for a full ring\n",
-                 static_cast<unsigned long long>(ps.callbacks),
-                 ps.callbacks ? ps.busy_ns / ps.callbacks : 0.0,
+                 static_cast<unsigned long long>(ps.callbacks), plugin_ns,
                  ps.direct_vcpus ? "all vCPUs" : ps.api_vcpus ? "no vCPU" : "-",
                  ps.ram_file_mapped ? "from the RAM file" : "through QEMU", ps.context_mismatches,
                  static_cast<unsigned long long>(ps.memory_reads),
                  static_cast<unsigned long long>(ps.walked_reads), ps.ram_walk_mismatches,
                  static_cast<unsigned long long>(ps.full_waits));
-    const double plugin_ns = ps.callbacks ? ps.busy_ns / ps.callbacks : 0.0;
     vm.wait();
     // Every traced call makes an entry and an exit: fewer events than that means tracing began
     // after the guest's pause, and part of the traced half ran untraced.

@@ -38,6 +38,8 @@ constexpr std::uint32_t kEpollEventSize = 12;
 constexpr std::size_t kMaxEpollEvents = 32;
 // Bytes of a descriptor set kept (FD_SETSIZE bits).
 constexpr std::uint32_t kFdSetBytes = 128;
+// CPU sets are copied up to 1024 CPUs (glibc's cpu_set_t); larger sets show their first 1024.
+constexpr std::uint32_t kCpuSetBytes = 128;
 // rt_sigreturn (x86-64): uc_sigmask's offset in struct ucontext (uc_flags, uc_link, a 24-byte
 // stack_t, a 256-byte struct sigcontext), which starts at the stack pointer at the call.
 constexpr std::uint64_t kSigreturnMaskOffset = 296;
@@ -724,9 +726,6 @@ std::string format_struct(std::string_view tag, std::string_view d, const ArgCon
 }
 
 // Bytes to capture for a structure tag (0: not decoded).
-// CPU sets are copied up to 1024 CPUs (glibc's cpu_set_t); larger sets show their first 1024.
-constexpr std::uint32_t kCpuSetBytes = 128;
-
 std::uint32_t struct_size(std::string_view tag) {
     if (tag == "stat") return 144;
     if (tag == "statx") return 256;
@@ -1657,9 +1656,6 @@ std::string select_detail(const SyscallInfo& info, const ArgContext& ctx) {
     return out;
 }
 
-}  // namespace
-
-namespace {
 // An I/O priority as strace shows it: "IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 4)" (the class in
 // the bits above 13, the level below).
 std::string format_ioprio(std::uint64_t v) {

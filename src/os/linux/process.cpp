@@ -132,8 +132,8 @@ std::vector<Listener::ContextField> ProcessReader::make_context_fields() const {
 }
 
 std::optional<ProcessReader::TaskFields> ProcessReader::task_fields(const Capture& c) const {
-    // The fields of context_fields(), in order: pid, tgid, comm, real_parent (32 bytes), then
-    // perhaps mm.
+    // The fields of context_fields(), in order: pid, tgid, comm, real_parent, then perhaps mm.
+    constexpr std::size_t kNamingBytes = 4 + 4 + 16 + 8;
     if (c.status != CaptureStatus::Ok || c.data.size() != context_bytes_ || c.field != context_fields_.size()) {
         return std::nullopt;
     }
@@ -142,9 +142,9 @@ std::optional<ProcessReader::TaskFields> ProcessReader::task_fields(const Captur
     std::memcpy(&f.tgid, c.data.data() + 4, 4);
     std::memcpy(f.comm.data(), c.data.data() + 8, 16);
     std::memcpy(&f.parent, c.data.data() + 24, 8);
-    if (context_bytes_ == 40) {
+    if (context_bytes_ == kNamingBytes + 8) {
         std::uint64_t mm = 0;
-        std::memcpy(&mm, c.data.data() + 32, 8);
+        std::memcpy(&mm, c.data.data() + kNamingBytes, 8);
         f.mm = mm;
     }
     return f;
